@@ -1,0 +1,7 @@
+package main
+
+import "errors"
+
+func runParticipant(args []string) error {
+	return errors.New("not implemented yet")
+}

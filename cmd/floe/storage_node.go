@@ -1,0 +1,7 @@
+package main
+
+import "errors"
+
+func runStorageNode(args []string) error {
+	return errors.New("not implemented yet")
+}

@@ -1,0 +1,232 @@
+// Package seal encrypts participant updates to a job's recipients.
+//
+// An update is encrypted once under a fresh AES-128-GCM data key, and the data
+// key is wrapped with HPKE (RFC 9180, base mode, X25519 / HKDF-SHA256 /
+// AES-128-GCM, via cloudflare/circl) to every recipient of the job. The
+// additional data binds job, round and participant, so a sealed update cannot
+// be replayed into another round or under another name.
+//
+// Use:
+//  1. Recipients create a key with GenerateKey and publish PublicKey in the job.
+//  2. A participant calls Seal(update, recipients, AAD(job, round, peer)) and
+//     stores the envelope as a blob.
+//  3. A recipient calls Open(envelope, name, key, the same AAD).
+//
+// Envelope format (deterministic CBOR, integer keys): 1 version (1), 2 suite name,
+// 3 AES-GCM nonce, 4 list of wrapped keys {1 recipient name, 2 HPKE enc, 3 wrapped
+// data key}, 5 ciphertext with tag.
+package seal
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/cloudflare/circl/hpke"
+	"github.com/cloudflare/circl/kem"
+	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/transport"
+)
+
+// SuiteName names the HPKE suite in recipients and envelopes.
+const SuiteName = "X25519-HKDF-SHA256/AES-128-GCM"
+
+const info = "floe/update-key/v1"
+
+var suite = hpke.NewSuite(hpke.KEM_X25519_HKDF_SHA256, hpke.KDF_HKDF_SHA256, hpke.AEAD_AES128GCM)
+
+// ErrNotRecipient reports an envelope that was not sealed to the given name.
+var ErrNotRecipient = errors.New("seal: not a recipient of this update")
+
+// ErrOpen reports an envelope that fails authentication: altered, or opened
+// with the wrong key or additional data.
+var ErrOpen = errors.New("seal: cannot open envelope")
+
+// Key is a recipient's HPKE private key.
+type Key struct{ sk kem.PrivateKey }
+
+// GenerateKey returns a fresh X25519 key.
+func GenerateKey() (*Key, error) {
+	_, sk, err := hpke.KEM_X25519_HKDF_SHA256.Scheme().GenerateKeyPair()
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	return &Key{sk: sk}, nil
+}
+
+// PublicKey returns the marshalled public key for a job's recipient list.
+func (k *Key) PublicKey() []byte {
+	b, _ := k.sk.Public().MarshalBinary()
+	return b
+}
+
+// Recipient returns k's entry for a job's recipient list.
+func (k *Key) Recipient(name string) ledger.Recipient {
+	return ledger.Recipient{Name: name, KEM: SuiteName, PublicKey: k.PublicKey()}
+}
+
+// LoadOrCreateKey reads an HPKE key file, creating it (mode 0600) if absent.
+func LoadOrCreateKey(path string) (*Key, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		k, err := GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		raw, _ := k.sk.MarshalBinary()
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			return nil, fmt.Errorf("seal: write key: %w", err)
+		}
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("seal: read key: %w", err)
+	}
+	sk, err := hpke.KEM_X25519_HKDF_SHA256.Scheme().UnmarshalBinaryPrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("seal: key file %s: %w", path, err)
+	}
+	return &Key{sk: sk}, nil
+}
+
+// AAD binds a sealed update to its job, round and participant.
+func AAD(job ledger.Hash, round uint64, participant string) []byte {
+	b := append([]byte("floe/update/v1\x00"), job[:]...)
+	b = binary.BigEndian.AppendUint64(b, round)
+	return append(b, participant...)
+}
+
+type wrapped struct {
+	Name string `cbor:"1,keyasint"`
+	Enc  []byte `cbor:"2,keyasint"`
+	Key  []byte `cbor:"3,keyasint"`
+}
+
+type envelope struct {
+	Version    uint64    `cbor:"1,keyasint"`
+	Suite      string    `cbor:"2,keyasint"`
+	Nonce      []byte    `cbor:"3,keyasint"`
+	Wrapped    []wrapped `cbor:"4,keyasint"`
+	Ciphertext []byte    `cbor:"5,keyasint"`
+}
+
+// Seal encrypts plaintext to every recipient. rnd supplies randomness
+// (crypto/rand.Reader when nil).
+func Seal(plaintext []byte, recipients []ledger.Recipient, aad []byte, rnd io.Reader) ([]byte, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	if len(recipients) == 0 {
+		return nil, errors.New("seal: no recipients")
+	}
+	dataKey := make([]byte, 16)
+	nonce := make([]byte, 12)
+	if _, err := io.ReadFull(rnd, dataKey); err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	if _, err := io.ReadFull(rnd, nonce); err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	env := envelope{Version: 1, Suite: SuiteName, Nonce: nonce}
+	scheme := hpke.KEM_X25519_HKDF_SHA256.Scheme()
+	for _, r := range recipients {
+		if r.KEM != SuiteName {
+			return nil, fmt.Errorf("seal: recipient %q uses unsupported suite %q", r.Name, r.KEM)
+		}
+		pk, err := scheme.UnmarshalBinaryPublicKey(r.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("seal: recipient %q: %w", r.Name, err)
+		}
+		snd, err := suite.NewSender(pk, []byte(info))
+		if err != nil {
+			return nil, fmt.Errorf("seal: %w", err)
+		}
+		enc, sealer, err := snd.Setup(rnd)
+		if err != nil {
+			return nil, fmt.Errorf("seal: recipient %q: %w", r.Name, err)
+		}
+		ct, err := sealer.Seal(dataKey, aad)
+		if err != nil {
+			return nil, fmt.Errorf("seal: %w", err)
+		}
+		env.Wrapped = append(env.Wrapped, wrapped{Name: r.Name, Enc: enc, Key: ct})
+	}
+	gcm := newGCM(dataKey)
+	env.Ciphertext = gcm.Seal(nil, nonce, plaintext, aad)
+	return transport.Marshal(env)
+}
+
+func newGCM(key []byte) cipher.AEAD {
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		panic(err) // key length is fixed
+	}
+	g, err := cipher.NewGCM(blk)
+	if err != nil {
+		panic(err)
+	}
+	return g
+}
+
+// Recipients lists the names an envelope was sealed to.
+func Recipients(b []byte) ([]string, error) {
+	env, err := decode(b)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(env.Wrapped))
+	for i, w := range env.Wrapped {
+		names[i] = w.Name
+	}
+	return names, nil
+}
+
+func decode(b []byte) (*envelope, error) {
+	var env envelope
+	if err := transport.Unmarshal(b, &env); err != nil {
+		return nil, fmt.Errorf("seal: malformed envelope: %w", err)
+	}
+	if env.Version != 1 || env.Suite != SuiteName {
+		return nil, fmt.Errorf("seal: unsupported envelope version %d suite %q", env.Version, env.Suite)
+	}
+	if len(env.Nonce) != 12 {
+		return nil, errors.New("seal: malformed envelope: bad nonce length")
+	}
+	return &env, nil
+}
+
+// Open decrypts an envelope as the recipient named name.
+func Open(b []byte, name string, k *Key, aad []byte) ([]byte, error) {
+	env, err := decode(b)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range env.Wrapped {
+		if w.Name != name {
+			continue
+		}
+		rcv, err := suite.NewReceiver(k.sk, []byte(info))
+		if err != nil {
+			return nil, fmt.Errorf("seal: %w", err)
+		}
+		op, err := rcv.Setup(w.Enc)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrOpen, err)
+		}
+		dataKey, err := op.Open(w.Key, aad)
+		if err != nil || len(dataKey) != 16 {
+			return nil, fmt.Errorf("%w: wrapped key fails authentication", ErrOpen)
+		}
+		pt, err := newGCM(dataKey).Open(nil, env.Nonce, env.Ciphertext, aad)
+		if err != nil {
+			return nil, fmt.Errorf("%w: ciphertext fails authentication", ErrOpen)
+		}
+		return pt, nil
+	}
+	return nil, fmt.Errorf("%w %q", ErrNotRecipient, name)
+}

@@ -1,0 +1,81 @@
+package seal
+
+import (
+	"bytes"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/floe-fl/floe/ledger"
+)
+
+func TestSealOpen(t *testing.T) {
+	a, _ := GenerateKey()
+	b, _ := GenerateKey()
+	c, _ := GenerateKey()
+	rcpts := []ledger.Recipient{a.Recipient("coordinator"), b.Recipient("auditor")}
+	aad := AAD(ledger.Hash{1}, 3, "peerA")
+	msg := bytes.Repeat([]byte("update"), 1000)
+	env, err := Seal(msg, rcpts, aad, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(env, []byte("updateupdate")) {
+		t.Fatal("plaintext visible in envelope")
+	}
+	for name, k := range map[string]*Key{"coordinator": a, "auditor": b} {
+		got, err := Open(env, name, k, aad)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("%s: open: %v", name, err)
+		}
+	}
+	if _, err := Open(env, "outsider", c, aad); !errors.Is(err, ErrNotRecipient) {
+		t.Fatalf("outsider: %v", err)
+	}
+	if _, err := Open(env, "auditor", c, aad); !errors.Is(err, ErrOpen) {
+		t.Fatalf("wrong key: %v", err)
+	}
+	// Other round or participant in the AAD: replay is detected.
+	if _, err := Open(env, "auditor", b, AAD(ledger.Hash{1}, 4, "peerA")); !errors.Is(err, ErrOpen) {
+		t.Fatalf("replayed into another round: %v", err)
+	}
+	if _, err := Open(env, "auditor", b, AAD(ledger.Hash{1}, 3, "peerB")); !errors.Is(err, ErrOpen) {
+		t.Fatalf("other participant: %v", err)
+	}
+	// Every flipped byte is detected or rejected as malformed.
+	for i := 0; i < len(env); i += len(env) / 50 {
+		bad := bytes.Clone(env)
+		bad[i] ^= 0x80
+		if got, err := Open(bad, "auditor", b, aad); err == nil && !bytes.Equal(got, msg) {
+			t.Fatalf("byte %d altered and opened to different plaintext", i)
+		}
+	}
+}
+
+func TestKeyFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "hpke.key")
+	k1, err := LoadOrCreateKey(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := LoadOrCreateKey(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(k1.PublicKey(), k2.PublicKey()) {
+		t.Fatal("key not reused")
+	}
+}
+
+func FuzzOpen(f *testing.F) {
+	k, _ := GenerateKey()
+	aad := AAD(ledger.Hash{}, 1, "p")
+	env, _ := Seal([]byte("hello"), []ledger.Recipient{k.Recipient("r")}, aad, nil)
+	f.Add(env)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pt, err := Open(b, "r", k, aad)
+		if err == nil && !bytes.Equal(pt, []byte("hello")) {
+			t.Fatalf("forged envelope opened: %q", pt)
+		}
+	})
+}

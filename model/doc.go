@@ -1,0 +1,111 @@
+// Package model holds floe's parameter tensors and their safetensors files,
+// the built-in models (multinomial logistic regression and a ReLU MLP), the
+// datasets (MNIST, Synthetic(alpha, beta), CSV), the client partitions (IID,
+// FedAvg shards, Dirichlet) and the trainers a participant calls: the local
+// one on gonum, and one that runs an external program.
+//
+// # Caller's contract
+//
+//  1. Pick an architecture with ParseArch ("mlp:784-200-200-10" is the FedAvg
+//     paper's 2NN, 199,210 parameters; "logreg" takes its sizes from the data
+//     through Arch.ForData or Arch.WithDims).
+//  2. Make the initial global model with Arch.Init(seed), and store it with
+//     MarshalSafetensors(p, arch.Meta()). The same params and metadata always
+//     give the same bytes, so a model's hash names it.
+//  3. Load data (LoadMNIST, Synthetic, LoadCSV) and split it among clients
+//     with PartitionIID, PartitionShards or PartitionDirichlet (or Partition
+//     for a scheme given as text), then Dataset.Subset each client's indices.
+//  4. Each round, a participant decodes the global model with
+//     UnmarshalSafetensors (strict: malformed files are errors wrapping
+//     ErrMalformed) and calls Trainer.Train(ctx, global, data, cfg). The
+//     Result holds the new local weights, the example count (its FedAvg
+//     weight) and metrics; Result.Delta gives the update. Train never changes
+//     global or data.
+//  5. Aggregators work on Params.Flatten and write back with Params.SetFlat;
+//     Evaluate reports loss and accuracy on held-out data.
+//
+// Numbers: parameters and features are float32, labels are ints. Training is
+// mini-batch SGD: each epoch shuffles the examples with a generator seeded by
+// TrainConfig.Seed, and each step computes the whole mini-batch's forward and
+// backward pass with gonum matrix products (float32 GEMM), then applies
+//
+//	w -= lr * (grad + weight_decay*w + mu*(w - w_global))
+//
+// to every weight and bias. The same seed, inputs and machine give the same
+// bits (gonum's GEMM splits work by output blocks, so goroutine scheduling
+// does not change the order of any sum).
+//
+// # Model layout
+//
+// An architecture with sizes [n0, n1, ..., nL] has tensors fc1.weight
+// [n1, n0], fc1.bias [n1], ..., fcL.weight [nL, n(L-1)], fcL.bias [nL], in
+// that order: the layout of PyTorch nn.Linear layers, so a model file loads
+// into torch.nn.Sequential-like modules by name. Hidden layers use ReLU; the
+// last layer's outputs are logits for a softmax cross-entropy loss. Init
+// draws every parameter of a layer with fan-in n from U(-1/sqrt(n), 1/sqrt(n)).
+//
+// # Safetensors format
+//
+// A model file is a safetensors file (https://github.com/huggingface/safetensors):
+//
+//	8 bytes   N, the header length, unsigned little-endian
+//	N bytes   JSON object: {"__metadata__": {"k": "v", ...},
+//	          "NAME": {"dtype": "F32", "shape": [d0, d1], "data_offsets": [BEGIN, END]}, ...}
+//	rest      the data buffer; each tensor's little-endian row-major bytes
+//	          lie at [BEGIN, END) relative to the buffer's start
+//
+// MarshalSafetensors writes dtype F32, compact JSON with sorted keys, pads the
+// header with spaces to a multiple of 8 bytes, and packs the tensors in Params
+// order. The metadata key "floe.arch" records the architecture. Readers
+// accept F32, F64, F16 and BF16 (converted to float32) and reject a file
+// shorter than its header or data, a header over 100 MB, invalid UTF-8 or
+// JSON, duplicate keys, unknown fields, unknown or non-float dtypes, shapes
+// whose size disagrees with their offsets, overlapping offsets, holes or
+// trailing bytes in the data buffer, and non-string metadata values.
+//
+// # Datasets
+//
+// LoadMNIST reads the four idx files (train-images-idx3-ubyte,
+// train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte),
+// each gzipped (".gz") or not. The idx format is a big-endian uint32 magic
+// (0x00000803 for images, 0x00000801 for labels), the big-endian uint32
+// counts (n, then rows and cols for images), then unsigned bytes. Pixels are
+// scaled to [0, 1]. When a SHA256SUMS file (lines "HEX  NAME") lies beside
+// them, every file must be listed, under its decompressed name with the
+// digest of its decompressed bytes or under its own name with the digest of
+// its bytes, and must match.
+//
+// LoadCSV reads a header row, then one example per row: every column but the
+// named label column is a float feature; labels are integers 0..K-1.
+//
+// Synthetic follows the FedProx paper's generator; see its doc.
+//
+// # External trainers
+//
+// NewExternalTrainer runs any program as a trainer, so that PyTorch (or any
+// other) code can take part. For each Train call floe:
+//
+//  1. creates a fresh working directory and writes there model_in.safetensors
+//     (the global model, F32, with the caller's metadata), config.json
+//     ({"epochs":E,"batch_size":B,"lr":LR,"mu":MU,"weight_decay":WD,"seed":S})
+//     and, when the dataset has examples, data.safetensors holding "x" (F32,
+//     [N, D]) and "y" (I64, [N]) with metadata {"classes": "K"};
+//  2. runs the command with these environment variables added:
+//     FLOE_MODEL_IN, FLOE_MODEL_OUT, FLOE_RESULT_OUT, FLOE_CONFIG, FLOE_DATA
+//     (only when data.safetensors was written), FLOE_WORKDIR, and the
+//     configuration as FLOE_EPOCHS, FLOE_BATCH_SIZE, FLOE_LR, FLOE_MU,
+//     FLOE_WEIGHT_DECAY, FLOE_SEED. In the command's arguments the
+//     placeholders {model_in}, {model_out}, {result_out}, {config}, {data}
+//     and {workdir} are replaced by the same paths;
+//  3. expects exit status 0, then reads FLOE_MODEL_OUT, a safetensors file
+//     with exactly the input's tensor names and shapes (in any order; F32,
+//     F64, F16 or BF16; all values finite), and FLOE_RESULT_OUT, a JSON
+//     object {"num_examples": N, "metrics": {"name": number, ...}} of at most
+//     1 MiB (N a non-negative integer, metrics optional and finite);
+//  4. removes the working directory. A non-zero exit, a missing or malformed
+//     output, or a cancelled context is an error that quotes the end of the
+//     program's stderr; cancelling the context kills the program.
+//
+// examples/trainer holds a standard-library Python trainer that follows this
+// contract.
+package model

@@ -1,0 +1,174 @@
+package model
+
+import (
+	"math"
+	"slices"
+	"testing"
+)
+
+// checkCover fails unless the parts hold every index in [0, n) exactly once,
+// each part ascending.
+func checkCover(t *testing.T, parts [][]int, n int) {
+	t.Helper()
+	seen := make([]bool, n)
+	total := 0
+	for c, p := range parts {
+		if !slices.IsSorted(p) {
+			t.Fatalf("client %d indices not ascending", c)
+		}
+		for _, i := range p {
+			if i < 0 || i >= n || seen[i] {
+				t.Fatalf("index %d out of range or used twice", i)
+			}
+			seen[i] = true
+			total++
+		}
+	}
+	if total != n {
+		t.Fatalf("%d of %d examples assigned", total, n)
+	}
+}
+
+// mnistLikeLabels returns 6000 examples of each of 10 labels, interleaved.
+func mnistLikeLabels() []int {
+	labels := make([]int, 60000)
+	for i := range labels {
+		labels[i] = (i * 7) % 10
+	}
+	return labels
+}
+
+func TestPartitionIID(t *testing.T) {
+	labels := mnistLikeLabels()
+	parts := PartitionIID(labels, 7, 1)
+	checkCover(t, parts, len(labels))
+	for _, p := range parts {
+		if len(p) != 8571 && len(p) != 8572 {
+			t.Fatalf("part size %d", len(p))
+		}
+	}
+	if !slices.Equal(parts[3], PartitionIID(labels, 7, 1)[3]) {
+		t.Fatal("not deterministic")
+	}
+	if slices.Equal(parts[3], PartitionIID(labels, 7, 2)[3]) {
+		t.Fatal("seed ignored")
+	}
+	checkCover(t, PartitionIID(labels[:3], 5, 1), 3) // more clients than examples
+}
+
+func TestPartitionShards(t *testing.T) {
+	labels := mnistLikeLabels()
+	parts := PartitionShards(labels, 100, 2, 1)
+	checkCover(t, parts, len(labels))
+	twoLabels := 0
+	for c, p := range parts {
+		if len(p) != 600 {
+			t.Fatalf("client %d has %d examples, want 600", c, len(p))
+		}
+		// Shards of 300 consecutive sorted examples never straddle labels
+		// when each label has 6000 examples: a client sees 1 or 2 labels,
+		// each 300 or 600 times.
+		counts := map[int]int{}
+		for _, i := range p {
+			counts[labels[i]]++
+		}
+		if len(counts) > 2 {
+			t.Fatalf("client %d sees %d labels", c, len(counts))
+		}
+		for _, n := range counts {
+			if n != 300 && n != 600 {
+				t.Fatalf("client %d label count %d", c, n)
+			}
+		}
+		if len(counts) == 2 {
+			twoLabels++
+		}
+	}
+	if twoLabels < 70 {
+		t.Fatalf("only %d of 100 clients see two labels", twoLabels)
+	}
+	// Generalised sizes: uneven shard sizes still cover everything.
+	checkCover(t, PartitionShards(labels[:1003], 7, 3, 2), 1003)
+}
+
+func TestPartitionDirichlet(t *testing.T) {
+	labels := mnistLikeLabels()
+	// A label's share spread: with large alpha every client's label mix is
+	// near uniform; with small alpha clients concentrate on few labels.
+	maxShare := func(parts [][]int) float64 {
+		worst := 0.0
+		for _, p := range parts {
+			if len(p) == 0 {
+				continue
+			}
+			counts := make([]int, 10)
+			for _, i := range p {
+				counts[labels[i]]++
+			}
+			worst = max(worst, float64(slices.Max(counts))/float64(len(p)))
+		}
+		return worst
+	}
+	iid := PartitionDirichlet(labels, 10, 1000, 1)
+	checkCover(t, iid, len(labels))
+	skew := PartitionDirichlet(labels, 10, 0.05, 1)
+	checkCover(t, skew, len(labels))
+	if m := maxShare(iid); m > 0.13 {
+		t.Fatalf("alpha=1000: a client has %.2f of one label", m)
+	}
+	if m := maxShare(skew); m < 0.6 {
+		t.Fatalf("alpha=0.05: largest single-label share only %.2f", m)
+	}
+	// Per class, the counts follow the cut points: they sum to the class size.
+	for y := range 10 {
+		n := 0
+		for _, p := range skew {
+			for _, i := range p {
+				if labels[i] == y {
+					n++
+				}
+			}
+		}
+		if n != 6000 {
+			t.Fatalf("label %d: %d examples assigned", y, n)
+		}
+	}
+	tiny := PartitionDirichlet(labels[:100], 20, 1e-4, 3)
+	checkCover(t, tiny, 100)
+	if !slices.Equal(skew[2], PartitionDirichlet(labels, 10, 0.05, 1)[2]) {
+		t.Fatal("not deterministic")
+	}
+}
+
+func TestGammaMean(t *testing.T) {
+	rng := newTestRand(4)
+	for _, a := range []float64{0.1, 0.5, 1, 3} {
+		s := 0.0
+		const n = 20000
+		for range n {
+			s += math.Exp(logGamma(rng, a))
+		}
+		if m := s / n; math.Abs(m-a) > 0.05*a+0.01 {
+			t.Errorf("Gamma(%v) mean %v", a, m)
+		}
+	}
+}
+
+func TestPartitionScheme(t *testing.T) {
+	labels := mnistLikeLabels()[:1000]
+	for _, s := range []string{"iid", "shards", "shards:3", "dirichlet:0.5"} {
+		parts, err := Partition(labels, 10, s, 1)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		checkCover(t, parts, 1000)
+	}
+	for _, s := range []string{"", "iid:2", "shards:0", "shards:x", "shards:200", "dirichlet", "dirichlet:0", "dirichlet:-1", "dirichlet:inf", "zipf"} {
+		if _, err := Partition(labels, 10, s, 1); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+	if _, err := Partition(labels, 0, "iid", 1); err == nil {
+		t.Error("0 clients accepted")
+	}
+}

@@ -1,0 +1,613 @@
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/floe-fl/floe/transport"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+)
+
+type clientConfig struct {
+	baseTimeout time.Duration
+	minRate     float64 // bytes per second assumed for per-node deadlines
+	log         *slog.Logger
+}
+
+// ClientOption configures NewClient.
+type ClientOption func(*clientConfig) error
+
+// WithNodeTimeout sets the per-node deadline of one sliver transfer to
+// base + sliverBytes/minBytesPerSec (defaults: 20 s and 1 MiB/s).
+func WithNodeTimeout(base time.Duration, minBytesPerSec float64) ClientOption {
+	return func(o *clientConfig) error {
+		if base <= 0 || minBytesPerSec <= 0 {
+			return fmt.Errorf("blob: node timeout %v at %v B/s must be positive", base, minBytesPerSec)
+		}
+		o.baseTimeout, o.minRate = base, minBytesPerSec
+		return nil
+	}
+}
+
+// WithClientLogger sets the client's logger (default: discard). Faulty
+// slivers found by reads are logged at warning level.
+func WithClientLogger(l *slog.Logger) ClientOption {
+	return func(o *clientConfig) error {
+		if l == nil {
+			return errors.New("blob: nil logger")
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// Client writes and reads blobs on one committee through a libp2p host.
+type Client struct {
+	h   host.Host
+	com Committee
+	cfg clientConfig
+
+	ctx    context.Context // cancelled by Close; parent of background writes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // background writes and certificate pushes
+}
+
+// NewClient returns a client for com that dials from h. It records the
+// members' addresses in h's peerstore.
+func NewClient(h host.Host, com Committee, opts ...ClientOption) (*Client, error) {
+	cfg := clientConfig{baseTimeout: 20 * time.Second, minRate: 1 << 20, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := com.Validate(); err != nil {
+		return nil, err
+	}
+	for _, m := range com.Members {
+		if len(m.Addrs) > 0 && m.ID != h.ID() {
+			h.Peerstore().AddAddrs(m.ID, m.Addrs, peerstore.PermanentAddrTTL)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Client{h: h, com: com, cfg: cfg, ctx: ctx, cancel: cancel}, nil
+}
+
+// Committee returns the client's committee.
+func (c *Client) Committee() Committee { return c.com }
+
+// Close cancels background writes (those still running after Put returned
+// at n - f acks) and waits for them.
+func (c *Client) Close() error {
+	c.cancel()
+	c.wg.Wait()
+	return nil
+}
+
+func (c *Client) nodeTimeout(sliverSize uint64) time.Duration {
+	return c.cfg.baseTimeout + time.Duration(float64(sliverSize)/c.cfg.minRate*float64(time.Second))
+}
+
+type putConfig struct {
+	lifetimeMs uint64
+	waitAll    bool
+}
+
+// PutOption configures one Put.
+type PutOption func(*putConfig) error
+
+// WithLifetime asks the nodes to keep the blob for d after they store it
+// (by their own clocks), then delete it. Without it blobs never expire.
+// The lifetime is signed into every ack, in milliseconds.
+func WithLifetime(d time.Duration) PutOption {
+	return func(o *putConfig) error {
+		if d < time.Millisecond {
+			return fmt.Errorf("blob: lifetime %v below 1ms", d)
+		}
+		o.lifetimeMs = uint64(d / time.Millisecond)
+		return nil
+	}
+}
+
+// WithWaitAll makes Put wait for every node's reply (each bounded by its
+// per-node deadline) instead of returning at n - f acks, and push the
+// certificate to all nodes before returning. The certificate then holds
+// every ack, sorted by index, so a seeded simulation gets identical bytes.
+func WithWaitAll() PutOption {
+	return func(o *putConfig) error { o.waitAll = true; return nil }
+}
+
+// NodeError is one member's failure in a Put, Get or Stat.
+type NodeError struct {
+	Index int
+	Peer  peer.ID
+	Err   error
+}
+
+func (e NodeError) Error() string {
+	return fmt.Sprintf("node %d (%s): %v", e.Index, shortID(e.Peer), e.Err)
+}
+
+func shortID(p peer.ID) string {
+	s := p.String()
+	if len(s) > 12 {
+		return "…" + s[len(s)-8:]
+	}
+	return s
+}
+
+// PutError reports a Put that gathered fewer than n - f acks.
+type PutError struct {
+	Acks, Need int
+	Nodes      []NodeError // by index
+}
+
+func (e *PutError) Error() string {
+	return fmt.Sprintf("blob: put got %d acknowledgements, need %d: %s", e.Acks, e.Need, joinNodeErrors(e.Nodes))
+}
+
+func joinNodeErrors(es []NodeError) string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+type ackResult struct {
+	index int
+	ack   Ack
+	err   error
+}
+
+// Put encodes data, sends sliver i to member i in parallel, and returns the
+// blob ID and a certificate once n - f distinct members acknowledged (or,
+// with WithWaitAll, once every member answered or timed out). Without
+// WithWaitAll the remaining writes and the certificate push continue in the
+// background until their deadlines or Close.
+func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (ID, *Certificate, error) {
+	var pc putConfig
+	for _, o := range opts {
+		if err := o(&pc); err != nil {
+			return ID{}, nil, err
+		}
+	}
+	x, err := encode(data, c.com.N())
+	if err != nil {
+		return ID{}, nil, err
+	}
+	n, need := c.com.N(), c.com.N()-c.com.F()
+
+	// Writes run under wctx: tied to ctx until Put returns, then (without
+	// WithWaitAll) left to finish under the client's context.
+	wctx, wcancel := context.WithCancel(c.ctx)
+	unlink := context.AfterFunc(ctx, wcancel)
+	results := make(chan ackResult, n)
+	var writers sync.WaitGroup
+	for i := range n {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			ack, err := c.storeSliver(wctx, x, i, pc.lifetimeMs)
+			results <- ackResult{index: i, ack: ack, err: err}
+		}()
+	}
+	acks := make([]Ack, 0, n)
+	var nodeErrs []NodeError
+	got := 0
+	for got < n && (pc.waitAll || len(acks) < need) {
+		r := <-results
+		got++
+		if r.err != nil {
+			nodeErrs = append(nodeErrs, NodeError{Index: r.index, Peer: c.com.Members[r.index].ID, Err: r.err})
+			continue
+		}
+		acks = append(acks, r.ack)
+	}
+	sort.Slice(acks, func(i, j int) bool { return acks[i].Index < acks[j].Index })
+	sort.Slice(nodeErrs, func(i, j int) bool { return nodeErrs[i].Index < nodeErrs[j].Index })
+	if len(acks) < need {
+		unlink()
+		wcancel()
+		writers.Wait()
+		if err := ctx.Err(); err != nil {
+			return ID{}, nil, fmt.Errorf("blob: put: %w", err)
+		}
+		return ID{}, nil, &PutError{Acks: len(acks), Need: need, Nodes: nodeErrs}
+	}
+	cert := &Certificate{ID: x.id, LifetimeMs: pc.lifetimeMs, Acks: acks}
+	if pc.waitAll {
+		unlink()
+		wcancel()
+		c.pushCert(ctx, cert)
+		return x.id, cert, nil
+	}
+	// Return now; finish the remaining writes and push the certificate in
+	// the background, detached from ctx.
+	unlink()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer wcancel()
+		writers.Wait()
+		c.pushCert(wctx, cert)
+	}()
+	return x.id, cert, nil
+}
+
+// openStream opens a ProtoBlob stream to member i with a deadline of d
+// (also enforced by resetting the stream when ctx ends).
+func (c *Client) openStream(ctx context.Context, i int) (network.Stream, func() bool, error) {
+	m := c.com.Members[i]
+	if m.ID == c.h.ID() {
+		return nil, nil, errors.New("blob: member is this host itself")
+	}
+	s, err := c.h.NewStream(ctx, m.ID, transport.ProtoBlob)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open stream: %w", err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
+	return s, transport.ResetOnDone(ctx, s), nil
+}
+
+func (c *Client) storeSliver(ctx context.Context, x *encoded, i int, lifetimeMs uint64) (Ack, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.nodeTimeout(uint64(len(x.slivers[i]))))
+	defer cancel()
+	s, stop, err := c.openStream(ctx, i)
+	if err != nil {
+		return Ack{}, err
+	}
+	defer stop()
+	req := request{Op: opStore, ID: x.id, Index: uint32(i), Store: &storeHeader{
+		Enc: x.enc, Length: x.length, Root: x.root, Proof: x.proofs[i], LifetimeMs: lifetimeMs,
+	}}
+	var rep storeReply
+	err = func() error {
+		if err := writeMsg(s, req); err != nil {
+			return err
+		}
+		if _, err := s.Write(x.slivers[i]); err != nil {
+			return fmt.Errorf("send sliver: %w", err)
+		}
+		if err := s.CloseWrite(); err != nil {
+			return fmt.Errorf("close write: %w", err)
+		}
+		return transport.ReadMsg(s, replyLimit, &rep)
+	}()
+	if err != nil {
+		_ = s.Reset()
+		if ctx.Err() != nil {
+			return Ack{}, fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return Ack{}, err
+	}
+	_ = s.Close()
+	if rep.Err != "" {
+		return Ack{}, fmt.Errorf("refused: %s", rep.Err)
+	}
+	if rep.Ack == nil {
+		return Ack{}, errors.New("reply without ack")
+	}
+	if rep.Ack.Index != uint32(i) {
+		return Ack{}, fmt.Errorf("ack for index %d, want %d", rep.Ack.Index, i)
+	}
+	if err := verifyAck(*rep.Ack, x.id, lifetimeMs, c.com.Members[i].ID); err != nil {
+		return Ack{}, err
+	}
+	return *rep.Ack, nil
+}
+
+// pushCert sends cert to every member in parallel (best effort, bounded by
+// the per-node base deadline), so that nodes can later repair the blob.
+func (c *Client) pushCert(ctx context.Context, cert *Certificate) {
+	var wg sync.WaitGroup
+	for i := range c.com.N() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.sendCert(ctx, i, cert); err != nil {
+				c.cfg.log.Debug("blob: certificate push failed", "node", i, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (c *Client) sendCert(ctx context.Context, i int, cert *Certificate) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.baseTimeout)
+	defer cancel()
+	s, stop, err := c.openStream(ctx, i)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	var rep errReply
+	if err := writeMsg(s, request{Op: opCert, ID: cert.ID, Cert: cert}); err == nil {
+		_ = s.CloseWrite()
+		err = transport.ReadMsg(s, replyLimit, &rep)
+	}
+	if err != nil {
+		_ = s.Reset()
+		return err
+	}
+	_ = s.Close()
+	if rep.Err != "" {
+		return errors.New(rep.Err)
+	}
+	return nil
+}
+
+// SliverState is what a read found at one member.
+type SliverState int
+
+// Sliver states, as Stat and read reports give them.
+const (
+	SliverValid       SliverState = iota // served and verified against the ID
+	SliverMissing                        // the node does not hold it
+	SliverInvalid                        // served, but fails verification
+	SliverUnreachable                    // no answer (dial, timeout, reset)
+	SliverSkipped                        // not needed: the read had k slivers
+)
+
+func (s SliverState) String() string {
+	switch s {
+	case SliverValid:
+		return "valid"
+	case SliverMissing:
+		return "missing"
+	case SliverInvalid:
+		return "invalid"
+	case SliverUnreachable:
+		return "unreachable"
+	case SliverSkipped:
+		return "skipped"
+	}
+	return fmt.Sprintf("SliverState(%d)", int(s))
+}
+
+// SliverStatus is one member's answer to a read or Stat.
+type SliverStatus struct {
+	Index int
+	Peer  peer.ID
+	State SliverState
+	Err   string // why it is not valid
+}
+
+// ReadReport lists each member's sliver state as a read saw it.
+type ReadReport struct {
+	Nodes []SliverStatus // by index
+}
+
+// Bad returns the indices of members that served invalid slivers.
+func (r ReadReport) Bad() []int {
+	var out []int
+	for _, s := range r.Nodes {
+		if s.State == SliverInvalid {
+			out = append(out, s.Index)
+		}
+	}
+	return out
+}
+
+// ErrNotEnoughSlivers is wrapped by NotEnoughSliversError.
+var ErrNotEnoughSlivers = errors.New("blob: not enough valid slivers")
+
+// NotEnoughSliversError reports a read that found fewer than k valid slivers.
+type NotEnoughSliversError struct {
+	ID          ID
+	Valid, Need int
+	Nodes       []SliverStatus
+}
+
+func (e *NotEnoughSliversError) Error() string {
+	var parts []string
+	for _, s := range e.Nodes {
+		if s.State != SliverValid {
+			parts = append(parts, fmt.Sprintf("node %d %s: %s", s.Index, s.State, s.Err))
+		}
+	}
+	return fmt.Sprintf("blob: found %d valid slivers of %d needed for %s (%s)", e.Valid, e.Need, e.ID, strings.Join(parts, "; "))
+}
+
+func (e *NotEnoughSliversError) Unwrap() error { return ErrNotEnoughSlivers }
+
+// fetched is one sliver as a node served it.
+type fetched struct {
+	hdr    fetchHeader
+	sliver []byte // nil when only hashed (Stat)
+}
+
+// fetchSliver asks member i for sliver i of id, verifies the header against
+// id and the bytes against the proof. With keep false it hashes the bytes
+// without keeping them. The per-node deadline is the base timeout until the
+// header arrives, then nodeTimeout of the announced sliver size.
+func (c *Client) fetchSliver(ctx context.Context, id ID, i int, keep bool) (fetched, SliverState, error) {
+	dctx, dcancel := context.WithTimeout(ctx, c.cfg.baseTimeout)
+	s, stop, err := c.openStream(dctx, i)
+	if err != nil {
+		dcancel()
+		return fetched{}, SliverUnreachable, err
+	}
+	stop() // before dcancel, which would reset s
+	dcancel()
+	stop = transport.ResetOnDone(ctx, s)
+	defer stop()
+	timedOut := false
+	var mu sync.Mutex
+	deadline := func(d time.Duration) *time.Timer {
+		_ = s.SetDeadline(time.Now().Add(d))
+		return time.AfterFunc(d, func() { mu.Lock(); timedOut = true; mu.Unlock(); _ = s.Reset() })
+	}
+	timer := deadline(c.cfg.baseTimeout)
+	defer func() { timer.Stop() }()
+	fail := func(st SliverState, err error) (fetched, SliverState, error) {
+		_ = s.Reset()
+		mu.Lock()
+		to := timedOut
+		mu.Unlock()
+		if to && st == SliverUnreachable {
+			err = fmt.Errorf("per-node deadline exceeded (%v)", err)
+		} else if ctx.Err() != nil && st == SliverUnreachable {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return fetched{}, st, err
+	}
+	if err := writeMsg(s, request{Op: opFetch, ID: id, Index: uint32(i)}); err != nil {
+		return fail(SliverUnreachable, err)
+	}
+	_ = s.CloseWrite()
+	var hdr fetchHeader
+	if err := transport.ReadMsg(s, replyLimit, &hdr); err != nil {
+		return fail(SliverUnreachable, err)
+	}
+	if !hdr.Found {
+		msg := "not stored"
+		if hdr.Err != "" {
+			msg = hdr.Err
+		}
+		_ = s.Close()
+		return fetched{}, SliverMissing, errors.New(msg)
+	}
+	size, err := checkHeader(id, uint32(i), hdr.Enc, hdr.Length, hdr.Root, hdr.Proof)
+	if err != nil {
+		return fail(SliverInvalid, err)
+	}
+	timer.Stop()
+	timer = deadline(c.nodeTimeout(size))
+	var buf []byte
+	var w io.Writer
+	if keep {
+		buf = make([]byte, 0, size)
+		w = (*appendWriter)(&buf)
+	}
+	leaf, err := copyHashed(w, s, size, make([]byte, min(uint64(copyBuf), size)))
+	if err != nil {
+		return fail(SliverUnreachable, err)
+	}
+	if !verifyProof(leaf, i, int(hdr.Enc.N), hdr.Proof, hdr.Root) {
+		return fail(SliverInvalid, errors.New("sliver does not match its proof"))
+	}
+	_ = s.Close()
+	return fetched{hdr: hdr, sliver: buf}, SliverValid, nil
+}
+
+type appendWriter []byte
+
+func (w *appendWriter) Write(p []byte) (int, error) { *w = append(*w, p...); return len(p), nil }
+
+// Get reads blob id: it asks every member in parallel, verifies slivers as
+// they arrive, decodes from the first k valid ones (cancelling the rest),
+// re-encodes and checks the root. An inconsistently encoded blob gives
+// ErrInconsistentEncoding; fewer than k valid slivers a
+// *NotEnoughSliversError.
+func (c *Client) Get(ctx context.Context, id ID) ([]byte, error) {
+	data, _, err := c.GetWithReport(ctx, id)
+	return data, err
+}
+
+// GetWithReport is Get that also reports what each member served. Members
+// cancelled after k valid slivers arrived show as SliverSkipped.
+func (c *Client) GetWithReport(ctx context.Context, id ID) ([]byte, ReadReport, error) {
+	return readBlob(ctx, c, id, -1)
+}
+
+type fetchResult struct {
+	index int
+	f     fetched
+	st    SliverState
+	err   error
+}
+
+// readBlob is Get; skip names a member not to ask (a repairing node itself).
+func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadReport, error) {
+	n := c.com.N()
+	k := c.com.K()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan fetchResult, n)
+	var wg sync.WaitGroup
+	rep := ReadReport{Nodes: make([]SliverStatus, n)}
+	for i := range n {
+		rep.Nodes[i] = SliverStatus{Index: i, Peer: c.com.Members[i].ID, State: SliverSkipped}
+		if i == skip {
+			rep.Nodes[i].Err = "not asked"
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, st, err := c.fetchSliver(rctx, id, i, true)
+			results <- fetchResult{index: i, f: f, st: st, err: err}
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+	slivers := make([][]byte, n)
+	var first *fetchHeader
+	valid := 0
+	for r := range results {
+		if valid >= k {
+			continue // drain cancelled fetches
+		}
+		st := &rep.Nodes[r.index]
+		st.State = r.st
+		if r.err != nil {
+			st.Err = r.err.Error()
+			if r.st == SliverInvalid {
+				c.cfg.log.Warn("blob: invalid sliver", "blob", id, "node", r.index, "peer", st.Peer, "err", r.err)
+			}
+			continue
+		}
+		slivers[r.index] = r.f.sliver
+		if first == nil {
+			first = &r.f.hdr
+		}
+		valid++
+		if valid == k {
+			cancel()
+		}
+	}
+	if valid < k {
+		return nil, rep, &NotEnoughSliversError{ID: id, Valid: valid, Need: k, Nodes: rep.Nodes}
+	}
+	data, err := decode(first.Enc, first.Length, first.Root, slivers)
+	if err != nil {
+		return nil, rep, err
+	}
+	return data, rep, nil
+}
+
+// Stat asks every member for its sliver of id, verifies each fully (hashing
+// it while it streams, without keeping it) and reports each member's state.
+func (c *Client) Stat(ctx context.Context, id ID) ([]SliverStatus, error) {
+	n := c.com.N()
+	out := make([]SliverStatus, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, st, err := c.fetchSliver(ctx, id, i, false)
+			out[i] = SliverStatus{Index: i, Peer: c.com.Members[i].ID, State: st}
+			if err != nil {
+				out[i].Err = err.Error()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return out, fmt.Errorf("blob: stat: %w", err)
+	}
+	return out, nil
+}

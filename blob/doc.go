@@ -1,0 +1,70 @@
+// Package blob is floe's erasure-coded, Walrus-like blob store: encoding,
+// blob IDs and Merkle proofs, storage nodes, a client, availability
+// certificates, repair and expiry, over any libp2p host (real or mocknet).
+//
+// # Encoding and IDs
+//
+// A committee of n members tolerates f = floor((n-1)/3) faults. A blob of L
+// bytes is cut into k = n - 2f zero-padded data shards of
+// s = max(1, ceil(L/k)) bytes and coded with klauspost/reedsolomon's default
+// GF(2^8) matrix (n <= 256, never Leopard) into n slivers of s bytes; any k
+// recover it. Sliver i's leaf is Blake2b-256(0x00 || sliver); inner Merkle
+// nodes are Blake2b-256(0x01 || left || right); the leaf level is padded to a
+// power of two with all-zero hashes. The encoding type is 6 bytes: format
+// version (1), matrix kind (1 = Vandermonde GF(2^8)), little-endian uint16 n
+// and k. The blob ID is Blake2b-256(encoding type || LE uint64 L || root);
+// its one text form is URL-safe unpadded base64 (43 characters).
+//
+// # Callers
+//
+//  1. Storage nodes: NewNode(h, dir) serves transport.ProtoBlob on h. A
+//     store verifies the sliver against the blob ID while streaming it to a
+//     temporary file, fsyncs it, renames it into place, fsyncs the directory,
+//     and only then signs an Ack: Ed25519 over "floe/blob-ack/v1" followed by
+//     the deterministic CBOR of (ID, index, node peer ID, lifetime ms).
+//     Memory per transfer is one 1 MiB buffer plus the transport's window.
+//  2. Writers: NewClient(h, committee).Put(ctx, data) sends sliver i to
+//     member i in parallel with per-node deadlines and returns the ID and a
+//     Certificate once n - f distinct members acked (WithWaitAll: once all
+//     answered). Acks are sorted by index. The certificate is then pushed to
+//     every member, so that nodes can list it for repair.
+//  3. Anyone holding a certificate checks it with Certificate.Verify.
+//  4. Readers: Get asks all members, verifies slivers as they arrive,
+//     decodes from the first k valid ones (cancelling the rest), re-encodes
+//     and checks the root and zero padding. A blob whose slivers verify but
+//     do not form the committed codeword gives ErrInconsistentEncoding and
+//     never data; fewer than k valid slivers give *NotEnoughSliversError.
+//     Stat verifies every member's sliver and reports its state.
+//  5. Repair: Node.Repair(ctx, committee) lists certificates held by the
+//     other members, and rebuilds this node's missing slivers of certified
+//     blobs from k others.
+//  6. Expiry: Put with WithLifetime(d) asks nodes to drop the blob d after
+//     storing it, by the node's Clock (WithClock injects one). Expired
+//     slivers are never served; CollectGarbage (or WithGCInterval) deletes
+//     them.
+//
+// # On-disk format
+//
+// A node's data directory holds:
+//
+//	slivers/<ID>.<index>  "FLOESLV1", a varint-length-prefixed CBOR header
+//	                      {1: ID, 2: index, 3: encoding {1: version, 2: matrix,
+//	                      3: n, 4: k}, 4: length, 5: root, 6: proof (sibling
+//	                      hashes, leaf level first), 7: expiry in Unix ms or 0},
+//	                      then the s sliver bytes.
+//	certs/<ID>.cert       CBOR {1: certificate {1: ID, 2: lifetime ms,
+//	                      3: acks [{1: index, 2: signature}]}, 2: expiry ms}.
+//	tmp/                  partial writes; emptied when the node starts.
+//
+// Every file is written to a temporary name, fsynced, renamed and its
+// directory fsynced, so a node killed at any instant keeps every sliver it
+// acknowledged.
+//
+// # Wire
+//
+// One request per transport.ProtoBlob stream: a varint-length-prefixed CBOR
+// request {1: op, 2: ID, 3: index, 4: store header, 5: certificate, 6: has
+// cursor}; a store is followed by the raw sliver bytes, a fetch reply by the
+// raw sliver bytes. Ops: 1 store, 2 fetch, 3 push certificate, 4 list
+// certificates (pages of 128 after a cursor ID).
+package blob

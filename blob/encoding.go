@@ -1,0 +1,385 @@
+package blob
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/klauspost/reedsolomon"
+	"golang.org/x/crypto/blake2b"
+)
+
+// ID names a blob: Blake2b-256 over its encoding type, its little-endian
+// unencoded length and the Merkle root of its sliver hashes.
+type ID [32]byte
+
+// idEncoding is the one text form of an ID: URL-safe base64 without padding
+// (43 characters), as Walrus writes blob IDs.
+var idEncoding = base64.RawURLEncoding
+
+// String returns the ID in its text form: URL-safe unpadded base64.
+func (id ID) String() string { return idEncoding.EncodeToString(id[:]) }
+
+// ParseID parses the text form written by ID.String.
+func ParseID(s string) (ID, error) {
+	var id ID
+	if len(s) != idEncoding.EncodedLen(len(id)) {
+		return id, fmt.Errorf("blob: bad blob ID %q: want %d characters of URL-safe base64", s, idEncoding.EncodedLen(len(id)))
+	}
+	b, err := idEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != len(id) {
+		return id, fmt.Errorf("blob: bad blob ID %q: not URL-safe unpadded base64", s)
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (id *ID) UnmarshalText(b []byte) error {
+	v, err := ParseID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
+// MarshalCBOR encodes the ID as a 32-byte CBOR byte string.
+func (id ID) MarshalCBOR() ([]byte, error) { return cbor.Marshal(id[:]) }
+
+// UnmarshalCBOR decodes a CBOR byte string of exactly 32 bytes.
+func (id *ID) UnmarshalCBOR(b []byte) error {
+	var v []byte
+	if err := cbor.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("blob: decode ID: %w", err)
+	}
+	if len(v) != len(id) {
+		return fmt.Errorf("blob: decode ID: %d bytes, want %d", len(v), len(id))
+	}
+	copy(id[:], v)
+	return nil
+}
+
+// Hash is a Blake2b-256 digest (a sliver leaf, a Merkle node or a root).
+type Hash [32]byte
+
+// MarshalCBOR encodes the hash as a 32-byte CBOR byte string.
+func (h Hash) MarshalCBOR() ([]byte, error) { return cbor.Marshal(h[:]) }
+
+// UnmarshalCBOR decodes a CBOR byte string of exactly 32 bytes.
+func (h *Hash) UnmarshalCBOR(b []byte) error {
+	var v []byte
+	if err := cbor.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("blob: decode hash: %w", err)
+	}
+	if len(v) != len(h) {
+		return fmt.Errorf("blob: decode hash: %d bytes, want %d", len(v), len(h))
+	}
+	copy(h[:], v)
+	return nil
+}
+
+// Encoding format constants. A change to any of them changes every blob ID,
+// so each gets a new number instead of a new meaning.
+const (
+	// FormatVersion is the version of the sliver layout and ID derivation.
+	FormatVersion = 1
+	// MatrixVandermondeGF8 is klauspost/reedsolomon's default GF(2^8)
+	// systematic Vandermonde-derived matrix (reedsolomon.New with no options,
+	// n <= 256, so never Leopard).
+	MatrixVandermondeGF8 = 1
+	// MaxCommittee is the largest committee size: above 256 shards
+	// reedsolomon switches to Leopard GF16, a different code.
+	MaxCommittee = 256
+)
+
+// Encoding is a blob's encoding type: format version, matrix kind, sliver
+// count n and data-shard count k. Its 6-byte binary form
+// (version, matrix, LE uint16 n, LE uint16 k) is hashed into the blob ID.
+type Encoding struct {
+	Version uint8  `cbor:"1,keyasint"`
+	Matrix  uint8  `cbor:"2,keyasint"`
+	N       uint16 `cbor:"3,keyasint"`
+	K       uint16 `cbor:"4,keyasint"`
+}
+
+// EncodingFor returns the current encoding for a committee of n members:
+// f = floor((n-1)/3), k = n - 2f.
+func EncodingFor(n int) (Encoding, error) {
+	if n < 1 || n > MaxCommittee {
+		return Encoding{}, fmt.Errorf("blob: committee size %d outside 1..%d", n, MaxCommittee)
+	}
+	f := (n - 1) / 3
+	return Encoding{Version: FormatVersion, Matrix: MatrixVandermondeGF8, N: uint16(n), K: uint16(n - 2*f)}, nil
+}
+
+// Validate reports whether e is an encoding this package can decode.
+func (e Encoding) Validate() error {
+	if e.Version != FormatVersion {
+		return fmt.Errorf("blob: unsupported encoding version %d", e.Version)
+	}
+	if e.Matrix != MatrixVandermondeGF8 {
+		return fmt.Errorf("blob: unsupported matrix kind %d", e.Matrix)
+	}
+	want, err := EncodingFor(int(e.N))
+	if err != nil {
+		return err
+	}
+	if want != e {
+		return fmt.Errorf("blob: encoding n=%d k=%d, want k=%d", e.N, e.K, want.K)
+	}
+	return nil
+}
+
+func (e Encoding) bytes() []byte {
+	var b [6]byte
+	b[0], b[1] = e.Version, e.Matrix
+	binary.LittleEndian.PutUint16(b[2:], e.N)
+	binary.LittleEndian.PutUint16(b[4:], e.K)
+	return b[:]
+}
+
+// SliverSize returns the size of every sliver of a blob of length bytes:
+// ceil(length/k), at least 1 (an empty blob has one zero byte per shard).
+func (e Encoding) SliverSize(length uint64) uint64 {
+	k := uint64(e.K)
+	s := (length + k - 1) / k
+	if s == 0 {
+		s = 1
+	}
+	return s
+}
+
+// blobID derives the blob ID from its encoding, length and root.
+func blobID(e Encoding, length uint64, root Hash) ID {
+	h, _ := blake2b.New256(nil)
+	h.Write(e.bytes())
+	var l [8]byte
+	binary.LittleEndian.PutUint64(l[:], length)
+	h.Write(l[:])
+	h.Write(root[:])
+	var id ID
+	h.Sum(id[:0])
+	return id
+}
+
+// Merkle tree: leaves are Blake2b-256(0x00 || sliver), inner nodes
+// Blake2b-256(0x01 || left || right); the leaf level is padded to a power of
+// two with all-zero hashes.
+
+func leafHasher() hashWriter {
+	h, _ := blake2b.New256(nil)
+	h.Write([]byte{0x00})
+	return h
+}
+
+type hashWriter interface {
+	Write([]byte) (int, error)
+	Sum([]byte) []byte
+}
+
+func leafHash(sliver []byte) Hash {
+	h := leafHasher()
+	h.Write(sliver)
+	var out Hash
+	h.Sum(out[:0])
+	return out
+}
+
+func nodeHash(l, r Hash) Hash {
+	var b [65]byte
+	b[0] = 0x01
+	copy(b[1:], l[:])
+	copy(b[33:], r[:])
+	return blake2b.Sum256(b[:])
+}
+
+// merkleLevels returns all levels of the tree, leaves (padded) first.
+func merkleLevels(leaves []Hash) [][]Hash {
+	w := 1
+	for w < len(leaves) {
+		w *= 2
+	}
+	level := make([]Hash, w)
+	copy(level, leaves)
+	levels := [][]Hash{level}
+	for len(level) > 1 {
+		next := make([]Hash, len(level)/2)
+		for i := range next {
+			next[i] = nodeHash(level[2*i], level[2*i+1])
+		}
+		levels = append(levels, next)
+		level = next
+	}
+	return levels
+}
+
+// merkleRoot returns the root over the leaves.
+func merkleRoot(leaves []Hash) Hash {
+	l := merkleLevels(leaves)
+	return l[len(l)-1][0]
+}
+
+// merkleProofs returns the root and, for each leaf, its sibling path from
+// the leaf level up.
+func merkleProofs(leaves []Hash) (Hash, [][]Hash) {
+	levels := merkleLevels(leaves)
+	proofs := make([][]Hash, len(leaves))
+	for i := range leaves {
+		idx := i
+		var p []Hash
+		for _, lv := range levels[:len(levels)-1] {
+			p = append(p, lv[idx^1])
+			idx /= 2
+		}
+		proofs[i] = p
+	}
+	return levels[len(levels)-1][0], proofs
+}
+
+// proofDepth is the number of siblings in a proof for n leaves.
+func proofDepth(n int) int {
+	d := 0
+	for w := 1; w < n; w *= 2 {
+		d++
+	}
+	return d
+}
+
+// verifyProof reports whether leaf at index, with proof, hashes to root in a
+// tree of n leaves.
+func verifyProof(leaf Hash, index, n int, proof []Hash, root Hash) bool {
+	if index < 0 || index >= n || len(proof) != proofDepth(n) {
+		return false
+	}
+	h := leaf
+	idx := index
+	for _, s := range proof {
+		if idx%2 == 0 {
+			h = nodeHash(h, s)
+		} else {
+			h = nodeHash(s, h)
+		}
+		idx /= 2
+	}
+	return h == root
+}
+
+// encoded is a blob split into n slivers with their hashes, proofs and ID.
+type encoded struct {
+	enc     Encoding
+	length  uint64
+	slivers [][]byte // n slivers of enc.SliverSize(length) bytes, one backing array
+	leaves  []Hash
+	proofs  [][]Hash
+	root    Hash
+	id      ID
+}
+
+func newCoder(e Encoding) (reedsolomon.Encoder, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	rs, err := reedsolomon.New(int(e.K), int(e.N-e.K))
+	if err != nil {
+		return nil, fmt.Errorf("blob: reedsolomon: %w", err)
+	}
+	return rs, nil
+}
+
+// encode splits data into k zero-padded data shards, computes n-k parity
+// shards and commits to all n.
+func encode(data []byte, n int) (*encoded, error) {
+	e, err := EncodingFor(n)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := newCoder(e)
+	if err != nil {
+		return nil, err
+	}
+	ss := int(e.SliverSize(uint64(len(data))))
+	buf := make([]byte, n*ss)
+	copy(buf, data)
+	slivers := make([][]byte, n)
+	for i := range slivers {
+		slivers[i] = buf[i*ss : (i+1)*ss : (i+1)*ss]
+	}
+	if err := rs.Encode(slivers); err != nil {
+		return nil, fmt.Errorf("blob: encode: %w", err)
+	}
+	return commit(e, uint64(len(data)), slivers), nil
+}
+
+// commit hashes the slivers and builds the Merkle tree and ID.
+func commit(e Encoding, length uint64, slivers [][]byte) *encoded {
+	leaves := make([]Hash, len(slivers))
+	for i, s := range slivers {
+		leaves[i] = leafHash(s)
+	}
+	root, proofs := merkleProofs(leaves)
+	return &encoded{enc: e, length: length, slivers: slivers, leaves: leaves, proofs: proofs, root: root, id: blobID(e, length, root)}
+}
+
+// ComputeID returns the ID that the bytes data get on a committee of n
+// members, without any network.
+func ComputeID(data []byte, n int) (ID, error) {
+	x, err := encode(data, n)
+	if err != nil {
+		return ID{}, err
+	}
+	return x.id, nil
+}
+
+// ErrInconsistentEncoding reports a blob whose slivers all verify against its
+// ID but are not one Reed-Solomon codeword of zero-padded data: the writer
+// encoded it wrongly, and no reader may return it as data.
+var ErrInconsistentEncoding = errors.New("blob: inconsistent encoding: valid slivers do not form the committed codeword")
+
+// decode rebuilds the blob from at least k verified slivers (others nil),
+// re-encodes it, and checks that every sliver hash matches the committed
+// root and that the padding is zero. It returns the data.
+func decode(e Encoding, length uint64, root Hash, slivers [][]byte) ([]byte, error) {
+	rs, err := newCoder(e)
+	if err != nil {
+		return nil, err
+	}
+	if err := rs.ReconstructData(slivers); err != nil {
+		return nil, fmt.Errorf("blob: reconstruct: %w", err)
+	}
+	k := int(e.K)
+	ss := int(e.SliverSize(length))
+	full := make([][]byte, e.N)
+	data := make([]byte, k*ss)
+	for i := 0; i < k; i++ {
+		copy(data[i*ss:], slivers[i])
+		full[i] = data[i*ss : (i+1)*ss : (i+1)*ss]
+	}
+	if !allZero(data[length:]) {
+		return nil, ErrInconsistentEncoding
+	}
+	for i := k; i < int(e.N); i++ {
+		full[i] = make([]byte, ss)
+	}
+	if err := rs.Encode(full); err != nil {
+		return nil, fmt.Errorf("blob: re-encode: %w", err)
+	}
+	leaves := make([]Hash, e.N)
+	for i, s := range full {
+		leaves[i] = leafHash(s)
+	}
+	if merkleRoot(leaves) != root {
+		return nil, ErrInconsistentEncoding
+	}
+	return data[:length:length], nil
+}
+
+func allZero(b []byte) bool {
+	return len(bytes.TrimLeft(b, "\x00")) == 0
+}

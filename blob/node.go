@@ -1,0 +1,542 @@
+package blob
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/floe-fl/floe/transport"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// Clock gives the current time. Nodes use it only for blob expiry, so that
+// simulations can inject a fake clock.
+type Clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// SystemClock is the wall clock.
+var SystemClock Clock = systemClock{}
+
+// sliverMagic starts every sliver file.
+const sliverMagic = "FLOESLV1"
+
+// sliverMeta is the CBOR header of a sliver file.
+type sliverMeta struct {
+	ID          ID       `cbor:"1,keyasint"`
+	Index       uint32   `cbor:"2,keyasint"`
+	Enc         Encoding `cbor:"3,keyasint"`
+	Length      uint64   `cbor:"4,keyasint"`
+	Root        Hash     `cbor:"5,keyasint"`
+	Proof       []Hash   `cbor:"6,keyasint"`
+	ExpiresAtMs int64    `cbor:"7,keyasint"` // Unix milliseconds; 0: never
+}
+
+// certRecord is the CBOR content of a certificate file.
+type certRecord struct {
+	Cert        Certificate `cbor:"1,keyasint"`
+	ExpiresAtMs int64       `cbor:"2,keyasint"`
+}
+
+type nodeConfig struct {
+	clock       Clock
+	log         *slog.Logger
+	gcInterval  time.Duration
+	maxSliver   uint64
+	nodeTimeout time.Duration
+}
+
+// NodeOption configures NewNode.
+type NodeOption func(*nodeConfig) error
+
+// WithClock sets the clock used for expiry (default: the wall clock).
+func WithClock(c Clock) NodeOption {
+	return func(o *nodeConfig) error {
+		if c == nil {
+			return errors.New("blob: nil clock")
+		}
+		o.clock = c
+		return nil
+	}
+}
+
+// WithNodeLogger sets the node's logger (default: discard).
+func WithNodeLogger(l *slog.Logger) NodeOption {
+	return func(o *nodeConfig) error {
+		if l == nil {
+			return errors.New("blob: nil logger")
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// WithGCInterval runs CollectGarbage every d in a background goroutine; 0
+// (the default) runs none, and callers call CollectGarbage themselves.
+func WithGCInterval(d time.Duration) NodeOption {
+	return func(o *nodeConfig) error {
+		if d < 0 {
+			return fmt.Errorf("blob: negative GC interval %v", d)
+		}
+		o.gcInterval = d
+		return nil
+	}
+}
+
+// WithMaxSliverSize caps the sliver size a node accepts (default 1 GiB).
+func WithMaxSliverSize(n uint64) NodeOption {
+	return func(o *nodeConfig) error {
+		if n == 0 {
+			return errors.New("blob: zero max sliver size")
+		}
+		o.maxSliver = n
+		return nil
+	}
+}
+
+// Node is a storage node: it serves transport.ProtoBlob on a host, storing
+// verified slivers and certificates under a data directory.
+type Node struct {
+	h    host.Host
+	key  crypto.PrivKey
+	dir  string
+	cfg  nodeConfig
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// NewNode opens (creating if needed) the data directory, removes leftover
+// temporary files, and starts serving transport.ProtoBlob on h.
+func NewNode(h host.Host, dataDir string, opts ...NodeOption) (*Node, error) {
+	cfg := nodeConfig{clock: SystemClock, log: slog.New(slog.DiscardHandler), maxSliver: 1 << 30}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	key := h.Peerstore().PrivKey(h.ID())
+	if key == nil {
+		return nil, errors.New("blob: host has no private key in its peerstore")
+	}
+	n := &Node{h: h, key: key, dir: dataDir, cfg: cfg}
+	for _, d := range []string{n.sliverDir(), n.certDir(), n.tmpDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("blob: data dir: %w", err)
+		}
+	}
+	if err := os.RemoveAll(n.tmpDir()); err != nil {
+		return nil, fmt.Errorf("blob: clear tmp: %w", err)
+	}
+	if err := os.MkdirAll(n.tmpDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("blob: data dir: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stop = cancel
+	h.SetStreamHandler(transport.ProtoBlob, n.handle)
+	if cfg.gcInterval > 0 {
+		n.wg.Add(1)
+		go n.gcLoop(ctx)
+	}
+	return n, nil
+}
+
+// Close stops serving and waits for the background collector. It does not
+// close the host.
+func (n *Node) Close() error {
+	n.h.RemoveStreamHandler(transport.ProtoBlob)
+	n.stop()
+	n.wg.Wait()
+	return nil
+}
+
+func (n *Node) gcLoop(ctx context.Context) {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.gcInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := n.CollectGarbage(); err != nil {
+				n.cfg.log.Warn("blob: garbage collection", "err", err)
+			}
+		}
+	}
+}
+
+func (n *Node) sliverDir() string { return filepath.Join(n.dir, "slivers") }
+func (n *Node) certDir() string   { return filepath.Join(n.dir, "certs") }
+func (n *Node) tmpDir() string    { return filepath.Join(n.dir, "tmp") }
+
+func (n *Node) sliverPath(id ID, index uint32) string {
+	return filepath.Join(n.sliverDir(), id.String()+"."+strconv.FormatUint(uint64(index), 10))
+}
+
+func (n *Node) certPath(id ID) string { return filepath.Join(n.certDir(), id.String()+".cert") }
+
+func (n *Node) nowMs() int64 { return n.cfg.clock.Now().UnixMilli() }
+
+func expired(expiresAtMs, nowMs int64) bool { return expiresAtMs != 0 && nowMs >= expiresAtMs }
+
+func (n *Node) handle(s network.Stream) {
+	defer s.Close()
+	_ = s.SetReadDeadline(time.Now().Add(headerTimeout))
+	var req request
+	if err := transport.ReadMsg(s, requestLimit, &req); err != nil {
+		n.cfg.log.Debug("blob: bad request", "peer", s.Conn().RemotePeer(), "err", err)
+		_ = s.Reset()
+		return
+	}
+	var err error
+	switch req.Op {
+	case opStore:
+		err = n.handleStore(s, &req)
+	case opFetch:
+		err = n.handleFetch(s, &req)
+	case opCert:
+		err = n.handleCert(s, &req)
+	case opList:
+		err = n.handleList(s, &req)
+	default:
+		err = fmt.Errorf("blob: unknown op %d", req.Op)
+	}
+	if err != nil {
+		n.cfg.log.Debug("blob: request failed", "op", req.Op, "peer", s.Conn().RemotePeer(), "err", err)
+		_ = s.Reset()
+	}
+}
+
+func (n *Node) reply(s network.Stream, v any) error {
+	_ = s.SetWriteDeadline(time.Now().Add(headerTimeout))
+	return writeMsg(s, v)
+}
+
+func (n *Node) handleStore(s network.Stream, req *request) error {
+	h := req.Store
+	if h == nil {
+		return n.reply(s, storeReply{Err: "blob: store request without header"})
+	}
+	size, err := checkHeader(req.ID, req.Index, h.Enc, h.Length, h.Root, h.Proof)
+	if err == nil && size > n.cfg.maxSliver {
+		err = fmt.Errorf("blob: sliver of %d bytes above this node's limit %d", size, n.cfg.maxSliver)
+	}
+	if err != nil {
+		return n.reply(s, storeReply{Err: err.Error()})
+	}
+	var exp int64
+	if h.LifetimeMs > 0 {
+		exp = n.nowMs() + int64(h.LifetimeMs)
+	}
+	meta := sliverMeta{ID: req.ID, Index: req.Index, Enc: h.Enc, Length: h.Length, Root: h.Root, Proof: h.Proof, ExpiresAtMs: exp}
+	err = n.writeSliver(meta, size, idleReader{s, idleTimeout})
+	if err != nil {
+		if errors.Is(err, errSliverInvalid) {
+			return n.reply(s, storeReply{Err: err.Error()})
+		}
+		return err
+	}
+	ack, err := signAck(n.key, req.ID, req.Index, n.h.ID(), h.LifetimeMs)
+	if err != nil {
+		return err
+	}
+	return n.reply(s, storeReply{Ack: &ack})
+}
+
+var errSliverInvalid = errors.New("blob: sliver does not match its proof")
+
+// writeSliver streams size bytes from r into a temporary file while hashing
+// them, checks the hash against meta's proof, then makes the file durable
+// under its final name (fsync file, rename, fsync directory).
+func (n *Node) writeSliver(meta sliverMeta, size uint64, r io.Reader) error {
+	f, err := os.CreateTemp(n.tmpDir(), "sliver-*")
+	if err != nil {
+		return fmt.Errorf("blob: temp file: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	defer f.Close()
+	bw := bufio.NewWriterSize(f, 256<<10)
+	if _, err := bw.WriteString(sliverMagic); err != nil {
+		return fmt.Errorf("blob: write sliver: %w", err)
+	}
+	if err := writeMsg(bw, meta); err != nil {
+		return err
+	}
+	leaf, err := copyHashed(bw, r, size, make([]byte, copyBuf))
+	if err != nil {
+		return err
+	}
+	if !verifyProof(leaf, int(meta.Index), int(meta.Enc.N), meta.Proof, meta.Root) {
+		return errSliverInvalid
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("blob: write sliver: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("blob: sync sliver: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("blob: close sliver: %w", err)
+	}
+	if err := os.Rename(tmp, n.sliverPath(meta.ID, meta.Index)); err != nil {
+		return fmt.Errorf("blob: rename sliver: %w", err)
+	}
+	return transport.SyncDir(n.sliverDir())
+}
+
+// openSliver opens a stored sliver and reads its header. The returned file
+// is positioned at the sliver bytes. Expired slivers are reported missing.
+func (n *Node) openSliver(id ID, index uint32) (*os.File, sliverMeta, error) {
+	f, err := os.Open(n.sliverPath(id, index))
+	if err != nil {
+		return nil, sliverMeta{}, err
+	}
+	meta, err := readSliverHeader(f)
+	if err != nil {
+		f.Close()
+		return nil, sliverMeta{}, err
+	}
+	if meta.ID != id || meta.Index != index {
+		f.Close()
+		return nil, sliverMeta{}, fmt.Errorf("blob: sliver file for %s/%d names %s/%d", id, index, meta.ID, meta.Index)
+	}
+	if expired(meta.ExpiresAtMs, n.nowMs()) {
+		f.Close()
+		return nil, sliverMeta{}, os.ErrNotExist
+	}
+	return f, meta, nil
+}
+
+// readSliverHeader reads the magic and CBOR header of a sliver file and
+// leaves r at the sliver bytes. It reads no further than the header.
+func readSliverHeader(r io.Reader) (sliverMeta, error) {
+	var magic [len(sliverMagic)]byte
+	if _, err := io.ReadFull(r, magic[:]); err != nil || string(magic[:]) != sliverMagic {
+		return sliverMeta{}, errors.New("blob: sliver file: bad magic")
+	}
+	var meta sliverMeta
+	if err := transport.ReadMsg(r, requestLimit, &meta); err != nil {
+		return sliverMeta{}, fmt.Errorf("blob: sliver file header: %w", err)
+	}
+	if _, err := checkHeader(meta.ID, meta.Index, meta.Enc, meta.Length, meta.Root, meta.Proof); err != nil {
+		return sliverMeta{}, fmt.Errorf("blob: sliver file header: %w", err)
+	}
+	return meta, nil
+}
+
+func (n *Node) handleFetch(s network.Stream, req *request) error {
+	f, meta, err := n.openSliver(req.ID, req.Index)
+	if err != nil {
+		msg := ""
+		if !errors.Is(err, os.ErrNotExist) {
+			msg = err.Error()
+		}
+		return n.reply(s, fetchHeader{Err: msg})
+	}
+	defer f.Close()
+	hdr := fetchHeader{Found: true, Enc: meta.Enc, Length: meta.Length, Root: meta.Root, Proof: meta.Proof}
+	if err := n.reply(s, hdr); err != nil {
+		return err
+	}
+	size := int64(meta.Enc.SliverSize(meta.Length))
+	w := idleWriter{s, idleTimeout}
+	m, err := transport.CopyBuffer(w, io.LimitReader(f, size), copyBuf)
+	if err != nil {
+		return fmt.Errorf("blob: serve sliver: %w", err)
+	}
+	if m != size {
+		return fmt.Errorf("blob: serve sliver: file holds %d of %d bytes", m, size)
+	}
+	return s.CloseWrite()
+}
+
+func (n *Node) handleCert(s network.Stream, req *request) error {
+	c := req.Cert
+	if c == nil {
+		return n.reply(s, errReply{Err: "blob: certificate request without certificate"})
+	}
+	if err := n.acceptCert(c); err != nil {
+		return n.reply(s, errReply{Err: err.Error()})
+	}
+	return n.reply(s, errReply{})
+}
+
+// acceptCert stores a pushed certificate if this node holds a sliver of the
+// blob and the certificate carries this node's valid ack for it.
+func (n *Node) acceptCert(c *Certificate) error {
+	entries, err := os.ReadDir(n.sliverDir())
+	if err != nil {
+		return fmt.Errorf("blob: list slivers: %w", err)
+	}
+	prefix := c.ID.String() + "."
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		idx, err := strconv.ParseUint(name[len(prefix):], 10, 32)
+		if err != nil {
+			continue
+		}
+		f, meta, err := n.openSliver(c.ID, uint32(idx))
+		if err != nil {
+			continue
+		}
+		f.Close()
+		for _, a := range c.Acks {
+			if a.Index == uint32(idx) && verifyAck(a, c.ID, c.LifetimeMs, n.h.ID()) == nil {
+				return n.storeCert(c, meta.ExpiresAtMs)
+			}
+		}
+	}
+	return fmt.Errorf("blob: certificate for %s carries no valid ack of a sliver held here", c.ID)
+}
+
+func (n *Node) storeCert(c *Certificate, expiresAtMs int64) error {
+	b, err := transport.Marshal(certRecord{Cert: *c, ExpiresAtMs: expiresAtMs})
+	if err != nil {
+		return fmt.Errorf("blob: encode certificate: %w", err)
+	}
+	return writeFileAtomic(n.certPath(c.ID), b, 0o600)
+}
+
+func (n *Node) readCert(id ID) (certRecord, error) {
+	b, err := os.ReadFile(n.certPath(id))
+	if err != nil {
+		return certRecord{}, err
+	}
+	return parseCertRecord(b)
+}
+
+func parseCertRecord(b []byte) (certRecord, error) {
+	var r certRecord
+	if err := transport.Unmarshal(b, &r); err != nil {
+		return certRecord{}, fmt.Errorf("blob: certificate file: %w", err)
+	}
+	if len(r.Cert.Acks) > MaxCommittee {
+		return certRecord{}, fmt.Errorf("blob: certificate file: %d acks", len(r.Cert.Acks))
+	}
+	return r, nil
+}
+
+// certIDs lists the IDs of stored certificates in ascending byte order.
+func (n *Node) certIDs() ([]ID, error) {
+	entries, err := os.ReadDir(n.certDir())
+	if err != nil {
+		return nil, fmt.Errorf("blob: list certificates: %w", err)
+	}
+	var ids []ID
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".cert")
+		if !ok {
+			continue
+		}
+		id, err := ParseID(name)
+		if err != nil {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return string(ids[i][:]) < string(ids[j][:]) })
+	return ids, nil
+}
+
+func (n *Node) handleList(s network.Stream, req *request) error {
+	ids, err := n.certIDs()
+	if err != nil {
+		return err
+	}
+	now := n.nowMs()
+	var rep listReply
+	for _, id := range ids {
+		if req.HasAfter && string(id[:]) <= string(req.ID[:]) {
+			continue
+		}
+		if len(rep.Entries) == listPage {
+			rep.More = true
+			break
+		}
+		r, err := n.readCert(id)
+		if err != nil || expired(r.ExpiresAtMs, now) {
+			continue
+		}
+		rep.Entries = append(rep.Entries, listEntry(r))
+	}
+	_ = s.SetWriteDeadline(time.Now().Add(headerTimeout))
+	return writeMsg(s, rep)
+}
+
+// Has reports whether the node holds an unexpired sliver index of blob id.
+// It does not re-hash the sliver.
+func (n *Node) Has(id ID, index int) bool {
+	if index < 0 {
+		return false
+	}
+	f, _, err := n.openSliver(id, uint32(index))
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// CollectGarbage deletes expired slivers and certificates and returns how
+// many files it removed.
+func (n *Node) CollectGarbage() (int, error) {
+	now := n.nowMs()
+	removed := 0
+	entries, err := os.ReadDir(n.sliverDir())
+	if err != nil {
+		return 0, fmt.Errorf("blob: list slivers: %w", err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(n.sliverDir(), e.Name())
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		meta, err := readSliverHeader(f)
+		f.Close()
+		if err == nil && expired(meta.ExpiresAtMs, now) {
+			if os.Remove(p) == nil {
+				removed++
+			}
+		}
+	}
+	ids, err := n.certIDs()
+	if err != nil {
+		return removed, err
+	}
+	for _, id := range ids {
+		r, err := n.readCert(id)
+		if err == nil && expired(r.ExpiresAtMs, now) {
+			if os.Remove(n.certPath(id)) == nil {
+				removed++
+			}
+		}
+	}
+	if removed > 0 {
+		if err := transport.SyncDir(n.sliverDir()); err != nil {
+			return removed, err
+		}
+		if err := transport.SyncDir(n.certDir()); err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
+}

@@ -1,0 +1,157 @@
+package blob
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/floe-fl/floe/transport"
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// Operations on transport.ProtoBlob. Every stream carries one request
+// message (varint-length-prefixed deterministic CBOR), then for opStore the
+// raw sliver bytes; the node answers with one reply message, and for a
+// found opFetch the raw sliver bytes after it.
+const (
+	opStore uint8 = 1 // store one sliver; reply storeReply
+	opFetch uint8 = 2 // fetch one sliver; reply fetchHeader + bytes
+	opCert  uint8 = 3 // push a certificate; reply errReply
+	opList  uint8 = 4 // list stored certificates after a cursor; reply listReply
+)
+
+// Message size limits.
+const (
+	requestLimit = 256 << 10 // a request: header with proof, or a certificate
+	replyLimit   = 256 << 10 // a store or fetch reply
+	listLimit    = 4 << 20   // a page of certificates
+	listPage     = 128       // certificates per list page
+	copyBuf      = 1 << 20   // streaming buffer per transfer
+)
+
+// Timeouts on the node side.
+const (
+	headerTimeout = 30 * time.Second // to receive a request message
+	idleTimeout   = 60 * time.Second // between chunks of a streamed sliver
+)
+
+type request struct {
+	Op       uint8        `cbor:"1,keyasint"`
+	ID       ID           `cbor:"2,keyasint"`
+	Index    uint32       `cbor:"3,keyasint"`
+	Store    *storeHeader `cbor:"4,keyasint,omitempty"`
+	Cert     *Certificate `cbor:"5,keyasint,omitempty"`
+	HasAfter bool         `cbor:"6,keyasint,omitempty"`
+}
+
+// storeHeader describes the sliver that follows a store request.
+type storeHeader struct {
+	Enc        Encoding `cbor:"1,keyasint"`
+	Length     uint64   `cbor:"2,keyasint"`
+	Root       Hash     `cbor:"3,keyasint"`
+	Proof      []Hash   `cbor:"4,keyasint"`
+	LifetimeMs uint64   `cbor:"5,keyasint"`
+}
+
+type storeReply struct {
+	Ack *Ack   `cbor:"1,keyasint,omitempty"`
+	Err string `cbor:"2,keyasint,omitempty"`
+}
+
+// fetchHeader precedes a served sliver; Found false means none follows.
+type fetchHeader struct {
+	Found  bool     `cbor:"1,keyasint"`
+	Err    string   `cbor:"2,keyasint,omitempty"`
+	Enc    Encoding `cbor:"3,keyasint"`
+	Length uint64   `cbor:"4,keyasint"`
+	Root   Hash     `cbor:"5,keyasint"`
+	Proof  []Hash   `cbor:"6,keyasint"`
+}
+
+type errReply struct {
+	Err string `cbor:"1,keyasint,omitempty"`
+}
+
+type listEntry struct {
+	Cert        Certificate `cbor:"1,keyasint"`
+	ExpiresAtMs int64       `cbor:"2,keyasint"` // 0: never
+}
+
+type listReply struct {
+	Entries []listEntry `cbor:"1,keyasint"`
+	More    bool        `cbor:"2,keyasint"`
+}
+
+// checkHeader validates a sliver header against the blob ID it claims and
+// returns the sliver size.
+func checkHeader(id ID, index uint32, enc Encoding, length uint64, root Hash, proof []Hash) (uint64, error) {
+	if err := enc.Validate(); err != nil {
+		return 0, err
+	}
+	if blobID(enc, length, root) != id {
+		return 0, fmt.Errorf("blob: header does not hash to blob ID %s", id)
+	}
+	if int(index) >= int(enc.N) {
+		return 0, fmt.Errorf("blob: sliver index %d outside n=%d", index, enc.N)
+	}
+	if len(proof) != proofDepth(int(enc.N)) {
+		return 0, fmt.Errorf("blob: proof of %d hashes, want %d", len(proof), proofDepth(int(enc.N)))
+	}
+	return enc.SliverSize(length), nil
+}
+
+// idleReader sets a fresh read deadline before every read, so a peer that
+// stops sending is cut off after idle without bounding the whole transfer.
+type idleReader struct {
+	s    network.Stream
+	idle time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	_ = r.s.SetReadDeadline(time.Now().Add(r.idle))
+	return r.s.Read(p)
+}
+
+// idleWriter is idleReader's counterpart for writes.
+type idleWriter struct {
+	s    network.Stream
+	idle time.Duration
+}
+
+func (w idleWriter) Write(p []byte) (int, error) {
+	_ = w.s.SetWriteDeadline(time.Now().Add(w.idle))
+	return w.s.Write(p)
+}
+
+// readFull reads exactly n bytes from r into w, hashing them as a leaf.
+func copyHashed(w io.Writer, r io.Reader, n uint64, buf []byte) (Hash, error) {
+	h := leafHasher()
+	var done uint64
+	for done < n {
+		chunk := buf
+		if rem := n - done; rem < uint64(len(chunk)) {
+			chunk = chunk[:rem]
+		}
+		m, err := io.ReadFull(r, chunk)
+		if m > 0 {
+			h.Write(chunk[:m])
+			if w != nil {
+				if _, werr := w.Write(chunk[:m]); werr != nil {
+					return Hash{}, werr
+				}
+			}
+			done += uint64(m)
+		}
+		if err != nil {
+			return Hash{}, fmt.Errorf("blob: sliver body: read %d of %d bytes: %w", done, n, err)
+		}
+	}
+	var out Hash
+	h.Sum(out[:0])
+	return out, nil
+}
+
+func writeMsg(w io.Writer, v any) error { return transport.WriteMsg(w, v) }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

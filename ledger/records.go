@@ -82,7 +82,6 @@ type JobSpec struct {
 	Rounds           uint64      `cbor:"15,keyasint"`
 	NormBound        string      `cbor:"16,keyasint,omitempty"`
 	Clip             bool        `cbor:"17,keyasint,omitempty"`
-	DPNoise          string      `cbor:"18,keyasint,omitempty"` // noise multiplier sigma; DP clip norm is NormBound
 	Eval             string      `cbor:"19,keyasint,omitempty"` // description of the held-out set
 	Seed             uint64      `cbor:"20,keyasint"`
 	MinParticipants  uint64      `cbor:"21,keyasint"`

@@ -230,3 +230,14 @@ func Open(b []byte, name string, k *Key, aad []byte) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("%w %q", ErrNotRecipient, name)
 }
+
+// DeriveKey returns the key derived from seed (at least 32 bytes), for
+// reproducible simulations; real recipients use GenerateKey.
+func DeriveKey(seed []byte) (*Key, error) {
+	s := hpke.KEM_X25519_HKDF_SHA256.Scheme()
+	if len(seed) < s.SeedSize() {
+		return nil, fmt.Errorf("seal: seed of %d bytes, need %d", len(seed), s.SeedSize())
+	}
+	_, sk := s.DeriveKeyPair(seed[:s.SeedSize()])
+	return &Key{sk: sk}, nil
+}

@@ -1,0 +1,168 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/model"
+)
+
+// Opener returns the plaintext update file of an accepted submission. A
+// non-empty reason rejects the submission (blob unavailable, does not open);
+// an error aborts the fold (the caller cannot decide, e.g. an auditor that is
+// not a recipient).
+type Opener func(ctx context.Context, s *ledger.SignedSubmission) (plaintext []byte, reason string, err error)
+
+// FoldInput is everything a round's aggregation depends on.
+type FoldInput struct {
+	Job       *ledger.JobSpec
+	Round     uint64
+	Global    []byte // the input model file (safetensors)
+	State     []byte // aggregator state before the round (nil: fresh)
+	NoiseSeed ledger.Hash
+	Subs      []ledger.SignedSubmission // accepted at receipt, ascending by participant
+}
+
+// FoldOutput is a round's result.
+type FoldOutput struct {
+	Records []ledger.SubmissionRecord // one per input submission, in order, with status and share
+	Valid   int
+	Status  string // ledger.StatusOK or ledger.StatusFailed
+	Reason  string
+	Model   []byte // the output model file; the input model when the round failed
+	State   []byte // aggregator state after the round
+}
+
+// ErrFold reports a fold that cannot be computed from its inputs.
+var ErrFold = errors.New("coordinator: fold")
+
+// ModelMeta returns the metadata written into round r's model file.
+func ModelMeta(job *ledger.JobSpec, round uint64) map[string]string {
+	id := job.ID()
+	return map[string]string{
+		model.MetaArch: job.Arch,
+		"floe.job":     id.String(),
+		"floe.round":   strconv.FormatUint(round, 10),
+	}
+}
+
+// Fold opens, validates and aggregates a round's accepted submissions in their
+// fixed order. It is the one function both the coordinator and the auditor run,
+// so the same inputs give the same model bytes.
+func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
+	job := in.Job
+	spec, err := aggregate.ParseCanonical(job.Aggregation)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFold, err)
+	}
+	global, _, err := model.UnmarshalSafetensors(in.Global)
+	if err != nil {
+		return nil, fmt.Errorf("%w: input model: %v", ErrFold, err)
+	}
+	dim := global.Len()
+	agg, err := aggregate.New(spec, dim)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFold, err)
+	}
+	if len(in.State) > 0 {
+		if err := agg.SetState(in.State); err != nil {
+			return nil, fmt.Errorf("%w: aggregator state: %v", ErrFold, err)
+		}
+	}
+	bound, err := parseDecimal(job.NormBound)
+	if err != nil {
+		return nil, fmt.Errorf("%w: norm bound: %v", ErrFold, err)
+	}
+	val := aggregate.Validator{Dim: dim, NormBound: bound, Clip: job.Clip}
+	out := &FoldOutput{Records: make([]ledger.SubmissionRecord, len(in.Subs))}
+	var totalExamples uint64
+	for i := range in.Subs {
+		s := &in.Subs[i]
+		rec := &out.Records[i]
+		rec.Signed = *s
+		reason, err := foldOne(ctx, s, open, val, global, agg)
+		if err != nil {
+			return nil, err
+		}
+		if reason != "" {
+			rec.Status, rec.Reason = ledger.StatusRejected, reason
+			continue
+		}
+		rec.Status = ledger.StatusAccepted
+		out.Valid++
+		totalExamples += s.Sub.NumExamples
+	}
+	if uint64(out.Valid) < max(job.Quorum, 1) {
+		agg.Reset()
+		out.Status, out.Reason = ledger.StatusFailed, fmt.Sprintf("quorum not reached: %d valid updates, need %d", out.Valid, max(job.Quorum, 1))
+		out.Model, out.State = in.Global, in.State
+		return out, nil
+	}
+	for i := range out.Records {
+		if out.Records[i].Status == ledger.StatusAccepted {
+			// Example-weighted share in parts per million, exact integer arithmetic.
+			out.Records[i].Share = out.Records[i].Signed.Sub.NumExamples * 1_000_000 / totalExamples
+		}
+	}
+	agg.SetNoiseSeed(in.NoiseSeed)
+	flat := global.Flatten(nil)
+	if err := agg.Finish(flat, flat); err != nil {
+		return nil, fmt.Errorf("%w: aggregate: %v", ErrFold, err)
+	}
+	if err := global.SetFlat(flat); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFold, err)
+	}
+	out.Model, err = model.MarshalSafetensors(global, ModelMeta(job, in.Round))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFold, err)
+	}
+	out.Status, out.State = ledger.StatusOK, agg.State()
+	return out, nil
+}
+
+func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val aggregate.Validator, global *model.Params, agg aggregate.Aggregator) (string, error) {
+	pt, reason, err := open(ctx, s)
+	if err != nil || reason != "" {
+		return reason, err
+	}
+	if ledger.Sum(pt) != s.Sub.UpdateHash {
+		return ReasonHash, nil
+	}
+	upd, _, err := model.UnmarshalSafetensors(pt)
+	if err != nil {
+		return ReasonBadUpdate, nil
+	}
+	if global.SameLayout(upd) != nil {
+		return ReasonShape, nil
+	}
+	delta := upd.Flatten(nil)
+	if _, err := val.Check(delta); err != nil {
+		var re *aggregate.RejectError
+		if errors.As(err, &re) {
+			switch re.Reason {
+			case aggregate.ReasonShape:
+				return ReasonShape, nil
+			case aggregate.ReasonNonFinite:
+				return ReasonNonFinite, nil
+			case aggregate.ReasonNorm:
+				return ReasonNorm, nil
+			}
+		}
+		return ReasonBadUpdate, nil
+	}
+	if err := agg.Add(aggregate.Update{Participant: s.Sub.Participant, NumExamples: s.Sub.NumExamples, Delta: delta}); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrFold, err)
+	}
+	return "", nil
+}
+
+func parseDecimal(s string) (float64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return strconv.ParseFloat(s, 64)
+}

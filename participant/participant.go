@@ -1,0 +1,310 @@
+// Package participant is floe's edge agent.
+//
+// A participant:
+//  1. connects to the coordinator over /floe/round/1.0.0, fetches and verifies
+//     the signed job, and registers with its number of local examples;
+//  2. long-polls for a task; for each task it fetches the round's input model
+//     from the blob store and checks it against the task's hash;
+//  3. trains locally (model.Trainer: built in, or an external program), writes
+//     the delta (local minus global weights) as a safetensors update file;
+//  4. seals the update to the job's recipients (privacy "sealed"), stores it as
+//     a blob, and submits a signed submission with the blob's certificate;
+//  5. repeats until the coordinator says the job is done; when the coordinator
+//     is unreachable it reconnects with exponential backoff.
+package participant
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/floe-fl/floe/coordinator"
+	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/model"
+	"github.com/floe-fl/floe/seal"
+	"github.com/floe-fl/floe/transport"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Config configures a participant.
+type Config struct {
+	Host        host.Host
+	Key         crypto.PrivKey
+	Coordinator peer.AddrInfo
+	Store       coordinator.Store
+	Trainer     model.Trainer // nil: the built-in trainer for the job's architecture
+	Data        *model.Dataset
+	Logger      *slog.Logger
+	// UpdateLifetime, if non-zero, is how long storage nodes keep update blobs.
+	UpdateLifetime time.Duration
+	// Rand, if set, supplies the sealing randomness (simulations seed it for
+	// reproducible runs); nil means crypto/rand.
+	Rand func(round uint64) io.Reader
+	// Skip, if set, makes the participant drop out of a round (simulated dropout).
+	Skip func(round uint64) bool
+	// Tamper, if set, may alter the update before it is sealed (simulated attacker).
+	Tamper func(round uint64, delta []float32)
+	// OnSubmit, if set, is called after each submission with the coordinator's answer.
+	OnSubmit func(round uint64, status, reason string)
+}
+
+// Participant is a running edge agent.
+type Participant struct {
+	cfg  Config
+	self string
+	job  *ledger.SignedJob
+	arch model.Arch
+}
+
+// New checks cfg and returns a participant.
+func New(cfg Config) (*Participant, error) {
+	if cfg.Data == nil || cfg.Data.N == 0 {
+		return nil, errors.New("participant: no local data")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	id, err := peer.IDFromPrivateKey(cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("participant: %w", err)
+	}
+	return &Participant{cfg: cfg, self: id.String()}, nil
+}
+
+// call sends one request and reads the response.
+func (p *Participant) call(ctx context.Context, req Request) (*coordinator.Response, error) {
+	return Call(ctx, p.cfg.Host, p.cfg.Coordinator, req)
+}
+
+// Request is a round-protocol request.
+type Request = coordinator.Request
+
+// Call opens a stream to the coordinator, sends req and returns its response.
+func Call(ctx context.Context, h host.Host, coord peer.AddrInfo, req Request) (*coordinator.Response, error) {
+	if len(coord.Addrs) > 0 {
+		h.Peerstore().AddAddrs(coord.ID, coord.Addrs, time.Hour)
+	}
+	st, err := h.NewStream(ctx, coord.ID, transport.ProtoRound)
+	if err != nil {
+		return nil, fmt.Errorf("participant: connect to coordinator: %w", err)
+	}
+	defer st.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		st.SetDeadline(dl)
+	} else {
+		st.SetDeadline(time.Now().Add(time.Minute))
+	}
+	if err := transport.WriteMsg(st, req); err != nil {
+		st.Reset()
+		return nil, err
+	}
+	if err := st.CloseWrite(); err != nil {
+		st.Reset()
+		return nil, err
+	}
+	var resp coordinator.Response
+	if err := transport.ReadMsg(st, coordinator.MaxRequestSize+ledger.MaxRecordSize, &resp); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("participant: read response: %w", err)
+	}
+	return &resp, nil
+}
+
+// Run takes part in the job until it is done or ctx ends.
+func (p *Participant) Run(ctx context.Context) error {
+	log := p.cfg.Logger
+	backoff := 100 * time.Millisecond
+	var last uint64
+	registered := false
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		err := func() error {
+			if !registered {
+				if err := p.register(ctx); err != nil {
+					return err
+				}
+				registered = true
+			}
+			resp, err := p.call(ctx, Request{Op: coordinator.OpTask, AfterRound: last})
+			if err != nil {
+				return err
+			}
+			switch resp.Status {
+			case coordinator.RespDone:
+				return errDone
+			case coordinator.RespWait:
+				return nil
+			case coordinator.RespOK:
+				if resp.Task == nil {
+					return errors.New("participant: task response without task")
+				}
+				if err := p.doRound(ctx, resp.Task); err != nil {
+					return err
+				}
+				last = resp.Task.Round
+				return nil
+			default:
+				return fmt.Errorf("participant: coordinator answered %s: %s", resp.Status, resp.Reason)
+			}
+		}()
+		if errors.Is(err, errDone) {
+			return nil
+		}
+		if err == nil {
+			backoff = 100 * time.Millisecond
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn("participant retrying", "err", err, "in", backoff)
+		registered = false
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+var errDone = errors.New("participant: job done")
+
+func (p *Participant) register(ctx context.Context) error {
+	resp, err := p.call(ctx, Request{Op: coordinator.OpRegister, NumExamples: uint64(p.cfg.Data.N)})
+	if err != nil {
+		return err
+	}
+	if resp.Status != coordinator.RespOK {
+		return fmt.Errorf("participant: register: %s %s", resp.Status, resp.Reason)
+	}
+	job, _, err := ledger.Decode(resp.Job)
+	if err != nil || job == nil {
+		return fmt.Errorf("participant: coordinator sent a bad job record: %v", err)
+	}
+	if err := job.Verify(); err != nil {
+		return err
+	}
+	if job.Job.Coordinator != p.cfg.Coordinator.ID.String() {
+		return fmt.Errorf("participant: job is signed by %s, not the coordinator %s", job.Job.Coordinator, p.cfg.Coordinator.ID)
+	}
+	a, err := model.ParseArch(job.Job.Arch)
+	if err != nil {
+		return err
+	}
+	if a, err = a.ForData(p.cfg.Data); err != nil {
+		return err
+	}
+	p.job, p.arch = job, a
+	return nil
+}
+
+// TrainSeed derives the local training seed of a participant in a round.
+func TrainSeed(jobSeed uint64, round uint64, participant string) uint64 {
+	h := sha256.Sum256([]byte("floe/train/v1\x00" + strconv.FormatUint(jobSeed, 10) + "\x00" + strconv.FormatUint(round, 10) + "\x00" + participant))
+	return binary.BigEndian.Uint64(h[:8])
+}
+
+func parseFloat(s string) float64 {
+	if s == "" {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(s, 64)
+	return f
+}
+
+func (p *Participant) doRound(ctx context.Context, t *coordinator.Task) error {
+	job := &p.job.Job
+	if p.cfg.Skip != nil && p.cfg.Skip(t.Round) {
+		return nil
+	}
+	gb, err := p.cfg.Store.Get(ctx, t.Model)
+	if err != nil {
+		return fmt.Errorf("participant: fetch model of round %d: %w", t.Round, err)
+	}
+	if ledger.Sum(gb) != t.ModelHash {
+		return fmt.Errorf("participant: model of round %d does not match the task's hash", t.Round)
+	}
+	global, _, err := model.UnmarshalSafetensors(gb)
+	if err != nil {
+		return fmt.Errorf("participant: model of round %d: %w", t.Round, err)
+	}
+	tr := p.cfg.Trainer
+	if tr == nil {
+		tr = model.NewLocalTrainer(p.arch)
+	}
+	res, err := tr.Train(ctx, global, p.cfg.Data, model.TrainConfig{
+		Epochs: int(job.Train.Epochs), BatchSize: int(job.Train.BatchSize),
+		LR: parseFloat(job.Train.LR), Mu: parseFloat(job.Train.Mu), WeightDecay: parseFloat(job.Train.WeightDecay),
+		Seed: TrainSeed(job.Seed, t.Round, p.self),
+	})
+	if err != nil {
+		return fmt.Errorf("participant: train round %d: %w", t.Round, err)
+	}
+	delta, err := res.Delta(global)
+	if err != nil {
+		return err
+	}
+	if p.cfg.Tamper != nil {
+		p.cfg.Tamper(t.Round, delta)
+	}
+	upd := global.Clone()
+	if err := upd.SetFlat(delta); err != nil {
+		return err
+	}
+	file, err := model.MarshalSafetensors(upd, map[string]string{"floe.kind": "update", "floe.round": strconv.FormatUint(t.Round, 10)})
+	if err != nil {
+		return err
+	}
+	blob := file
+	if job.Privacy == "sealed" {
+		var rnd io.Reader
+		if p.cfg.Rand != nil {
+			rnd = p.cfg.Rand(t.Round)
+		}
+		blob, err = seal.Seal(file, job.Recipients, seal.AAD(job.ID(), t.Round, p.self), rnd)
+		if err != nil {
+			return err
+		}
+	}
+	id, cert, err := p.cfg.Store.Put(ctx, blob, p.cfg.UpdateLifetime)
+	if err != nil {
+		return fmt.Errorf("participant: store update of round %d: %w", t.Round, err)
+	}
+	sub := ledger.Submission{Job: job.ID(), Round: t.Round, Participant: p.self, Blob: id, UpdateHash: ledger.Sum(file), NumExamples: uint64(res.NumExamples)}
+	sig, err := ledger.SignSubmission(p.cfg.Key, sub)
+	if err != nil {
+		return err
+	}
+	resp, err := p.call(ctx, Request{Op: coordinator.OpSubmit, Sub: &ledger.SignedSubmission{Sub: sub, Sig: sig, Cert: cert}})
+	if err != nil {
+		return err
+	}
+	if p.cfg.OnSubmit != nil {
+		p.cfg.OnSubmit(t.Round, resp.Status, resp.Reason)
+	}
+	if resp.Status != coordinator.RespOK {
+		p.cfg.Logger.Warn("submission rejected", "round", t.Round, "reason", resp.Reason)
+	}
+	return nil
+}
+
+// SealRand returns a deterministic randomness source for sealing, for
+// reproducible simulations only.
+func SealRand(seed uint64, participant string, round uint64) io.Reader {
+	var s [32]byte
+	h := sha256.Sum256([]byte("floe/sim-seal/v1\x00" + strconv.FormatUint(seed, 10) + "\x00" + participant + "\x00" + strconv.FormatUint(round, 10)))
+	copy(s[:], h[:])
+	return rand.NewChaCha8(s)
+}

@@ -1,0 +1,513 @@
+// Package sims runs a whole floe federation in one process, with the same
+// code as the separate processes: storage nodes, a coordinator and
+// participants on real libp2p hosts (TCP on loopback) or on go-libp2p's
+// in-memory mocknet with a simulated clock.
+//
+// Use:
+//  1. Fill Options (DefaultOptions gives the README's default simulation) and
+//     call Run. Everything is derived from Options.Seed.
+//  2. Run starts the storage nodes, creates the job, starts the coordinator and
+//     the participants, and reports each committed round to OnRound.
+//  3. It returns the chain head and per-round statistics. Under Options.Out it
+//     leaves each storage node's key and data (nodes/I/key, nodes/I/data), the
+//     committee file (committee), the chain head (head), the coordinator's
+//     key and data (coordinator/).
+//
+// With Net "memory" the run is reproducible bit for bit: keys, data, training,
+// sealing randomness and the clock all come from the seed, and certificates
+// wait for every storage node, so two runs with one seed give one chain head.
+package sims
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/clock"
+	"github.com/floe-fl/floe/coordinator"
+	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/model"
+	"github.com/floe-fl/floe/participant"
+	"github.com/floe-fl/floe/seal"
+	"github.com/floe-fl/floe/transport"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Options configure a simulation.
+type Options struct {
+	Seed         uint64
+	Net          string // "tcp" (real hosts on loopback) or "memory" (mocknet, simulated clock)
+	Nodes        int    // storage nodes
+	Participants int
+	Cohort       int // members per round
+	Quorum       int // minimum valid updates; 0 means half the cohort, rounded up
+	Rounds       int
+	Dataset      string  // "synthetic" or "mnist"
+	DataDir      string  // MNIST directory
+	Alpha, Beta  float64 // Synthetic(alpha, beta)
+	Partition    string  // "iid", "shards" or "dirichlet" (MNIST)
+	DirAlpha     float64 // Dirichlet concentration
+	Arch         string  // "logreg" or "mlp:784-200-200-10"
+	Epochs       int
+	Batch        int
+	LR           float64
+	Mu           float64
+	Rule         aggregate.Spec
+	NormBound    float64
+	Privacy      string // "sealed" or "plain"
+	Deadline     time.Duration
+	Dropout      float64 // probability a cohort member skips a round
+	Attackers    int     // participants that send scaled sign-flipped updates
+	Out          string  // directory for keys, node data, committee and head
+	Logger       *slog.Logger
+}
+
+// DefaultOptions is the README's default simulation.
+func DefaultOptions() Options {
+	return Options{
+		Seed: 1, Net: "tcp", Nodes: 4, Participants: 10, Cohort: 10, Rounds: 20,
+		Dataset: "synthetic", Alpha: 1, Beta: 1, Partition: "iid", DirAlpha: 0.5,
+		Arch: "logreg", Epochs: 1, Batch: 10, LR: 0.05,
+		Rule: aggregate.Spec{Rule: "fedavg"}, Privacy: "sealed", Deadline: 30 * time.Second,
+	}
+}
+
+// Validate reports the first bad option.
+func (o *Options) Validate() error {
+	switch {
+	case o.Net != "tcp" && o.Net != "memory":
+		return fmt.Errorf("sims: --net must be tcp or memory, not %q", o.Net)
+	case o.Nodes < 1 || o.Nodes > blob.MaxCommittee:
+		return fmt.Errorf("sims: storage nodes must be in [1, %d], got %d", blob.MaxCommittee, o.Nodes)
+	case o.Participants < 1:
+		return fmt.Errorf("sims: need at least one participant")
+	case o.Cohort < 1:
+		return fmt.Errorf("sims: cohort must be at least 1")
+	case o.Rounds < 1:
+		return fmt.Errorf("sims: rounds must be at least 1")
+	case o.Dropout < 0 || o.Dropout >= 1:
+		return fmt.Errorf("sims: dropout must be in [0, 1)")
+	case o.Attackers < 0 || o.Attackers > o.Participants:
+		return fmt.Errorf("sims: attackers must be in [0, participants]")
+	case o.Privacy != "sealed" && o.Privacy != "plain":
+		return fmt.Errorf("sims: privacy must be sealed or plain")
+	case o.Out == "":
+		return fmt.Errorf("sims: an output directory is required")
+	}
+	return o.Rule.Validate()
+}
+
+// RoundStat summarises one committed round.
+type RoundStat struct {
+	Round     uint64
+	Status    string
+	Cohort    int
+	Submitted int
+	Accepted  int
+	Loss      float64
+	Accuracy  float64
+	Seconds   float64
+	Head      ledger.BlobID
+}
+
+// Result is a finished simulation.
+type Result struct {
+	Head      ledger.BlobID
+	JobBlob   ledger.BlobID
+	Rounds    []RoundStat
+	Committee blob.Committee
+}
+
+// keyFor derives a deterministic Ed25519 key for a role.
+func keyFor(seed uint64, role string) crypto.PrivKey {
+	h := sha256.Sum256([]byte("floe/sim-key/v1\x00" + strconv.FormatUint(seed, 10) + "\x00" + role))
+	k, _, err := crypto.GenerateEd25519Key(bytes.NewReader(append(h[:], h[:]...)))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// network creates hosts on loopback TCP or on a mocknet.
+type network struct {
+	mn    mocknet.Mocknet
+	hosts []host.Host
+}
+
+func (n *network) newHost(key crypto.PrivKey, i int) (host.Host, error) {
+	var (
+		h   host.Host
+		err error
+	)
+	if n.mn != nil {
+		addr, _ := ma.NewMultiaddr(fmt.Sprintf("/ip4/10.0.%d.%d/tcp/4001", i/250, i%250+1))
+		h, err = n.mn.AddPeer(key, addr)
+	} else {
+		h, err = transport.NewHost(transport.HostConfig{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	}
+	if err != nil {
+		return nil, err
+	}
+	n.hosts = append(n.hosts, h)
+	if n.mn != nil {
+		if err := n.mn.LinkAll(); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+func (n *network) close() {
+	for _, h := range n.hosts {
+		h.Close()
+	}
+	if n.mn != nil {
+		n.mn.Close()
+	}
+}
+
+// loadData returns per-participant datasets and the held-out evaluation set.
+func loadData(o *Options) ([]*model.Dataset, *model.Dataset, error) {
+	switch o.Dataset {
+	case "synthetic":
+		sets, err := model.Synthetic(o.Alpha, o.Beta, o.Participants, o.Seed)
+		if err != nil {
+			return nil, nil, err
+		}
+		var test []*model.Dataset
+		for i, d := range sets {
+			tr, te := d.Split(0.8, o.Seed+uint64(i))
+			sets[i] = tr
+			test = append(test, te)
+		}
+		return sets, concat(test), nil
+	case "mnist":
+		train, test, err := model.LoadMNIST(o.DataDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		parts, err := partition(train.Y, o)
+		if err != nil {
+			return nil, nil, err
+		}
+		sets := make([]*model.Dataset, len(parts))
+		for i, p := range parts {
+			sets[i] = train.Subset(p)
+		}
+		return sets, test, nil
+	}
+	return nil, nil, fmt.Errorf("sims: unknown dataset %q (synthetic or mnist)", o.Dataset)
+}
+
+func partition(labels []int, o *Options) ([][]int, error) {
+	switch o.Partition {
+	case "dirichlet":
+		return model.PartitionDirichlet(labels, o.Participants, o.DirAlpha, o.Seed), nil
+	case "shards":
+		return model.PartitionShards(labels, o.Participants, 2, o.Seed), nil
+	case "iid", "":
+		return model.PartitionIID(labels, o.Participants, o.Seed), nil
+	}
+	return nil, fmt.Errorf("sims: unknown partition %q (iid, shards or dirichlet)", o.Partition)
+}
+
+func concat(ds []*model.Dataset) *model.Dataset {
+	out := &model.Dataset{D: ds[0].D, Classes: ds[0].Classes}
+	for _, d := range ds {
+		out.X = append(out.X, d.X...)
+		out.Y = append(out.Y, d.Y...)
+		out.N += d.N
+	}
+	return out
+}
+
+// Run runs a simulation. onRound, if set, is called after each round.
+func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	data, eval, err := loadData(&o)
+	if err != nil {
+		return nil, err
+	}
+	arch, err := model.ParseArch(o.Arch)
+	if err != nil {
+		return nil, err
+	}
+	if arch, err = arch.ForData(data[0]); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("sims: %w", err)
+	}
+
+	var clk clock.Clock = clock.Real{}
+	var fake *clock.Fake
+	net := &network{}
+	if o.Net == "memory" {
+		net.mn = mocknet.New()
+		fake = clock.NewFake(time.Unix(1_700_000_000, 0).UTC())
+		clk = fake
+	}
+	defer net.close()
+
+	// Storage nodes, with keys and data where a user can restart them.
+	var com blob.Committee
+	for i := 0; i < o.Nodes; i++ {
+		dir := filepath.Join(o.Out, "nodes", strconv.Itoa(i))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("sims: %w", err)
+		}
+		key := keyFor(o.Seed, "node-"+strconv.Itoa(i))
+		if err := transport.WriteKeyFile(filepath.Join(dir, "key"), key); err != nil {
+			return nil, err
+		}
+		h, err := net.newHost(key, i)
+		if err != nil {
+			return nil, err
+		}
+		node, err := blob.NewNode(h, filepath.Join(dir, "data"), blob.WithClock(clk))
+		if err != nil {
+			return nil, err
+		}
+		defer node.Close()
+		com.Members = append(com.Members, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
+	}
+	if err := blob.WriteCommitteeFile(filepath.Join(o.Out, "committee"), com); err != nil {
+		return nil, err
+	}
+	storeFor := func(h host.Host) (coordinator.Store, error) {
+		c, err := blob.NewClient(h, com)
+		if err != nil {
+			return nil, err
+		}
+		return coordinator.BlobStore{Client: c, WaitAll: o.Net == "memory"}, nil
+	}
+
+	// Coordinator.
+	ckey := keyFor(o.Seed, "coordinator")
+	cdir := filepath.Join(o.Out, "coordinator")
+	if err := os.RemoveAll(cdir); err != nil {
+		return nil, fmt.Errorf("sims: %w", err)
+	}
+	ch, err := net.newHost(ckey, o.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	cstore, err := storeFor(ch)
+	if err != nil {
+		return nil, err
+	}
+	hseed := sha256.Sum256([]byte("floe/sim-hpke/v1\x00" + strconv.FormatUint(o.Seed, 10)))
+	hkey, err := seal.DeriveKey(hseed[:])
+	if err != nil {
+		return nil, err
+	}
+	quorum := o.Quorum
+	cohort := min(o.Cohort, o.Participants)
+	if quorum == 0 {
+		quorum = (cohort + 1) / 2
+	}
+	var committee []string
+	for _, m := range com.Members {
+		a, _ := peer.AddrInfoToP2pAddrs(&m)
+		if len(a) > 0 {
+			committee = append(committee, a[0].String())
+		}
+	}
+	spec := ledger.JobSpec{
+		Version: ledger.Version, Name: "sim", Coordinator: ch.ID().String(), Arch: arch.String(),
+		Train: ledger.TrainParams{Epochs: uint64(o.Epochs), BatchSize: uint64(o.Batch), LR: fmtF(o.LR), Mu: fmtOpt(o.Mu)},
+		Aggregation: o.Rule.Canonical(), Privacy: o.Privacy, Committee: committee,
+		CohortSize: uint64(cohort), Quorum: uint64(quorum), DeadlineMillis: uint64(o.Deadline.Milliseconds()),
+		Rounds: uint64(o.Rounds), NormBound: fmtOpt(o.NormBound), Eval: "held-out " + o.Dataset,
+		Seed: o.Seed, MinParticipants: uint64(o.Participants),
+	}
+	if o.Privacy == "sealed" {
+		spec.Recipients = []ledger.Recipient{hkey.Recipient(coordinator.RecipientName)}
+	}
+	var (
+		mu       sync.Mutex // guards the following
+		stats    []RoundStat
+		done     = map[uint64]int{} // round -> cohort members finished (submitted or dropped)
+		okSubs   = map[uint64]int{} // round -> submissions accepted at receipt
+		lastTime = clk.Now()
+	)
+	// short carries rounds whose cohort has finished with fewer accepted
+	// submissions than members: with a simulated clock, time jumps to their deadline.
+	short := make(chan struct{}, o.Rounds)
+	srv, err := coordinator.Open(ctx, coordinator.Config{
+		Host: ch, Key: ckey, HPKE: hkey, Store: cstore, DataDir: cdir, Clock: clk, Eval: eval, Logger: o.Logger,
+		OnCommit: func(c *ledger.SignedCommitment, head ledger.BlobID) {
+			st := RoundStat{Round: c.C.Round, Status: c.C.Status, Cohort: len(c.C.Cohort), Head: head}
+			for _, s := range c.C.Submissions {
+				st.Submitted++
+				if s.Status == ledger.StatusAccepted {
+					st.Accepted++
+				}
+			}
+			for _, m := range c.C.Metrics {
+				v, _ := strconv.ParseFloat(m.Value, 64)
+				switch m.Name {
+				case "loss":
+					st.Loss = v
+				case "accuracy":
+					st.Accuracy = v
+				}
+			}
+			now := time.Now()
+			mu.Lock()
+			st.Seconds = now.Sub(lastTime).Seconds()
+			lastTime = now
+			stats = append(stats, st)
+			mu.Unlock()
+			if onRound != nil {
+				onRound(st)
+			}
+		},
+	}, func() (ledger.JobSpec, []byte, error) {
+		b, err := model.MarshalSafetensors(arch.Init(o.Seed), coordinator.ModelMeta(&spec, 0))
+		return spec, b, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+	lastTime = time.Now()
+
+	// Participants.
+	coordInfo := peer.AddrInfo{ID: ch.ID(), Addrs: ch.Addrs()}
+	finished := func(round uint64, accepted bool) {
+		mu.Lock()
+		done[round]++
+		if accepted {
+			okSubs[round]++
+		}
+		n, ok := done[round], okSubs[round]
+		mu.Unlock()
+		if n == cohort && ok < cohort {
+			short <- struct{}{}
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, o.Participants+1)
+	for i := 0; i < o.Participants; i++ {
+		key := keyFor(o.Seed, "participant-"+strconv.Itoa(i))
+		h, err := net.newHost(key, o.Nodes+1+i)
+		if err != nil {
+			return nil, err
+		}
+		st, err := storeFor(h)
+		if err != nil {
+			return nil, err
+		}
+		self := h.ID().String()
+		attacker := i < o.Attackers
+		pcfg := participant.Config{
+			Host: h, Key: key, Coordinator: coordInfo, Store: st, Data: data[i], Logger: o.Logger,
+			Skip: func(round uint64) bool {
+				skip := dropout(o.Seed, self, round) < o.Dropout
+				if skip {
+					finished(round, false)
+				}
+				return skip
+			},
+			OnSubmit: func(round uint64, status, reason string) { finished(round, status == coordinator.RespOK) },
+		}
+		if attacker {
+			pcfg.Tamper = func(_ uint64, d []float32) {
+				for j := range d {
+					d[j] *= -10
+				}
+			}
+		}
+		if o.Net == "memory" {
+			pcfg.Rand = func(round uint64) io.Reader {
+				return participant.SealRand(o.Seed, self, round)
+			}
+		}
+		p, err := participant.New(pcfg)
+		if err != nil {
+			return nil, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- err
+			}
+		}()
+	}
+	// The coordinator's loop. With a simulated clock nothing else moves time,
+	// so the fake clock still reads the round's start and jumping by the
+	// deadline closes the round at exactly its deadline.
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Run(ctx) }()
+	var runErr error
+loop:
+	for {
+		select {
+		case runErr = <-srvDone:
+			break loop
+		case err := <-errs:
+			runErr = err
+			break loop
+		case <-short:
+			if fake != nil {
+				fake.Advance(o.Deadline)
+			}
+		case <-ctx.Done():
+			runErr = ctx.Err()
+			break loop
+		}
+	}
+	cancel()
+	wg.Wait()
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return nil, runErr
+	}
+	_, _, head := srv.Status()
+	if err := os.WriteFile(filepath.Join(o.Out, "head"), []byte(ledger.Hash(head).String()+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("sims: %w", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return &Result{Head: head, JobBlob: srv.JobBlob(), Rounds: stats, Committee: com}, nil
+}
+
+// dropout returns a uniform number in [0, 1) fixed by seed, participant and round.
+func dropout(seed uint64, p string, round uint64) float64 {
+	h := sha256.Sum256([]byte("floe/sim-dropout/v1\x00" + strconv.FormatUint(seed, 10) + "\x00" + p + "\x00" + strconv.FormatUint(round, 10)))
+	return rand.New(rand.NewPCG(binary.BigEndian.Uint64(h[:8]), binary.BigEndian.Uint64(h[8:16]))).Float64()
+}
+
+func fmtF(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+func fmtOpt(f float64) string {
+	if f == 0 {
+		return ""
+	}
+	return fmtF(f)
+}

@@ -1,0 +1,69 @@
+package sims
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/floe-fl/floe/ledger"
+)
+
+func smallOptions(t *testing.T) Options {
+	o := DefaultOptions()
+	o.Net = "memory"
+	o.Participants, o.Cohort, o.Rounds = 6, 4, 3
+	o.Out = t.TempDir()
+	return o
+}
+
+func TestMemorySimReproducible(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := smallOptions(t)
+	o.Dropout = 0.3
+	r1, err := Run(ctx, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r1.Rounds) != o.Rounds {
+		t.Fatalf("%d rounds committed, want %d", len(r1.Rounds), o.Rounds)
+	}
+	o.Out = t.TempDir()
+	r2, err := Run(ctx, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.Head != r2.Head {
+		t.Fatalf("same seed, different chain heads: %s vs %s", ledger.Hash(r1.Head), ledger.Hash(r2.Head))
+	}
+	o.Out, o.Seed = t.TempDir(), 2
+	r3, err := Run(ctx, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r3.Head == r1.Head {
+		t.Fatal("different seeds gave the same chain head")
+	}
+}
+
+func TestTCPSimLearns(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := DefaultOptions()
+	o.Rounds = 5
+	o.Out = t.TempDir()
+	res, err := Run(ctx, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := res.Rounds[0], res.Rounds[len(res.Rounds)-1]
+	for _, r := range res.Rounds {
+		if r.Status != ledger.StatusOK || r.Accepted != o.Cohort {
+			t.Fatalf("round %d: status %s, %d accepted", r.Round, r.Status, r.Accepted)
+		}
+	}
+	if !(last.Loss < first.Loss) {
+		t.Fatalf("loss did not fall: round 1 %.4f, round %d %.4f", first.Loss, last.Round, last.Loss)
+	}
+	t.Logf("accuracy %.3f -> %.3f", first.Accuracy, last.Accuracy)
+}

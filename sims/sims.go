@@ -339,7 +339,7 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	}
 	spec := ledger.JobSpec{
 		Version: ledger.Version, Name: "sim", Coordinator: ch.ID().String(), Arch: arch.String(),
-		Train: ledger.TrainParams{Epochs: uint64(o.Epochs), BatchSize: uint64(o.Batch), LR: fmtF(o.LR), Mu: fmtOpt(o.Mu)},
+		Train:       ledger.TrainParams{Epochs: uint64(o.Epochs), BatchSize: uint64(o.Batch), LR: fmtF(o.LR), Mu: fmtOpt(o.Mu)},
 		Aggregation: o.Rule.Canonical(), Privacy: o.Privacy, Committee: committee,
 		CohortSize: uint64(cohort), Quorum: uint64(quorum), DeadlineMillis: uint64(o.Deadline.Milliseconds()),
 		Rounds: uint64(o.Rounds), NormBound: fmtOpt(o.NormBound), Eval: "held-out " + o.Dataset,

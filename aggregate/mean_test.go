@@ -207,11 +207,11 @@ func (o *refOpt) step(global []float32, us []Update) []float32 {
 			step = d
 		case "fedavgm":
 			o.m[j] = float64(o.m[j]*o.p["momentum"]) + d
-			step = o.p["eta"] * o.m[j]
+			step = float64(o.p["eta"] * o.m[j])
 		default:
 			b1 := o.p["beta1"]
 			o.m[j] = float64(b1*o.m[j]) + float64((1-b1)*d)
-			d2 := d * d
+			d2 := float64(d * d)
 			switch o.rule {
 			case "fedadam":
 				b2 := o.p["beta2"]
@@ -226,7 +226,7 @@ func (o *refOpt) step(global []float32, us []Update) []float32 {
 			case "fedadagrad":
 				o.v[j] += d2
 			}
-			step = o.p["eta"] * (o.m[j] / (math.Sqrt(o.v[j]) + o.p["tau"]))
+			step = float64(o.p["eta"] * (o.m[j] / (math.Sqrt(o.v[j]) + o.p["tau"])))
 		}
 		out[j] = float32(float64(global[j]) + step)
 	}

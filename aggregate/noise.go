@@ -36,7 +36,7 @@ func (c DPConfig) Validate() error {
 // correctly rounded IEEE operations and the FMA-free logarithm detLog, so
 // the values are the same bits on every platform and Go release:
 //
-//	u = 2*U1 - 1, v = 2*U2 - 1, U = (Uint64() >> 11) * 2^-53
+//	u = (Uint64() >> 11) * 2^-52 - 1, v likewise (uniform on [-1, 1))
 //	s = float64(u*u) + float64(v*v); retry unless 0 < s < 1
 //	f = sqrt(-2*detLog(s) / s); emit u*f, then v*f
 type gaussian struct {
@@ -53,8 +53,8 @@ func (g *gaussian) next() float64 {
 		return g.spare
 	}
 	for {
-		u := float64(g.r.Uint64()>>11)*0x1p-53*2 - 1
-		v := float64(g.r.Uint64()>>11)*0x1p-53*2 - 1
+		u := float64(float64(g.r.Uint64()>>11)*0x1p-52) - 1
+		v := float64(float64(g.r.Uint64()>>11)*0x1p-52) - 1
 		s := float64(u*u) + float64(v*v)
 		if s >= 1 || s == 0 {
 			continue
@@ -108,11 +108,11 @@ func detLog(x float64) float64 {
 	f := f1 - 1
 	k := float64(ki)
 	s := f / (2 + f)
-	s2 := s * s
-	s4 := s2 * s2
+	s2 := float64(s * s)
+	s4 := float64(s2 * s2)
 	t1 := float64(s2 * (l1 + float64(s4*(l3+float64(s4*(l5+float64(s4*l7)))))))
 	t2 := float64(s4 * (l2 + float64(s4*(l4+float64(s4*l6)))))
 	R := t1 + t2
-	hfsq := float64(0.5*f) * f
+	hfsq := float64(float64(0.5*f) * f)
 	return float64(k*ln2Hi) - ((hfsq - (float64(s*(hfsq+R)) + float64(k*ln2Lo))) - f)
 }

@@ -1,0 +1,5 @@
+//go:build noasm
+
+package aggregate
+
+const noasmBuild = true

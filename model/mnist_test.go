@@ -10,21 +10,29 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
+var mnistCache struct {
+	once        sync.Once
+	train, test *Dataset
+	err         error
+}
+
+// mnistOrSkip loads MNIST once per test binary, or skips the test.
 func mnistOrSkip(t testing.TB) (train, test *Dataset) {
 	t.Helper()
 	dir, ok := FindMNIST()
 	if !ok {
 		t.Skipf("MNIST not found in %s (set %s to the directory holding the idx files)", dir, MNISTDirEnv)
 	}
-	train, test, err := LoadMNIST(dir)
-	if err != nil {
-		t.Fatal(err)
+	mnistCache.once.Do(func() { mnistCache.train, mnistCache.test, mnistCache.err = LoadMNIST(dir) })
+	if mnistCache.err != nil {
+		t.Fatal(mnistCache.err)
 	}
-	return train, test
+	return mnistCache.train, mnistCache.test
 }
 
 // TestLogRegMNIST trains logistic regression for one epoch on the full

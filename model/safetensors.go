@@ -72,11 +72,29 @@ func MarshalSafetensors(p *Params, meta map[string]string) ([]byte, error) {
 }
 
 func marshalHeader(p *Params, meta map[string]string) []byte {
+	specs := make([]tensorSpec, len(p.Tensors))
+	for i := range p.Tensors {
+		specs[i] = tensorSpec{p.Tensors[i].Name, "F32", p.Tensors[i].Shape, 4 * len(p.Tensors[i].Data)}
+	}
+	return buildHeader(meta, specs)
+}
+
+// tensorSpec describes one tensor for buildHeader.
+type tensorSpec struct {
+	name   string
+	dtype  string
+	shape  []int
+	nbytes int
+}
+
+// buildHeader returns the JSON header for tensors packed in the given order:
+// compact, keys sorted, padded with spaces to a multiple of 8 bytes.
+func buildHeader(meta map[string]string, specs []tensorSpec) []byte {
 	type entry struct {
 		key string
 		val []byte
 	}
-	entries := make([]entry, 0, len(p.Tensors)+1)
+	entries := make([]entry, 0, len(specs)+1)
 	if len(meta) > 0 {
 		keys := make([]string, 0, len(meta))
 		for k := range meta {
@@ -97,20 +115,19 @@ func marshalHeader(p *Params, meta map[string]string) []byte {
 		entries = append(entries, entry{"__metadata__", m.Bytes()})
 	}
 	off := 0
-	for i := range p.Tensors {
-		t := &p.Tensors[i]
+	for _, t := range specs {
 		var e bytes.Buffer
-		e.WriteString(`{"dtype":"F32","shape":[`)
-		for j, d := range t.Shape {
+		fmt.Fprintf(&e, `{"dtype":%s,"shape":[`, jsonString(t.dtype))
+		for j, d := range t.shape {
 			if j > 0 {
 				e.WriteByte(',')
 			}
 			fmt.Fprintf(&e, "%d", d)
 		}
-		end := off + 4*len(t.Data)
+		end := off + t.nbytes
 		fmt.Fprintf(&e, `],"data_offsets":[%d,%d]}`, off, end)
 		off = end
-		entries = append(entries, entry{t.Name, e.Bytes()})
+		entries = append(entries, entry{t.name, e.Bytes()})
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].key < entries[j].key })
 	var h bytes.Buffer
@@ -154,47 +171,9 @@ type tensorInfo struct {
 // match its offsets, overlapping offsets, holes or trailing bytes in the data
 // buffer, and non-string metadata.
 func UnmarshalSafetensors(b []byte) (*Params, map[string]string, error) {
-	if len(b) < 8 {
-		return nil, nil, malformed("truncated: %d bytes, need at least 8", len(b))
-	}
-	hlen := binary.LittleEndian.Uint64(b[:8])
-	if hlen > HeaderSizeMax {
-		return nil, nil, malformed("header size %d exceeds limit %d", hlen, HeaderSizeMax)
-	}
-	if hlen > uint64(len(b)-8) {
-		return nil, nil, malformed("truncated: header size %d, only %d bytes follow", hlen, len(b)-8)
-	}
-	header := b[8 : 8+hlen]
-	data := b[8+hlen:]
-	infos, meta, err := parseHeader(header)
+	infos, meta, data, err := decodeSafetensors(b)
 	if err != nil {
 		return nil, nil, err
-	}
-	// Check that the data offsets tile the buffer exactly.
-	sort.Slice(infos, func(i, j int) bool {
-		if infos[i].begin != infos[j].begin {
-			return infos[i].begin < infos[j].begin
-		}
-		if infos[i].end != infos[j].end {
-			return infos[i].end < infos[j].end
-		}
-		return infos[i].name < infos[j].name
-	})
-	var pos uint64
-	for _, in := range infos {
-		if in.begin < pos {
-			return nil, nil, malformed("tensor %q data_offsets [%d,%d] overlap the previous tensor (ends at %d)", in.name, in.begin, in.end, pos)
-		}
-		if in.begin > pos {
-			return nil, nil, malformed("hole in data buffer before tensor %q: bytes [%d,%d) are not indexed", in.name, pos, in.begin)
-		}
-		pos = in.end
-	}
-	if pos > uint64(len(data)) {
-		return nil, nil, malformed("truncated: tensors need %d data bytes, file has %d", pos, len(data))
-	}
-	if pos < uint64(len(data)) {
-		return nil, nil, malformed("%d trailing bytes after the last tensor", uint64(len(data))-pos)
 	}
 	p := &Params{Tensors: make([]Tensor, len(infos))}
 	for i, in := range infos {
@@ -217,10 +196,60 @@ func UnmarshalSafetensors(b []byte) (*Params, map[string]string, error) {
 			for j := range vals {
 				vals[j] = halfToFloat32(binary.LittleEndian.Uint16(raw[2*j:]))
 			}
+		default:
+			return nil, nil, malformed("tensor %q: unsupported dtype %s (floe reads F32, F64, F16 and BF16)", in.name, in.dtype)
 		}
 		p.Tensors[i] = Tensor{Name: in.name, Shape: in.shape, Data: vals}
 	}
 	return p, meta, nil
+}
+
+// decodeSafetensors checks the layout of a safetensors file and returns its
+// tensors sorted by data offset, its metadata and its data buffer.
+func decodeSafetensors(b []byte) ([]tensorInfo, map[string]string, []byte, error) {
+	if len(b) < 8 {
+		return nil, nil, nil, malformed("truncated: %d bytes, need at least 8", len(b))
+	}
+	hlen := binary.LittleEndian.Uint64(b[:8])
+	if hlen > HeaderSizeMax {
+		return nil, nil, nil, malformed("header size %d exceeds limit %d", hlen, HeaderSizeMax)
+	}
+	if hlen > uint64(len(b)-8) {
+		return nil, nil, nil, malformed("truncated: header size %d, only %d bytes follow", hlen, len(b)-8)
+	}
+	header := b[8 : 8+hlen]
+	data := b[8+hlen:]
+	infos, meta, err := parseHeader(header)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// Check that the data offsets tile the buffer exactly.
+	sort.Slice(infos, func(i, j int) bool {
+		if infos[i].begin != infos[j].begin {
+			return infos[i].begin < infos[j].begin
+		}
+		if infos[i].end != infos[j].end {
+			return infos[i].end < infos[j].end
+		}
+		return infos[i].name < infos[j].name
+	})
+	var pos uint64
+	for _, in := range infos {
+		if in.begin < pos {
+			return nil, nil, nil, malformed("tensor %q data_offsets [%d,%d] overlap the previous tensor (ends at %d)", in.name, in.begin, in.end, pos)
+		}
+		if in.begin > pos {
+			return nil, nil, nil, malformed("hole in data buffer before tensor %q: bytes [%d,%d) are not indexed", in.name, pos, in.begin)
+		}
+		pos = in.end
+	}
+	if pos > uint64(len(data)) {
+		return nil, nil, nil, malformed("truncated: tensors need %d data bytes, file has %d", pos, len(data))
+	}
+	if pos < uint64(len(data)) {
+		return nil, nil, nil, malformed("%d trailing bytes after the last tensor", uint64(len(data))-pos)
+	}
+	return infos, meta, data, nil
 }
 
 // parseHeader parses the JSON header strictly, token by token, so that
@@ -422,11 +451,6 @@ func parseInfo(dec *json.Decoder, name string) (tensorInfo, error) {
 	size, known := dtypeSize[in.dtype]
 	if !known {
 		return in, malformed("tensor %q: unknown dtype %q", name, in.dtype)
-	}
-	switch in.dtype {
-	case "F32", "F64", "F16", "BF16":
-	default:
-		return in, malformed("tensor %q: unsupported dtype %s (floe reads F32, F64, F16 and BF16)", name, in.dtype)
 	}
 	if len(offsets) != 2 {
 		return in, malformed("tensor %q: data_offsets needs 2 entries, has %d", name, len(offsets))

@@ -86,6 +86,11 @@ func NewClient(h host.Host, com Committee, opts ...ClientOption) (*Client, error
 // Committee returns the client's committee.
 func (c *Client) Committee() Committee { return c.com }
 
+// Wait blocks until the background work of earlier Puts (writes still
+// running after Put returned at n - f acks, and certificate pushes) has
+// finished; each part is bounded by its per-node deadline.
+func (c *Client) Wait() { c.wg.Wait() }
+
 // Close cancels background writes (those still running after Put returned
 // at n - f acks) and waits for them.
 func (c *Client) Close() error {
@@ -135,7 +140,17 @@ type NodeError struct {
 }
 
 func (e NodeError) Error() string {
-	return fmt.Sprintf("node %d (%s): %v", e.Index, shortID(e.Peer), e.Err)
+	return fmt.Sprintf("node %d (%s): %s", e.Index, shortID(e.Peer), flatten(e.Err))
+}
+
+// flatten turns a multi-line error (libp2p dial errors list every address)
+// into one line.
+func flatten(err error) string {
+	if err == nil {
+		return ""
+	}
+	f := strings.Fields(err.Error())
+	return strings.Join(f, " ")
 }
 
 func shortID(p peer.ID) string {
@@ -563,7 +578,7 @@ func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadRepo
 		st := &rep.Nodes[r.index]
 		st.State = r.st
 		if r.err != nil {
-			st.Err = r.err.Error()
+			st.Err = flatten(r.err)
 			if r.st == SliverInvalid {
 				c.cfg.log.Warn("blob: invalid sliver", "blob", id, "node", r.index, "peer", st.Peer, "err", r.err)
 			}
@@ -601,7 +616,7 @@ func (c *Client) Stat(ctx context.Context, id ID) ([]SliverStatus, error) {
 			_, st, err := c.fetchSliver(ctx, id, i, false)
 			out[i] = SliverStatus{Index: i, Peer: c.com.Members[i].ID, State: st}
 			if err != nil {
-				out[i].Err = err.Error()
+				out[i].Err = flatten(err)
 			}
 		}()
 	}

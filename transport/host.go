@@ -51,6 +51,8 @@ type HostConfig struct {
 	MemoryLimit int64
 	// MaxFDs is the resource manager's file-descriptor budget; 0 means 4096.
 	MaxFDs int
+	// DialOnly starts a host that listens nowhere (a command-line client).
+	DialOnly bool
 	// ConnLow and ConnHigh are the connection manager's watermarks; 0 means
 	// 256 and 1024.
 	ConnLow, ConnHigh int
@@ -125,9 +127,13 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport: connection manager: %w", err)
 	}
+	listen := libp2p.ListenAddrStrings(addrs...)
+	if cfg.DialOnly {
+		listen = libp2p.NoListenAddrs
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(cfg.Key),
-		libp2p.ListenAddrStrings(addrs...),
+		listen,
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
@@ -141,7 +147,7 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		rm.Close()
 		return nil, fmt.Errorf("transport: start host: %w", err)
 	}
-	if len(h.Addrs()) == 0 {
+	if len(h.Addrs()) == 0 && !cfg.DialOnly {
 		h.Close()
 		return nil, errors.New("transport: host listens on no address")
 	}

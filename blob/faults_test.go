@@ -1,0 +1,362 @@
+package blob
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sliverFile returns the path of node i's sliver file for id.
+func (c *cluster) sliverFile(i int, id ID) string {
+	return filepath.Join(c.dirs[i], "slivers", fmt.Sprintf("%s.%d", id, i))
+}
+
+// bodyOffset returns where the sliver bytes start in a sliver file.
+func bodyOffset(t *testing.T, path string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := readSliverHeader(f); err != nil {
+		t.Fatal(err)
+	}
+	off, _ := f.Seek(0, 1)
+	// readSliverHeader reads the frame byte by byte, so the offset is exact.
+	return off
+}
+
+func TestFaultsDownBeforeWrite(t *testing.T) {
+	for _, n := range []int{4, 7, 10} {
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			c := newCluster(t, n)
+			f := c.com.F()
+			for i := range f {
+				c.stop(n - 1 - i) // the last f members are down
+			}
+			data := randBytes(11, 50_000)
+			ctx := ctxT(t)
+			id, cert, err := c.client.Put(ctx, data)
+			if err != nil {
+				t.Fatalf("put with %d of %d down: %v", f, n, err)
+			}
+			if err := cert.Verify(c.com); err != nil {
+				t.Fatal(err)
+			}
+			if len(cert.Acks) != n-f {
+				t.Fatalf("certificate has %d acks, want %d", len(cert.Acks), n-f)
+			}
+			got, err := c.client.Get(ctx, id)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("get: %v", err)
+			}
+		})
+	}
+}
+
+func TestFaultsDownAfterWrite(t *testing.T) {
+	for _, n := range []int{4, 7, 10} {
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			c := newCluster(t, n)
+			data := randBytes(12, 40_000)
+			ctx := ctxT(t)
+			id, _, err := c.client.Put(ctx, data, WithWaitAll())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range c.com.F() {
+				c.stop(2 * i) // spread the failures over data and parity slivers
+			}
+			got, err := c.client.Get(ctx, id)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("get with f=%d down: %v", c.com.F(), err)
+			}
+		})
+	}
+}
+
+func TestFaultsCorruptAndWrongSlivers(t *testing.T) {
+	for _, n := range []int{4, 7, 10} {
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			c := newCluster(t, n)
+			ctx := ctxT(t)
+			data := randBytes(13, 30_001)
+			id, _, err := c.client.Put(ctx, data, WithWaitAll())
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := c.com.F()
+			var bad []int
+			for j := range f {
+				i := j // data slivers first: reads must use parity instead
+				bad = append(bad, i)
+				p := c.sliverFile(i, id)
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				off := bodyOffset(t, p)
+				if j%2 == 0 {
+					b[off+int64(len(b[off:])/2)] ^= 0x40 // corrupted byte
+				} else {
+					// wrong sliver: another member's bytes under a valid header
+					other, err := os.ReadFile(c.sliverFile(n-1, id))
+					if err != nil {
+						t.Fatal(err)
+					}
+					copy(b[off:], other[bodyOffset(t, c.sliverFile(n-1, id)):])
+				}
+				if err := os.WriteFile(p, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, rep, err := c.client.GetWithReport(ctx, id)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("get with %d bad slivers: %v", f, err)
+			}
+			for _, i := range rep.Bad() {
+				if !slices.Contains(bad, i) {
+					t.Fatalf("read reported good sliver %d as bad", i)
+				}
+			}
+			st, err := c.client.Stat(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var invalid []int
+			for _, s := range st {
+				switch {
+				case s.State == SliverInvalid:
+					invalid = append(invalid, s.Index)
+				case s.State != SliverValid:
+					t.Fatalf("stat: node %d %v: %s", s.Index, s.State, s.Err)
+				}
+			}
+			if !slices.Equal(invalid, bad) {
+				t.Fatalf("stat reports invalid %v, want %v", invalid, bad)
+			}
+		})
+	}
+}
+
+func TestFaultsTooManyDown(t *testing.T) {
+	for _, n := range []int{4, 7, 10} {
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			c := newCluster(t, n)
+			ctx := ctxT(t)
+			data := randBytes(14, 10_000)
+			id, _, err := c.client.Put(ctx, data, WithWaitAll())
+			if err != nil {
+				t.Fatal(err)
+			}
+			down := n - c.com.K() + 1 // leaves k-1 alive
+			for i := range down {
+				c.stop(i)
+			}
+			got, err := c.client.Get(ctx, id)
+			var ne *NotEnoughSliversError
+			if !errors.As(err, &ne) || !errors.Is(err, ErrNotEnoughSlivers) || got != nil {
+				t.Fatalf("get with %d of %d down: data %d bytes, err %v", down, n, len(got), err)
+			}
+			if ne.Valid != c.com.K()-1 || ne.Need != c.com.K() {
+				t.Fatalf("error counts valid=%d need=%d, want %d and %d", ne.Valid, ne.Need, c.com.K()-1, c.com.K())
+			}
+			want := fmt.Sprintf("blob: found %d valid slivers of %d needed", c.com.K()-1, c.com.K())
+			if !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error text %q, want prefix %q on one line", err, want)
+			}
+			// A put with more than f down cannot certify.
+			_, _, err = c.client.Put(ctx, data)
+			var pe *PutError
+			if !errors.As(err, &pe) || pe.Acks != c.com.K()-1 || pe.Need != n-c.com.F() {
+				t.Fatalf("put with %d down: %v", down, err)
+			}
+		})
+	}
+}
+
+func TestRepairWipedNode(t *testing.T) {
+	c := newCluster(t, 7)
+	ctx := ctxT(t)
+	var ids []ID
+	var blobs [][]byte
+	for i := range 3 {
+		data := randBytes(uint64(20+i), 20_000*(i+1))
+		id, _, err := c.client.Put(ctx, data, WithWaitAll())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, blobs = append(ids, id), append(blobs, data)
+	}
+	// Node 1 loses its disk.
+	c.stop(1)
+	if err := os.RemoveAll(c.dirs[1]); err != nil {
+		t.Fatal(err)
+	}
+	c.start(1)
+	for _, id := range ids {
+		if c.nodes[1].Has(id, 1) {
+			t.Fatal("wiped node still has a sliver")
+		}
+	}
+	rep, err := c.nodes[1].RepairWithReport(ctx, c.com)
+	if err != nil || len(rep.Failed) > 0 {
+		t.Fatalf("repair: %v %v", err, rep.Failed)
+	}
+	if rep.Certified != 3 || len(rep.Repaired) != 3 {
+		t.Fatalf("repair report %+v, want 3 certified and repaired", rep)
+	}
+	for _, id := range ids {
+		st, err := c.client.Stat(ctx, id)
+		if err != nil || st[1].State != SliverValid {
+			t.Fatalf("after repair node 1: %+v %v", st[1], err)
+		}
+	}
+	// Now lose two other members (f = 2): node 1's rebuilt sliver is needed.
+	c.stop(0)
+	c.stop(2)
+	for i, id := range ids {
+		got, err := c.client.Get(ctx, id)
+		if err != nil || !bytes.Equal(got, blobs[i]) {
+			t.Fatalf("blob %d after repair: %v", i, err)
+		}
+	}
+	// A second repair, with f members down, finds nothing to do.
+	rep, err = c.nodes[1].RepairWithReport(ctx, c.com)
+	if err != nil || rep.Held != 3 || len(rep.Repaired) != 0 || len(rep.Failed) != 0 {
+		t.Fatalf("second repair: %+v %v", rep, err)
+	}
+}
+
+// TestInconsistentEncoding stores slivers that each verify against the blob
+// ID but are not one Reed-Solomon codeword: reads must refuse them.
+func TestInconsistentEncoding(t *testing.T) {
+	c := newCluster(t, 4)
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		name  string
+		build func() *encoded
+	}{
+		{"random slivers", func() *encoded {
+			e, _ := EncodingFor(4)
+			length := uint64(2000)
+			sl := make([][]byte, 4)
+			for i := range sl {
+				sl[i] = randBytes(uint64(100+i), int(e.SliverSize(length)))
+			}
+			return commit(e, length, sl)
+		}},
+		{"nonzero padding", func() *encoded {
+			x, _ := encode(randBytes(5, 1999), 4)
+			// Flip a padding byte of the last data shard and recompute parity:
+			// a valid codeword of data that is not zero-padded.
+			x.slivers[1][len(x.slivers[1])-1] = 7
+			rs, _ := newCoder(x.enc)
+			rs.Encode(x.slivers)
+			return commit(x.enc, x.length, x.slivers)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := tc.build()
+			for i := range 4 {
+				if _, err := c.client.storeSliver(ctx, x, i, 0); err != nil {
+					t.Fatalf("node %d refused a sliver with a valid proof: %v", i, err)
+				}
+			}
+			got, err := c.client.Get(ctx, x.id)
+			if !errors.Is(err, ErrInconsistentEncoding) || got != nil {
+				t.Fatalf("get: %d bytes, err %v; want ErrInconsistentEncoding", len(got), err)
+			}
+		})
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	c := newCluster(t, 4)
+	ctx := ctxT(t)
+	keep, _, err := c.client.Put(ctx, randBytes(30, 5000), WithWaitAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp, cert, err := c.client.Put(ctx, randBytes(31, 5000), WithWaitAll(), WithLifetime(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert.LifetimeMs != 3_600_000 || cert.Verify(c.com) != nil {
+		t.Fatalf("lifetime certificate: %+v", cert)
+	}
+	c.clock.now = c.clock.now.Add(59 * time.Minute)
+	if _, err := c.client.Get(ctx, tmp); err != nil {
+		t.Fatalf("before expiry: %v", err)
+	}
+	c.clock.now = c.clock.now.Add(2 * time.Minute)
+	if _, err := c.client.Get(ctx, tmp); !errors.Is(err, ErrNotEnoughSlivers) {
+		t.Fatalf("expired blob read: %v", err)
+	}
+	removed := 0
+	for _, nd := range c.nodes {
+		r, err := nd.CollectGarbage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		removed += r
+	}
+	if removed != 8 { // a sliver and a certificate on each of 4 nodes
+		t.Fatalf("garbage collection removed %d files, want 8", removed)
+	}
+	if _, err := c.client.Get(ctx, keep); err != nil {
+		t.Fatalf("blob without lifetime: %v", err)
+	}
+}
+
+func TestCertificateVerify(t *testing.T) {
+	c := newCluster(t, 4)
+	ctx := ctxT(t)
+	_, cert, err := c.client.Put(ctx, []byte("hello"), WithWaitAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cert.Verify(c.com); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := cert.Marshal()
+	back, err := ParseCertificate(b)
+	if err != nil || back.Verify(c.com) != nil {
+		t.Fatalf("round trip: %v", err)
+	}
+	mut := func(f func(*Certificate)) error {
+		x, _ := ParseCertificate(b)
+		f(x)
+		return x.Verify(c.com)
+	}
+	cases := map[string]func(*Certificate){
+		"bad signature": func(x *Certificate) { x.Acks[0].Sig[3] ^= 1 },
+		"other blob":    func(x *Certificate) { x.ID[0] ^= 1 },
+		"lifetime":      func(x *Certificate) { x.LifetimeMs = 5 },
+		"duplicate":     func(x *Certificate) { x.Acks[1] = x.Acks[0] },
+		"unsorted":      func(x *Certificate) { x.Acks[0], x.Acks[1] = x.Acks[1], x.Acks[0] },
+		"out of range":  func(x *Certificate) { x.Acks[3].Index = 9 },
+		"moved ack":     func(x *Certificate) { x.Acks = x.Acks[1:]; x.Acks[0].Index = 0 },
+	}
+	for name, f := range cases {
+		if err := mut(f); !errors.Is(err, ErrBadCertificate) {
+			t.Errorf("%s: %v, want ErrBadCertificate", name, err)
+		}
+	}
+	var qe *QuorumError
+	if err := mut(func(x *Certificate) { x.Acks = x.Acks[:2] }); !errors.As(err, &qe) || qe.Have != 2 || qe.Need != 3 {
+		t.Errorf("too few acks: %v", err)
+	}
+	other := c.com
+	other.Members = slices.Clone(c.com.Members)
+	other.Members[0], other.Members[1] = other.Members[1], other.Members[0]
+	if err := cert.Verify(other); !errors.Is(err, ErrBadCertificate) {
+		t.Errorf("reordered committee: %v", err)
+	}
+}

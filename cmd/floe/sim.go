@@ -1,7 +1,188 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/sims"
+	"github.com/schollz/progressbar/v3"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+const simExamples = `  floe sim --out out/                                  # the default: synthetic data, 20 rounds on loopback
+  floe sim --net memory --seed 7 --out out/            # reproducible: same seed, same chain head
+  floe sim --dataset mnist --data ../shared/datasets/mnist --model mlp:784-200-200-10 \
+           --participants 100 --cohort 10 --rounds 50 --batch 10 --lr 0.05 --out out/
+  floe sim --rule trimmed_mean --rule-param beta=0.2 --attackers 2 --out out/`
 
 func runSim(args []string) error {
-	return errors.New("not implemented yet")
+	o := sims.DefaultOptions()
+	fs := newFlagSet("sim", "[flags]", simExamples)
+	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed for everything: keys, data, partition, training, faults")
+	fs.StringVar(&o.Net, "net", o.Net, "network: tcp (real libp2p hosts on loopback) or memory (in-memory network, simulated clock, reproducible)")
+	fs.IntVar(&o.Nodes, "nodes", o.Nodes, "storage nodes in the committee")
+	fs.IntVar(&o.Participants, "participants", o.Participants, "participants")
+	fs.IntVar(&o.Cohort, "cohort", o.Cohort, "participants drawn per round")
+	fs.IntVar(&o.Quorum, "quorum", o.Quorum, "valid updates a round needs (0: half the cohort, rounded up)")
+	fs.IntVar(&o.Rounds, "rounds", o.Rounds, "rounds")
+	fs.StringVar(&o.Dataset, "dataset", o.Dataset, "synthetic (FedProx Synthetic(alpha, beta)) or mnist")
+	fs.StringVar(&o.DataDir, "data", defaultMNISTDir(), "MNIST directory (idx files), for --dataset mnist")
+	fs.Float64Var(&o.Alpha, "alpha", o.Alpha, "Synthetic alpha")
+	fs.Float64Var(&o.Beta, "beta", o.Beta, "Synthetic beta")
+	fs.StringVar(&o.Partition, "partition", o.Partition, "MNIST partition: iid, shards (FedAvg pathological non-IID) or dirichlet")
+	fs.Float64Var(&o.DirAlpha, "dirichlet-alpha", o.DirAlpha, "Dirichlet concentration for --partition dirichlet")
+	fs.StringVar(&o.Arch, "model", o.Arch, "model: logreg or mlp:IN-H1-...-CLASSES (e.g. mlp:784-200-200-10)")
+	fs.IntVar(&o.Epochs, "epochs", o.Epochs, "local epochs E")
+	fs.IntVar(&o.Batch, "batch", o.Batch, "local batch size B")
+	fs.Float64Var(&o.LR, "lr", o.LR, "local learning rate")
+	fs.Float64Var(&o.Mu, "mu", o.Mu, "FedProx proximal term (0: off)")
+	rule := fs.String("rule", o.Rule.Rule, "aggregation rule: "+strings.Join(aggregate.Rules(), ", "))
+	var ruleParams multiFlag
+	fs.Var(&ruleParams, "rule-param", "aggregation parameter NAME=VALUE (repeatable), e.g. beta=0.2")
+	fs.Float64Var(&o.NormBound, "norm-bound", o.NormBound, "reject updates whose L2 norm exceeds this (0: no bound)")
+	fs.StringVar(&o.Privacy, "privacy", o.Privacy, "sealed (HPKE-encrypted updates) or plain")
+	fs.DurationVar(&o.Deadline, "deadline", o.Deadline, "round deadline")
+	fs.Float64Var(&o.Dropout, "dropout", o.Dropout, "probability that a cohort member drops out of a round")
+	fs.IntVar(&o.Attackers, "attackers", o.Attackers, "participants that send sign-flipped, scaled updates")
+	fs.StringVar(&o.Out, "out", "out", "output directory: metrics.csv, summary.json, accuracy.png, nodes/, committee, head")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	o.Rule.Rule = *rule
+	o.Rule.Params = map[string]float64{}
+	for _, kv := range ruleParams {
+		k, v, ok := strings.Cut(kv, "=")
+		f, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil {
+			return usagef("--rule-param %q: want NAME=NUMBER", kv)
+		}
+		o.Rule.Params[k] = f
+	}
+	if err := o.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	fmt.Printf("floe sim: seed=%d net=%s nodes=%d participants=%d cohort=%d rounds=%d dataset=%s model=%s E=%d B=%d lr=%g rule=%s privacy=%s dropout=%g attackers=%d\n",
+		o.Seed, o.Net, o.Nodes, o.Participants, o.Cohort, o.Rounds, o.Dataset, o.Arch, o.Epochs, o.Batch, o.LR, o.Rule.Canonical(), o.Privacy, o.Dropout, o.Attackers)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	bar := progressbar.NewOptions(o.Rounds, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("rounds"),
+		progressbar.OptionShowCount(), progressbar.OptionSetVisibility(!*quiet && isTerminal(os.Stderr)), progressbar.OptionClearOnFinish())
+	fmt.Printf("%5s  %6s  %6s  %8s  %8s  %8s  %8s\n", "round", "status", "cohort", "accepted", "loss", "accuracy", "seconds")
+	start := time.Now()
+	res, err := sims.Run(ctx, o, func(r sims.RoundStat) {
+		bar.Clear()
+		fmt.Printf("%5d  %6s  %6d  %8d  %8.4f  %8.4f  %8.2f\n", r.Round, r.Status, r.Cohort, r.Accepted, r.Loss, r.Accuracy, r.Seconds)
+		bar.Add(1)
+	})
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	if err := writeSimOutputs(o, res, elapsed); err != nil {
+		return err
+	}
+	if len(res.Rounds) > 0 {
+		last := res.Rounds[len(res.Rounds)-1]
+		fmt.Printf("final accuracy %.4f after %d rounds in %.1fs\n", last.Accuracy, len(res.Rounds), elapsed.Seconds())
+	}
+	fmt.Printf("outputs in %s (metrics.csv, summary.json, accuracy.png, committee, head, nodes/)\n", o.Out)
+	fmt.Printf("chain head %s\n", ledger.Hash(res.Head))
+	return nil
+}
+
+// defaultMNISTDir is $FLOE_MNIST_DIR, or ../shared/datasets/mnist.
+func defaultMNISTDir() string {
+	if d := os.Getenv("FLOE_MNIST_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join("..", "shared", "datasets", "mnist")
+}
+
+func writeSimOutputs(o sims.Options, res *sims.Result, elapsed time.Duration) error {
+	f, err := os.Create(filepath.Join(o.Out, "metrics.csv"))
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	w.Write([]string{"round", "status", "cohort", "submitted", "accepted", "loss", "accuracy", "seconds", "head"})
+	for _, r := range res.Rounds {
+		w.Write([]string{strconv.FormatUint(r.Round, 10), r.Status, strconv.Itoa(r.Cohort), strconv.Itoa(r.Submitted), strconv.Itoa(r.Accepted),
+			strconv.FormatFloat(r.Loss, 'g', 6, 64), strconv.FormatFloat(r.Accuracy, 'g', 6, 64), strconv.FormatFloat(r.Seconds, 'f', 3, 64), ledger.Hash(r.Head).String()})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	type summaryRound struct {
+		Round    uint64  `json:"round"`
+		Status   string  `json:"status"`
+		Accepted int     `json:"accepted"`
+		Loss     float64 `json:"loss"`
+		Accuracy float64 `json:"accuracy"`
+	}
+	sum := struct {
+		Options       sims.Options   `json:"options"`
+		Head          string         `json:"head"`
+		JobBlob       string         `json:"job_blob"`
+		FinalAccuracy float64        `json:"final_accuracy"`
+		Seconds       float64        `json:"seconds"`
+		Rounds        []summaryRound `json:"rounds"`
+	}{Options: o, Head: ledger.Hash(res.Head).String(), JobBlob: ledger.Hash(res.JobBlob).String(), Seconds: elapsed.Seconds()}
+	sum.Options.Logger = nil
+	for _, r := range res.Rounds {
+		sum.Rounds = append(sum.Rounds, summaryRound{r.Round, r.Status, r.Accepted, r.Loss, r.Accuracy})
+		sum.FinalAccuracy = r.Accuracy
+	}
+	b, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.Out, "summary.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return plotAccuracy(filepath.Join(o.Out, "accuracy.png"), res.Rounds)
+}
+
+func plotAccuracy(path string, rounds []sims.RoundStat) error {
+	p := plot.New()
+	p.Title.Text = "floe sim: test accuracy per round"
+	p.X.Label.Text = "round"
+	p.Y.Label.Text = "accuracy"
+	pts := make(plotter.XYs, len(rounds))
+	for i, r := range rounds {
+		pts[i].X, pts[i].Y = float64(r.Round), r.Accuracy
+	}
+	line, err := plotter.NewLine(pts)
+	if err != nil {
+		return err
+	}
+	p.Add(line, plotter.NewGrid())
+	return p.Save(6*vg.Inch, 4*vg.Inch, path)
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

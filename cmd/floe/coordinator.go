@@ -1,7 +1,140 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/coordinator"
+	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/model"
+	"github.com/floe-fl/floe/seal"
+	"github.com/floe-fl/floe/transport"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
 
 func runCoordinator(args []string) error {
-	return errors.New("not implemented yet")
+	fs := newFlagSet("coordinator", "--key FILE --data DIR --committee FILE --job FILE [--listen MULTIADDR ...] [flags]", `  floe coordinator --key coord.key --data coord/ --committee committee --job examples/job.yaml \
+      --listen /ip4/127.0.0.1/tcp/4100 --addr-file coord.addrs --head-file head \
+      --eval-dataset synthetic
+  Restarted with the same flags, it resumes the job from its journal in --data.`)
+	keyPath := fs.String("key", "", "identity key file (created 0600 if missing)")
+	dataDir := fs.String("data", "", "data directory: journal, job record, HPKE key")
+	comPath := fs.String("committee", "", "committee file of the blob store")
+	jobPath := fs.String("job", "", "job file (YAML); read only when --data holds no job yet")
+	var listen multiFlag
+	fs.Var(&listen, "listen", "multiaddr to listen on (repeatable; default loopback TCP and QUIC, port 0)")
+	addrFile := fs.String("addr-file", "", "write the full multiaddrs (with /p2p/ID), one a line, once listening")
+	headFile := fs.String("head-file", "", "write the chain head ID here after each round")
+	var eval dataFlags
+	eval.register(fs, "eval-")
+	verbose := fs.Bool("v", false, "debug logging")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *keyPath == "" || *dataDir == "" || *comPath == "" || *jobPath == "" {
+		return usagef("--key, --data, --committee and --job are required")
+	}
+	if fs.NArg() != 0 {
+		return usagef("unexpected arguments %q", fs.Args())
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	com, err := blob.ReadCommitteeFile(*comPath)
+	if err != nil {
+		return err
+	}
+	job, err := readJobFile(*jobPath)
+	if err != nil {
+		return err
+	}
+	heldOut, err := eval.heldOut()
+	if err != nil {
+		return err
+	}
+	key, err := transport.LoadOrCreateKey(*keyPath)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	hkey, err := seal.LoadOrCreateKey(filepath.Join(*dataDir, "hpke.key"))
+	if err != nil {
+		return err
+	}
+	h, err := transport.NewHost(transport.HostConfig{Key: key, ListenAddrs: listen})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	client, err := blob.NewClient(h, com)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var committee []string
+	for _, m := range com.Members {
+		if a, err := peer.AddrInfoToP2pAddrs(&m); err == nil && len(a) > 0 {
+			committee = append(committee, a[0].String())
+		}
+	}
+	srv, err := coordinator.Open(ctx, coordinator.Config{
+		Host: h, Key: key, HPKE: hkey, Store: coordinator.BlobStore{Client: client}, DataDir: *dataDir, Eval: heldOut, Logger: log,
+		OnCommit: func(c *ledger.SignedCommitment, head ledger.BlobID) {
+			id := ledger.Hash(head).String()
+			fmt.Printf("round %d %s head %s\n", c.C.Round, c.C.Status, id)
+			if *headFile != "" {
+				if err := writeAddrFile(*headFile, []string{id}); err != nil {
+					log.Error("head file", "err", err)
+				}
+			}
+		},
+	}, func() (ledger.JobSpec, []byte, error) {
+		a, err := model.ParseArch(job.Model)
+		if err != nil {
+			return ledger.JobSpec{}, nil, err
+		}
+		if heldOut != nil && len(a.Sizes) == 0 {
+			if a, err = a.ForData(heldOut); err != nil {
+				return ledger.JobSpec{}, nil, err
+			}
+		}
+		if _, err := a.Layout(); err != nil {
+			return ledger.JobSpec{}, nil, fmt.Errorf("job model %q needs its dimensions (e.g. logreg:784-10): %v", job.Model, err)
+		}
+		spec := job.spec(h.ID().String(), hkey, a.String(), committee)
+		b, err := model.MarshalSafetensors(a.Init(job.Seed), coordinator.ModelMeta(&spec, 0))
+		return spec, b, err
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	addrs := transport.FullAddrs(h)
+	if *addrFile != "" {
+		if err := writeAddrFile(*addrFile, addrs); err != nil {
+			return err
+		}
+	}
+	round, phase, head := srv.Status()
+	log.Info("coordinator listening", "peer", h.ID(), "addrs", strings.Join(addrs, " "), "job", srv.Job().Job.ID().String(),
+		"round", round, "phase", phase.String(), "head", ledger.Hash(head).String())
+	if err := srv.Run(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	if _, phase, head := srv.Status(); phase == coordinator.PhaseDone {
+		fmt.Printf("job done, chain head %s\n", ledger.Hash(head))
+	}
+	return nil
 }

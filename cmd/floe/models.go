@@ -1,7 +1,93 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/coordinator"
+	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/transport"
+	"github.com/libp2p/go-libp2p/core/crypto"
+)
 
 func runModels(args []string) error {
-	return errors.New("not implemented yet")
+	if len(args) == 0 || (args[0] != "list" && args[0] != "get") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(os.Stderr, "Usage: floe models list --committee FILE --head ID\n       floe models get --committee FILE --head ID --version R -o FILE")
+			return nil
+		}
+		return usagef("usage: floe models list|get --committee FILE --head ID [--version R -o FILE]")
+	}
+	sub := args[0]
+	fs := newFlagSet("models "+sub, "--committee FILE --head ID [--version R -o FILE]", `  floe models list --committee out/committee --head $(cat out/head)
+  floe models get --committee out/committee --head $(cat out/head) --version 20 -o model.safetensors`)
+	comPath := fs.String("committee", "", "committee file")
+	headID := fs.String("head", "", "chain head ID")
+	version := fs.Uint64("version", 0, "model version to get (0: initial model, R: output of round R)")
+	out := fs.String("o", "", "output file for get")
+	timeout := fs.Duration("timeout", 2*time.Minute, "overall time limit")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *comPath == "" || *headID == "" || (sub == "get" && *out == "") {
+		return usagef("--committee and --head are required (and -o for get)")
+	}
+	head, err := blob.ParseID(*headID)
+	if err != nil {
+		return usagef("--head: %v", err)
+	}
+	com, err := blob.ReadCommitteeFile(*comPath)
+	if err != nil {
+		return err
+	}
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	h, err := transport.NewHost(transport.HostConfig{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	client, err := blob.NewClient(h, com)
+	if err != nil {
+		return err
+	}
+	st := coordinator.BlobStore{Client: client}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	chain, err := ledger.Walk(ctx, st.Get, ledger.BlobID(head))
+	if err != nil {
+		return err
+	}
+	if sub == "list" {
+		fmt.Printf("%7s  %-43s  %-6s  %s\n", "version", "model blob", "status", "metrics")
+		id, _, _ := chain.ModelVersion(0)
+		fmt.Printf("%7d  %-43s  %-6s\n", 0, ledger.Hash(id), "init")
+		for i, c := range chain.Commitments {
+			ms := ""
+			for _, m := range c.C.Metrics {
+				ms += m.Name + "=" + m.Value + " "
+			}
+			fmt.Printf("%7d  %-43s  %-6s  %s\n", i+1, ledger.Hash(c.C.OutputModel), c.C.Status, ms)
+		}
+		return nil
+	}
+	id, hash, err := chain.ModelVersion(*version)
+	if err != nil {
+		return err
+	}
+	b, err := st.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if ledger.Sum(b) != hash {
+		return fmt.Errorf("models: version %d: model blob does not match the hash committed in the chain", *version)
+	}
+	if err := os.WriteFile(*out, b, 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("wrote version %d (%d bytes) to %s\n", *version, len(b), *out)
+	return nil
 }

@@ -1,7 +1,100 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/coordinator"
+	"github.com/floe-fl/floe/model"
+	"github.com/floe-fl/floe/participant"
+	"github.com/floe-fl/floe/transport"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
 
 func runParticipant(args []string) error {
-	return errors.New("not implemented yet")
+	fs := newFlagSet("participant", "--key FILE --coordinator MULTIADDR --committee FILE --dataset NAME [flags]", `  floe participant --key p3.key --coordinator /ip4/127.0.0.1/tcp/4100/p2p/12D3Koo... --committee committee \
+      --dataset synthetic --clients 10 --index 3
+  floe participant --key p.key --coordinator $(head -1 coord.addrs) --committee committee \
+      --dataset mnist --data ../shared/datasets/mnist --partition shards --clients 100 --index 7
+  floe participant --key p.key --coordinator ADDR --committee committee --dataset csv --data mine.csv \
+      --trainer "python3 train.py {model_in} {model_out} {result}"`)
+	keyPath := fs.String("key", "", "identity key file (created 0600 if missing)")
+	coordAddr := fs.String("coordinator", "", "coordinator multiaddr with /p2p/ID")
+	comPath := fs.String("committee", "", "committee file of the blob store")
+	trainer := fs.String("trainer", "", "external trainer command (see README: External trainers); default: built-in")
+	lifetime := fs.Duration("update-lifetime", 0, "how long storage nodes keep this participant's update blobs (0: forever)")
+	var listen multiFlag
+	fs.Var(&listen, "listen", "multiaddr to listen on (repeatable; default loopback, port 0)")
+	var data dataFlags
+	data.register(fs, "")
+	verbose := fs.Bool("v", false, "debug logging")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *keyPath == "" || *coordAddr == "" || *comPath == "" {
+		return usagef("--key, --coordinator and --committee are required")
+	}
+	if fs.NArg() != 0 {
+		return usagef("unexpected arguments %q", fs.Args())
+	}
+	coord, err := peer.AddrInfoFromString(*coordAddr)
+	if err != nil {
+		return usagef("--coordinator %q: %v", *coordAddr, err)
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	com, err := blob.ReadCommitteeFile(*comPath)
+	if err != nil {
+		return err
+	}
+	local, err := data.local()
+	if err != nil {
+		return err
+	}
+	key, err := transport.LoadOrCreateKey(*keyPath)
+	if err != nil {
+		return err
+	}
+	h, err := transport.NewHost(transport.HostConfig{Key: key, ListenAddrs: listen})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	client, err := blob.NewClient(h, com)
+	if err != nil {
+		return err
+	}
+	var tr model.Trainer
+	if *trainer != "" {
+		tr = model.NewExternalTrainer(strings.Fields(*trainer), model.WithOutput(os.Stderr, os.Stderr))
+	}
+	p, err := participant.New(participant.Config{
+		Host: h, Key: key, Coordinator: *coord, Store: coordinator.BlobStore{Client: client}, Trainer: tr, Data: local,
+		Logger: log, UpdateLifetime: *lifetime,
+		OnSubmit: func(round uint64, status, reason string) {
+			fmt.Printf("round %d submitted: %s %s\n", round, status, reason)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info("participant started", "peer", h.ID(), "examples", local.N, "coordinator", coord.ID)
+	start := time.Now()
+	if err := p.Run(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	log.Info("participant finished", "seconds", time.Since(start).Seconds())
+	return nil
 }

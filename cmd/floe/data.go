@@ -1,0 +1,87 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/floe-fl/floe/model"
+)
+
+// dataFlags select a participant's local data, or a held-out set.
+type dataFlags struct {
+	dataset, path, partition, labelColumn string
+	clients, index                        int
+	seed                                  uint64
+	alpha, beta, dirAlpha                 float64
+}
+
+func (d *dataFlags) register(fs *flag.FlagSet, prefix string) {
+	fs.StringVar(&d.dataset, prefix+"dataset", "", "dataset: synthetic, mnist or csv")
+	fs.StringVar(&d.path, prefix+"data", defaultMNISTDir(), "MNIST directory, or CSV file for --"+prefix+"dataset csv")
+	fs.StringVar(&d.labelColumn, prefix+"label-column", "label", "CSV label column")
+	fs.StringVar(&d.partition, prefix+"partition", "iid", "partition of the training set: iid, shards or dirichlet")
+	fs.IntVar(&d.clients, prefix+"clients", 10, "number of partitions (demo datasets)")
+	fs.IntVar(&d.index, prefix+"index", 0, "this participant's partition index in [0, clients)")
+	fs.Uint64Var(&d.seed, prefix+"data-seed", 1, "seed of the synthetic data and the partition")
+	fs.Float64Var(&d.alpha, prefix+"alpha", 1, "Synthetic alpha")
+	fs.Float64Var(&d.beta, prefix+"beta", 1, "Synthetic beta")
+	fs.Float64Var(&d.dirAlpha, prefix+"dirichlet-alpha", 0.5, "Dirichlet concentration")
+}
+
+// local returns this participant's training data.
+func (d *dataFlags) local() (*model.Dataset, error) {
+	if d.index < 0 || d.index >= d.clients {
+		return nil, usagef("--index %d outside [0, %d)", d.index, d.clients)
+	}
+	switch d.dataset {
+	case "csv":
+		return model.LoadCSV(d.path, d.labelColumn)
+	case "synthetic":
+		sets, err := model.Synthetic(d.alpha, d.beta, d.clients, d.seed)
+		if err != nil {
+			return nil, err
+		}
+		tr, _ := sets[d.index].Split(0.8, d.seed+uint64(d.index))
+		return tr, nil
+	case "mnist":
+		train, _, err := model.LoadMNIST(d.path)
+		if err != nil {
+			return nil, err
+		}
+		parts, err := model.Partition(train.Y, d.clients, d.partition, d.seed)
+		if err != nil {
+			return nil, err
+		}
+		return train.Subset(parts[d.index]), nil
+	case "":
+		return nil, usagef("--dataset is required (synthetic, mnist or csv)")
+	}
+	return nil, usagef("unknown dataset %q (synthetic, mnist or csv)", d.dataset)
+}
+
+// heldOut returns the evaluation set, or nil when no dataset is named.
+func (d *dataFlags) heldOut() (*model.Dataset, error) {
+	switch d.dataset {
+	case "":
+		return nil, nil
+	case "csv":
+		return model.LoadCSV(d.path, d.labelColumn)
+	case "synthetic":
+		sets, err := model.Synthetic(d.alpha, d.beta, d.clients, d.seed)
+		if err != nil {
+			return nil, err
+		}
+		out := &model.Dataset{D: sets[0].D, Classes: sets[0].Classes}
+		for i, s := range sets {
+			_, te := s.Split(0.8, d.seed+uint64(i))
+			out.X = append(out.X, te.X...)
+			out.Y = append(out.Y, te.Y...)
+			out.N += te.N
+		}
+		return out, nil
+	case "mnist":
+		_, test, err := model.LoadMNIST(d.path)
+		return test, err
+	}
+	return nil, fmt.Errorf("unknown dataset %q (synthetic, mnist or csv)", d.dataset)
+}

@@ -106,6 +106,8 @@ func benchTrain(args []string) (any, error) {
 		out.AccuracySkipped = "MNIST not found in " + dir
 	}
 
+	// The machine may be shared: each figure is the best of several
+	// slices, and the GEMM baseline is measured before and after training.
 	out.GEMM512GFLOPs = gemmGFLOPs(512, *seconds)
 	ctx := context.Background()
 	trainer := model.NewLocalTrainer(arch)
@@ -114,9 +116,13 @@ func benchTrain(args []string) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		tp.FractionGEMM = tp.GFLOPs / out.GEMM512GFLOPs
 		out.Throughput = append(out.Throughput, tp)
-		out.Ratios[fmt.Sprintf("train_b%d_vs_gemm512", b)] = tp.FractionGEMM
+	}
+	out.GEMM512GFLOPs = max(out.GEMM512GFLOPs, gemmGFLOPs(512, *seconds))
+	for i := range out.Throughput {
+		tp := &out.Throughput[i]
+		tp.FractionGEMM = tp.GFLOPs / out.GEMM512GFLOPs
+		out.Ratios[fmt.Sprintf("train_b%d_vs_gemm512", tp.Batch)] = tp.FractionGEMM
 	}
 
 	switch {
@@ -144,7 +150,8 @@ func benchTrain(args []string) (any, error) {
 	return out, nil
 }
 
-// gemmGFLOPs measures gonum's float32 matrix product of two n x n matrices.
+// gemmGFLOPs measures gonum's float32 matrix product of two n x n matrices:
+// the best rate of 10 slices of seconds/10 each.
 func gemmGFLOPs(n int, seconds float64) float64 {
 	rng := rand.New(rand.NewPCG(1, 2))
 	mk := func() blas32.General {
@@ -156,17 +163,22 @@ func gemmGFLOPs(n int, seconds float64) float64 {
 	}
 	a, b, c := mk(), mk(), mk()
 	blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, a, b, 0, c) // warm up
-	reps := 0
-	start := time.Now()
-	for time.Since(start).Seconds() < seconds {
-		blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, a, b, 0, c)
-		reps++
+	best := 0.0
+	for range 10 {
+		reps := 0
+		start := time.Now()
+		for time.Since(start).Seconds() < seconds/10 {
+			blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, a, b, 0, c)
+			reps++
+		}
+		best = max(best, 2*float64(n)*float64(n)*float64(n)*float64(reps)/time.Since(start).Seconds()/1e9)
 	}
-	return 2 * float64(n) * float64(n) * float64(n) * float64(reps) / time.Since(start).Seconds() / 1e9
+	return best
 }
 
 // measureTrain times one epoch of SGD at batch size b over enough examples
-// (at most the whole dataset) to last about seconds.
+// (at most the whole dataset) to last about seconds/3, three times, and
+// keeps the fastest.
 func measureTrain(ctx context.Context, tr model.Trainer, arch model.Arch, data *model.Dataset, b int, lr float64, seed uint64, seconds float64) (trainThroughput, error) {
 	run := func(n int) (trainThroughput, error) {
 		n = max(b, min(n, data.N))
@@ -193,11 +205,21 @@ func measureTrain(ctx context.Context, tr model.Trainer, arch model.Arch, data *
 			FinalLossLast: r.Metrics[model.MetricTrainLoss],
 		}, nil
 	}
-	probe, err := run(max(20*b, 1000))
+	best, err := run(max(20*b, 1000))
 	if err != nil {
-		return probe, err
+		return best, err
 	}
-	return run(int(probe.ExamplesPerS * seconds))
+	n := int(best.ExamplesPerS * seconds / 3)
+	for range 3 {
+		tp, err := run(n)
+		if err != nil {
+			return tp, err
+		}
+		if tp.ExamplesPerS > best.ExamplesPerS {
+			best = tp
+		}
+	}
+	return best, nil
 }
 
 func randomData(n, d, classes int, seed uint64) *model.Dataset {

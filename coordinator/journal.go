@@ -97,10 +97,7 @@ func (j *Journal) Append(ev Event) error {
 	if err != nil {
 		return fmt.Errorf("coordinator: journal encode: %w", err)
 	}
-	rec := binary.AppendUvarint(nil, uint64(len(b)))
-	rec = append(rec, b...)
-	rec = binary.BigEndian.AppendUint32(rec, crc32.Checksum(b, crcTable))
-	if _, err := j.f.Write(rec); err != nil {
+	if _, err := j.f.Write(appendRecord(nil, b)); err != nil {
 		return fmt.Errorf("coordinator: journal write: %w", err)
 	}
 	if err := j.f.Sync(); err != nil {
@@ -111,3 +108,10 @@ func (j *Journal) Append(ev Event) error {
 
 // Close closes the journal file.
 func (j *Journal) Close() error { return j.f.Close() }
+
+// appendRecord appends the journal framing of one encoded event to dst.
+func appendRecord(dst, b []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	dst = append(dst, b...)
+	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(b, crcTable))
+}

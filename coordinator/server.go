@@ -553,3 +553,22 @@ func (s *Server) task(sender string, after uint64) Response {
 		}
 	}
 }
+
+// WaitFor blocks until cond holds for the current round and phase, or ctx
+// ends. It returns the round's cohort at that moment.
+func (s *Server) WaitFor(ctx context.Context, cond func(round uint64, phase Phase) bool) ([]string, error) {
+	for {
+		s.mu.Lock()
+		ok := cond(s.core.Round, s.core.Phase)
+		cohort, changed := append([]string(nil), s.core.Cohort...), s.changed
+		s.mu.Unlock()
+		if ok {
+			return cohort, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-changed:
+		}
+	}
+}

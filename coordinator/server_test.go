@@ -1,0 +1,321 @@
+package coordinator_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/clock"
+	"github.com/floe-fl/floe/coordinator"
+	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/model"
+	"github.com/floe-fl/floe/participant"
+	"github.com/floe-fl/floe/transport"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+type peerT struct {
+	h   host.Host
+	key crypto.PrivKey
+	st  coordinator.BlobStore
+}
+
+func (p *peerT) id() string { return p.h.ID().String() }
+
+type fixture struct {
+	t      *testing.T
+	ctx    context.Context
+	srv    *coordinator.Server
+	clk    *clock.Fake
+	coord  peer.AddrInfo
+	arch   model.Arch
+	global *model.Params
+	peers  []*peerT
+	heads  chan *ledger.SignedCommitment
+	errc   chan error
+}
+
+func keyN(t *testing.T, n int) crypto.PrivKey {
+	k, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{byte(n + 1)}, 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// newFixture starts 4 storage nodes, a coordinator (plain privacy, norm bound
+// 10, cohort 6 of 7 registered, quorum 2, 2 rounds) and 7 registered peers, all on mocknet.
+func newFixture(t *testing.T) *fixture {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	mn := mocknet.New()
+	t.Cleanup(func() { mn.Close() })
+	f := &fixture{t: t, ctx: ctx, clk: clock.NewFake(time.Unix(1000, 0)), heads: make(chan *ledger.SignedCommitment, 4), errc: make(chan error, 1)}
+	var com blob.Committee
+	for i := 0; i < 4; i++ {
+		h, err := mn.AddPeer(keyN(t, 50+i), mustAddr(t, 200+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := blob.NewNode(h, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		com.Members = append(com.Members, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
+	}
+	newPeer := func(k crypto.PrivKey) *peerT {
+		h, err := mn.AddPeer(k, mustAddr(t, len(mn.Peers())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mn.LinkAll(); err != nil {
+			t.Fatal(err)
+		}
+		c, err := blob.NewClient(h, com)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &peerT{h: h, key: k, st: coordinator.BlobStore{Client: c}}
+	}
+	cp := newPeer(keyN(t, 100))
+	f.arch, _ = model.ParseArch("logreg:4-3")
+	f.global = f.arch.Init(1)
+	spec := ledger.JobSpec{Version: ledger.Version, Name: "adversarial", Coordinator: cp.id(), Arch: f.arch.String(),
+		Train: ledger.TrainParams{Epochs: 1, BatchSize: 4, LR: "0.1"}, Aggregation: aggregate.Spec{Rule: "fedavg"}.Canonical(),
+		Privacy: "plain", CohortSize: 6, Quorum: 2, DeadlineMillis: 5000, Rounds: 2, NormBound: "10", MinParticipants: 7}
+	srv, err := coordinator.Open(ctx, coordinator.Config{Host: cp.h, Key: cp.key, Store: cp.st, DataDir: t.TempDir(), Clock: f.clk,
+		OnCommit: func(c *ledger.SignedCommitment, _ ledger.BlobID) { f.heads <- c }},
+		func() (ledger.JobSpec, []byte, error) {
+			b, err := model.MarshalSafetensors(f.global, coordinator.ModelMeta(&spec, 0))
+			return spec, b, err
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	f.srv, f.coord = srv, peer.AddrInfo{ID: cp.h.ID(), Addrs: cp.h.Addrs()}
+	for i := 0; i < 8; i++ {
+		f.peers = append(f.peers, newPeer(keyN(t, i)))
+	}
+	go func() { f.errc <- srv.Run(ctx) }()
+	return f
+}
+
+func mustAddr(t *testing.T, i int) ma.Multiaddr {
+	a, err := ma.NewMultiaddr(fmt.Sprintf("/ip4/10.1.0.%d/tcp/4001", i+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (f *fixture) call(p *peerT, req coordinator.Request) *coordinator.Response {
+	f.t.Helper()
+	resp, err := participant.Call(f.ctx, p.h, f.coord, req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return resp
+}
+
+// update stores an update file built from delta and returns a signed submission.
+func (f *fixture) update(p *peerT, round uint64, delta []float32, mutate func(*ledger.Submission)) *ledger.SignedSubmission {
+	f.t.Helper()
+	u := f.global.Clone()
+	if delta != nil && len(delta) == u.Len() {
+		if err := u.SetFlat(delta); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	file, err := model.MarshalSafetensors(u, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if delta != nil && len(delta) != u.Len() {
+		wrong := &model.Params{Tensors: []model.Tensor{{Name: "w", Shape: []int{len(delta)}, Data: delta}}}
+		file, _ = model.MarshalSafetensors(wrong, nil)
+	}
+	id, cert, err := p.st.Put(f.ctx, file, 0)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	sub := ledger.Submission{Job: f.srv.Job().Job.ID(), Round: round, Participant: p.id(), Blob: id, UpdateHash: ledger.Sum(file), NumExamples: 10}
+	if mutate != nil {
+		mutate(&sub)
+	}
+	sig, err := ledger.SignSubmission(p.key, sub)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return &ledger.SignedSubmission{Sub: sub, Sig: sig, Cert: cert}
+}
+
+func (f *fixture) submit(p *peerT, s *ledger.SignedSubmission) (string, string) {
+	f.t.Helper()
+	r := f.call(p, coordinator.Request{Op: coordinator.OpSubmit, Sub: s})
+	return r.Status, r.Reason
+}
+
+func (f *fixture) expect(p *peerT, s *ledger.SignedSubmission, reason string) {
+	f.t.Helper()
+	status, got := f.submit(p, s)
+	want := coordinator.RespRejected
+	if reason == "" {
+		want = coordinator.RespOK
+	}
+	if status != want || got != reason {
+		f.t.Fatalf("submission: got %s %q, want %s %q", status, got, want, reason)
+	}
+}
+
+func rawSend(t *testing.T, f *fixture, p *peerT, payload []byte) *coordinator.Response {
+	t.Helper()
+	st, err := p.h.NewStream(f.ctx, f.coord.ID, transport.ProtoRound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.Write(payload)
+	st.CloseWrite()
+	var resp coordinator.Response
+	if err := transport.ReadMsg(st, 1<<20, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return &resp
+}
+
+// TestBadSubmissions sends every kind of bad input through the real protocol:
+// each is rejected with its reason, recorded in the commitment, and the
+// coordinator goes on to commit the round.
+func TestBadSubmissions(t *testing.T) {
+	f := newFixture(t)
+	for _, p := range f.peers[:7] {
+		if r := f.call(p, coordinator.Request{Op: coordinator.OpRegister, NumExamples: 10}); r.Status != coordinator.RespOK {
+			t.Fatalf("register: %+v", r)
+		}
+	}
+	ids, err := f.srv.WaitFor(f.ctx, func(r uint64, p coordinator.Phase) bool { return r == 1 && p == coordinator.PhaseCollecting })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cohort, outsiders []*peerT
+	for _, p := range f.peers[:7] {
+		if slices.Contains(ids, p.id()) {
+			cohort = append(cohort, p)
+			if r := f.call(p, coordinator.Request{Op: coordinator.OpTask}); r.Status != coordinator.RespOK || r.Task.Round != 1 {
+				t.Fatalf("cohort member got no task: %+v", r)
+			}
+		} else {
+			outsiders = append(outsiders, p)
+		}
+	}
+	if len(cohort) != 6 {
+		t.Fatalf("cohort of %d, want 6", len(cohort))
+	}
+	dim := f.global.Len()
+	good := func() []float32 { d := make([]float32, dim); d[0] = 0.5; return d }
+	a, b := cohort[0], cohort[1]
+	stranger := f.peers[7]
+
+	// Garbage and oversized frames.
+	if r := rawSend(t, f, a, []byte{3, 0xff, 0xff, 0xff}); r.Reason != coordinator.ReasonMalformed {
+		t.Fatalf("garbage: %+v", r)
+	}
+	if r := rawSend(t, f, a, []byte{0xff, 0xff, 0xff, 0x7f}); r.Reason != coordinator.ReasonOversized {
+		t.Fatalf("oversized: %+v", r)
+	}
+	if r := f.call(a, coordinator.Request{Op: "bogus"}); r.Reason != coordinator.ReasonMalformed {
+		t.Fatalf("unknown op: %+v", r)
+	}
+	// Unsigned, wrongly signed, wrong job, future round, sender mismatch, bad certificate.
+	s := f.update(a, 1, good(), nil)
+	s.Sig = nil
+	f.expect(a, s, coordinator.ReasonBadSig)
+	s = f.update(a, 1, good(), nil)
+	s.Sig, _ = ledger.SignSubmission(b.key, s.Sub)
+	f.expect(a, s, coordinator.ReasonBadSig)
+	f.expect(a, f.update(a, 1, good(), func(s *ledger.Submission) { s.Job[0] ^= 1 }), coordinator.ReasonWrongJob)
+	f.expect(a, f.update(a, 2, good(), nil), coordinator.ReasonFuture)
+	f.expect(b, f.update(a, 1, good(), nil), coordinator.ReasonSender)
+	s = f.update(a, 1, good(), nil)
+	s.Cert = s.Cert[:len(s.Cert)/2]
+	f.expect(a, s, coordinator.ReasonBadCert)
+	f.expect(a, f.update(a, 1, good(), func(s *ledger.Submission) { s.NumExamples = 0 }), coordinator.ReasonNoExamples)
+	// Not in the cohort: a registered outsider and an unregistered stranger.
+	f.expect(outsiders[0], f.update(outsiders[0], 1, good(), nil), coordinator.ReasonNotInCohort)
+	f.expect(stranger, f.update(stranger, 1, good(), nil), coordinator.ReasonNotInCohort)
+	// Valid, then a duplicate.
+	f.expect(a, f.update(a, 1, good(), nil), "")
+	f.expect(a, f.update(a, 1, good(), nil), coordinator.ReasonDuplicate)
+	f.expect(b, f.update(b, 1, good(), nil), "")
+	// Accepted at receipt, rejected when opened: shape, non-finite, norm, hash.
+	nan := good()
+	nan[1] = float32(math.NaN())
+	big := good()
+	big[2] = 1e6
+	f.expect(cohort[2], f.update(cohort[2], 1, []float32{1, 2, 3}, nil), "")
+	f.expect(cohort[3], f.update(cohort[3], 1, nan, nil), "")
+	f.expect(cohort[4], f.update(cohort[4], 1, big, nil), "")
+	f.expect(cohort[5], f.update(cohort[5], 1, good(), func(s *ledger.Submission) { s.UpdateHash[0] ^= 1 }), "")
+
+	var c1 *ledger.SignedCommitment
+	select {
+	case c1 = <-f.heads:
+	case err := <-f.errc:
+		t.Fatal(err)
+	}
+	if c1.C.Status != ledger.StatusOK {
+		t.Fatalf("round 1 %s: %s", c1.C.Status, c1.C.Reason)
+	}
+	reasons := map[string]int{}
+	for _, r := range c1.C.Submissions {
+		reasons[r.Reason]++
+	}
+	for _, want := range []string{coordinator.ReasonMalformed, coordinator.ReasonOversized, coordinator.ReasonBadSig, coordinator.ReasonWrongJob,
+		coordinator.ReasonFuture, coordinator.ReasonSender, coordinator.ReasonBadCert, coordinator.ReasonNoExamples, coordinator.ReasonNotInCohort,
+		coordinator.ReasonDuplicate, coordinator.ReasonShape, coordinator.ReasonNonFinite, coordinator.ReasonNorm, coordinator.ReasonHash} {
+		if reasons[want] == 0 {
+			t.Errorf("reason %q not recorded in the commitment (have %v)", want, reasons)
+		}
+	}
+	if reasons[""] != 2 {
+		t.Errorf("%d accepted updates recorded, want 2", reasons[""])
+	}
+	// Round 2: a replay of round 1, then let the deadline pass with one valid update.
+	if _, err := f.srv.WaitFor(f.ctx, func(r uint64, p coordinator.Phase) bool { return r == 2 && p == coordinator.PhaseCollecting }); err != nil {
+		t.Fatal(err)
+	}
+	r1 := c1.C.Submissions[slices.IndexFunc(c1.C.Submissions, func(r ledger.SubmissionRecord) bool { return r.Status == ledger.StatusAccepted })]
+	f.expect(f.peerByID(r1.Signed.Sub.Participant), &r1.Signed, coordinator.ReasonReplayed)
+	f.clk.Advance(5 * time.Second)
+	c2 := <-f.heads
+	if c2.C.Status != ledger.StatusFailed || c2.C.OutputModel != c2.C.InputModel {
+		t.Fatalf("round 2 without quorum: status %s, model changed %v", c2.C.Status, c2.C.OutputModel != c2.C.InputModel)
+	}
+	// The job is done: a submission for round 2 now is late.
+	if err := <-f.errc; err != nil {
+		t.Fatal(err)
+	}
+	f.expect(a, f.update(a, 2, good(), nil), coordinator.ReasonLate)
+}
+
+func (f *fixture) peerByID(id string) *peerT {
+	for _, p := range f.peers {
+		if p.id() == id {
+			return p
+		}
+	}
+	f.t.Fatalf("no peer %s", id)
+	return nil
+}

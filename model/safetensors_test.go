@@ -275,3 +275,43 @@ func FuzzUnmarshalSafetensors(f *testing.F) {
 		}
 	})
 }
+
+// TestSafetensorsReferenceVectors checks byte-for-byte agreement with the
+// files the reference implementation (huggingface/safetensors, Rust)
+// produces in its own serialization tests for the same tensors.
+func TestSafetensorsReferenceVectors(t *testing.T) {
+	six := []float32{0, 1, 2, 3, 4, 5}
+	le := func(vals []float32) string {
+		var b bytes.Buffer
+		for _, v := range vals {
+			binary.Write(&b, binary.LittleEndian, math.Float32bits(v))
+		}
+		return b.String()
+	}
+	cases := []struct {
+		name string
+		p    *Params
+		meta map[string]string
+		want string
+	}{
+		{"empty", &Params{}, nil, "\x08\x00\x00\x00\x00\x00\x00\x00{}      "},
+		{"metadata only", &Params{}, map[string]string{"framework": "pt"},
+			"\x28\x00\x00\x00\x00\x00\x00\x00{\"__metadata__\":{\"framework\":\"pt\"}}     "},
+		{"attn.0", &Params{Tensors: []Tensor{{Name: "attn.0", Shape: []int{1, 2, 3}, Data: six}}}, nil,
+			"\x40\x00\x00\x00\x00\x00\x00\x00{\"attn.0\":{\"dtype\":\"F32\",\"shape\":[1,2,3],\"data_offsets\":[0,24]}}" + le(six)},
+		{"forced alignment", &Params{Tensors: []Tensor{{Name: "attn0", Shape: []int{1, 1, 2, 3}, Data: six}}}, nil,
+			"\x48\x00\x00\x00\x00\x00\x00\x00{\"attn0\":{\"dtype\":\"F32\",\"shape\":[1,1,2,3],\"data_offsets\":[0,24]}}       " + le(six)},
+	}
+	for _, c := range cases {
+		got, err := MarshalSafetensors(c.p, c.meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != c.want {
+			t.Errorf("%s:\n got %q\nwant %q", c.name, got, c.want)
+		}
+		if _, _, err := UnmarshalSafetensors([]byte(c.want)); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+}

@@ -143,6 +143,16 @@ func (a Arch) FLOPsPerExample() float64 {
 	return f
 }
 
+// ArchFromMeta returns the architecture recorded in a model file's metadata
+// by Arch.Meta.
+func ArchFromMeta(meta map[string]string) (Arch, error) {
+	spec, ok := meta[MetaArch]
+	if !ok {
+		return Arch{}, fmt.Errorf("model: metadata has no %q entry", MetaArch)
+	}
+	return ParseArch(spec)
+}
+
 // Meta returns safetensors metadata that records the architecture.
 func (a Arch) Meta() map[string]string { return map[string]string{MetaArch: a.String()} }
 

@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,15 @@ func TestSynthetic(t *testing.T) {
 		total += a[k].N
 	}
 	// Power law: the largest client holds far more than the median one.
+	many, _ := Synthetic(0, 0, 100, 3)
+	sizes := make([]int, len(many))
+	for i, d := range many {
+		sizes[i] = d.N
+	}
+	slices.Sort(sizes)
+	if sizes[99] < 5*sizes[50] {
+		t.Fatalf("client sizes not heavy-tailed: median %d, max %d", sizes[50], sizes[99])
+	}
 	c, _ := Synthetic(1, 1, 30, 8)
 	if c[0].N == a[0].N && c[1].N == a[1].N {
 		t.Fatal("seed ignored")

@@ -126,6 +126,12 @@ func TestArch(t *testing.T) {
 	if err != nil || lr.String() != "logreg:60-10" || lr.NumParams() != 610 {
 		t.Fatalf("%v %v", lr, err)
 	}
+	if b, err := ArchFromMeta(a.Meta()); err != nil || b.String() != a.String() {
+		t.Fatalf("ArchFromMeta: %v %v", b, err)
+	}
+	if _, err := ArchFromMeta(nil); err == nil {
+		t.Fatal("ArchFromMeta accepted empty metadata")
+	}
 	if _, err := lr.WithDims(61, 10); err == nil {
 		t.Fatal("WithDims accepted mismatched dims")
 	}

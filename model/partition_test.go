@@ -140,6 +140,37 @@ func TestPartitionDirichlet(t *testing.T) {
 	}
 }
 
+// TestDirichletShares checks the distribution of one client's share of a
+// class against Dirichlet(alpha): mean 1/K, variance (1/K)(1-1/K)/(K*alpha+1).
+func TestDirichletShares(t *testing.T) {
+	const classes, perClass, K, alpha = 400, 1000, 5, 0.5
+	labels := make([]int, classes*perClass)
+	for i := range labels {
+		labels[i] = i % classes
+	}
+	parts := PartitionDirichlet(labels, K, alpha, 9)
+	checkCover(t, parts, len(labels))
+	var sum, sumSq float64
+	for _, p := range parts {
+		counts := make([]int, classes)
+		for _, i := range p {
+			counts[labels[i]]++
+		}
+		for _, c := range counts {
+			share := float64(c) / perClass
+			sum += share
+			sumSq += share * share
+		}
+	}
+	n := float64(classes * K)
+	mean := sum / n
+	variance := sumSq/n - mean*mean
+	wantVar := (1.0 / K) * (1 - 1.0/K) / (K*alpha + 1)
+	if math.Abs(mean-1.0/K) > 1e-9 || math.Abs(variance-wantVar) > 0.15*wantVar {
+		t.Fatalf("share mean %v (want %v), variance %v (want %v)", mean, 1.0/K, variance, wantVar)
+	}
+}
+
 func TestGammaMean(t *testing.T) {
 	rng := newTestRand(4)
 	for _, a := range []float64{0.1, 0.5, 1, 3} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"time"
 
@@ -104,6 +105,7 @@ func benchTrain(args []string) (any, error) {
 		train = randomData(60000, 784, 10, *seed)
 		out.Dataset = "random 60000x784 (MNIST not found in " + dir + "; set --mnist or $FLOE_MNIST_DIR)"
 		out.AccuracySkipped = "MNIST not found in " + dir
+		fmt.Fprintf(os.Stderr, "floe bench train: MNIST not found in %s: measuring throughput on random data, skipping the accuracy run (set --mnist or $%s)\n", dir, model.MNISTDirEnv)
 	}
 
 	// The machine may be shared: each figure is the best of several

@@ -1,0 +1,81 @@
+// Package audit replays a round-commitment chain and reports whether every
+// model version is exactly what the recorded inputs and rule produce, naming
+// the first round that does not hold and why.
+//
+// An auditor holds a chain head and a way to read blobs, and trusts neither
+// the coordinator nor the storage nodes: every record's bytes are checked
+// against the blob ID they were read as, and every model, state and update
+// against the hash a signature covers.
+//
+// # Callers
+//
+//  1. Build a Config: Get reads blobs (blob.Client.Get, coordinator.Store.Get
+//     or any ledger.Getter), Head is the chain head. For a sealed job, Key and
+//     Name (default "auditor") are the auditor's HPKE key and its recipient
+//     name in the job; without them the audit still runs but cannot replay
+//     aggregations, and says so. From > 1 replays from round From only.
+//  2. Call Run(ctx, cfg). It walks from the head back to the job record, then
+//     applies every round in order: State.Needs names the blobs a round
+//     needs, Run reads them (at most Fetchers at a time) into an Entry, and
+//     State.Apply checks the round and returns the next State and the
+//     round's Row. Apply is a pure fold: it does no I/O.
+//  3. Read the Report: per-round rows (round, status, submissions, rule,
+//     verdict, checks made and skipped with the reason) and a final Verdict:
+//     "verified" (every check held), "incomplete" (none failed, some could
+//     not be made) or "failed" with Failure, a *CheckError naming the round,
+//     the check and the evidence (expected and found). Report.Err returns
+//     nil only for "verified". WriteText prints the table and the verdict;
+//     WriteJSON prints one JSON document. Run itself fails only when the
+//     audit could not run (bad Config, ctx done).
+//
+// # Checks
+//
+// Round 0 is the job record: its bytes match its blob ID, its signature by
+// the coordinator it names, a parseable rule, a known privacy mode and a
+// committee. For each round r, in order:
+//
+//   - record: the record's bytes match its blob ID (blob.ComputeID on the
+//     job's committee size), and it decodes canonically as a commitment;
+//   - link: round number r, the job ID, Prev = the previous record's blob,
+//     time not running backwards; signature: the job's coordinator signed it;
+//   - cohort: the seed is ledger.CohortSeed(job, r, prev), candidates are
+//     sorted, distinct and at least the job's minimum, and the cohort is
+//     ledger.DrawCohort of them;
+//   - input: the input model is round r-1's output (the job's initial model
+//     for r = 1), and its bytes match its hash;
+//   - order: the submissions the aggregation saw (accepted, or rejected with
+//     a reason coordinator.Fold gives) come first, in strictly ascending
+//     participant order, then the rejections made at receipt;
+//   - submission: each aggregated submission has a valid participant
+//     signature, this job and round, a cohort member, examples, and a
+//     certificate that verifies against the job's committee;
+//   - receipt: each rejection made at receipt holds, mirroring
+//     coordinator.Core.CheckSubmission ("bad signature" really does not
+//     verify, "not in cohort" really is outside the cohort, and so on); the
+//     stream-level reasons (sender, malformed, oversized) cannot be checked
+//     from a record and are noted;
+//   - quorum: an ok round had at least max(quorum, 1) valid updates, a
+//     failed one fewer, with the coordinator's reason text, its model and
+//     aggregator state unchanged and no noise seed; shares: each accepted
+//     update's share is its examples * 10^6 / total examples;
+//   - update: each aggregated update blob is readable (and, through the
+//     replay, matches its signed plaintext hash);
+//   - replay: coordinator.Fold run on the same job, round, input model,
+//     aggregator state, noise seed and submissions gives every submission the
+//     recorded fate and share and the recorded round status;
+//   - model: the output model's bytes match the committed hash and the
+//     replayed model; state: likewise for the aggregator state.
+//
+// Without plaintext (a sealed job, and no key of a recipient) the update,
+// replay, model and state checks are reported as skipped, with the reason;
+// everything else is still checked. Evaluation metrics are not checked (the
+// held-out set is not in the chain), and round times only for their order:
+// the report says so.
+//
+// Limits: a commitment is trusted to list every submission that arrived
+// (an omitted one leaves no trace in the chain); an update recorded as
+// "update blob unavailable" is replayed as such (the report notes when the
+// auditor could read it); a participant that wraps a different data key to
+// the auditor than to the coordinator makes the replay disagree.
+// Memory: a round's update blobs are held at once (cohort x update size).
+package audit

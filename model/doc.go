@@ -102,9 +102,10 @@
 //     F64, F16 or BF16; all values finite), and FLOE_RESULT_OUT, a JSON
 //     object {"num_examples": N, "metrics": {"name": number, ...}} of at most
 //     1 MiB (N a non-negative integer, metrics optional and finite);
-//  4. removes the working directory. A non-zero exit, a missing or malformed
-//     output, or a cancelled context is an error that quotes the end of the
-//     program's stderr; cancelling the context kills the program.
+//  4. removes the working directory. A non-zero exit or a missing or
+//     malformed output is an error that quotes the end of the program's
+//     stderr; cancelling the context kills the program, and Train returns an
+//     error wrapping the context's.
 //
 // examples/trainer holds a standard-library Python trainer that follows this
 // contract.

@@ -300,3 +300,23 @@ func TestTrainErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTrainAllocations checks that the training loop allocates nothing per
+// step: four epochs allocate as much as one.
+func TestTrainAllocations(t *testing.T) {
+	a, _ := ParseArch("mlp:20-16-4")
+	data := toyData(200, 20, 4, 1)
+	global := a.Init(1)
+	tr := NewLocalTrainer(a)
+	allocs := func(epochs int) float64 {
+		return testing.AllocsPerRun(5, func() {
+			if _, err := tr.Train(context.Background(), global, data, TrainConfig{Epochs: epochs, BatchSize: 10, LR: 0.01}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	one, four := allocs(1), allocs(4)
+	if four > one {
+		t.Fatalf("1 epoch: %v allocations, 4 epochs: %v (80 more steps)", one, four)
+	}
+}

@@ -82,8 +82,10 @@ def forward(layers, x):
 
 def main():
     env = os.environ
-    params, meta = read_safetensors(env["FLOE_MODEL_IN"])
-    data, dmeta = read_safetensors(env["FLOE_DATA"])
+    if "FLOE_DATA" not in env:
+        sys.exit("train.py: FLOE_DATA is not set: this example trains on the data floe passes it")
+    params, _ = read_safetensors(env["FLOE_MODEL_IN"])
+    data, _ = read_safetensors(env["FLOE_DATA"])
     epochs = int(env["FLOE_EPOCHS"])
     batch = int(env["FLOE_BATCH_SIZE"])
     lr, mu, wd = float(env["FLOE_LR"]), float(env["FLOE_MU"]), float(env["FLOE_WEIGHT_DECAY"])

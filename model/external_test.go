@@ -60,6 +60,14 @@ func helperTrainer(mode string) error {
 		return os.WriteFile(result, []byte(`{"num_examples":0}`), 0o644)
 	case "nooutput":
 		return nil
+	case "nodata":
+		if _, set := os.LookupEnv(EnvData); set {
+			return fmt.Errorf("%s set without data", EnvData)
+		}
+		if err := WriteSafetensorsFile(out, in, nil); err != nil {
+			return err
+		}
+		return os.WriteFile(result, []byte(`{"num_examples":77,"metrics":{"loss":1.5}}`), 0o644)
 	case "badjson":
 		if err := WriteSafetensorsFile(out, in, nil); err != nil {
 			return err
@@ -153,6 +161,14 @@ func TestExternalTrainerArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.NumExamples != 0 || len(r.Metrics) != 0 {
+		t.Fatalf("%+v", r)
+	}
+	// Without data floe sets no FLOE_DATA; the program reports its own count.
+	r, err = helperCommand(t, "nodata").Train(context.Background(), a.Init(1), nil, TrainConfig{Epochs: 1, LR: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.NumExamples != 77 || r.Metrics["loss"] != 1.5 {
 		t.Fatalf("%+v", r)
 	}
 }

@@ -35,6 +35,13 @@ type Aggregator interface {
 	// error and leaves the aggregator unchanged. Add does not scan for
 	// non-finite values or norms: run Validator.Check first.
 	Add(u Update) error
+	// AddBatch adds the updates of us in order, with a result bit-identical
+	// to calling Add on each; a streaming rule folds them in one pass over
+	// its accumulator, which is what makes FedAvg memory-bandwidth bound
+	// rather than accumulator bound. If one update is refused (the error
+	// says which), none is added. Memory stays O(len(us) * Dim) for the
+	// caller's buffers, independent of the cohort size.
+	AddBatch(us []Update) error
 	// Len reports the number of updates added in the current round.
 	Len() int
 	// SetNoiseSeed sets the seed of the central-DP Gaussian noise for the

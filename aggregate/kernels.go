@@ -67,14 +67,62 @@ func axpy32(acc []float64, w float64, x []float32) {
 	if len(acc) != len(x) {
 		panic("aggregate: axpy32 length mismatch")
 	}
-	if w == 1 {
-		forChunks(len(x), func(lo, hi int) { add32(acc[lo:hi], x[lo:hi]) })
-		return
-	}
 	forChunks(len(x), func(lo, hi int) { axpy32Serial(acc[lo:hi], w, x[lo:hi]) })
 }
 
+// batchBlock is the number of accumulator elements a batched fold keeps in
+// cache while it applies every update of the batch, and batchCacheBytes the
+// accumulator size up to which the batched fold instead makes one pass per
+// update (the accumulator then stays in the last-level cache, and one long
+// stream per pass beats many short ones). Both were measured on a 2-core
+// EPYC with 32 MB L3; neither changes any result.
+const (
+	batchBlock      = 65536
+	batchCacheBytes = 8 << 20
+)
+
+// axpyBatch32 applies axpy32(acc, ws[k], xs[k]) for k = 0, 1, ... in order,
+// block by block, so each accumulator element is read and written once per
+// batch. Per element the operations and their order are exactly those of
+// the separate calls, so the bits are the same.
+func axpyBatch32(acc []float64, ws []float64, xs [][]float32) {
+	for _, x := range xs {
+		if len(x) != len(acc) {
+			panic("aggregate: axpyBatch32 length mismatch")
+		}
+	}
+	if 8*len(acc) <= batchCacheBytes {
+		for k, x := range xs {
+			axpy32(acc, ws[k], x)
+		}
+		return
+	}
+	forChunks(len(acc), func(lo, hi int) {
+		for b := lo; b < hi; b += batchBlock {
+			e := min(b+batchBlock, hi)
+			for k, x := range xs {
+				axpy32Serial(acc[b:e], ws[k], x[b:e])
+			}
+		}
+	})
+}
+
+// axpy32Serial is axpy32 on one goroutine: the SSE2 kernel (amd64 without
+// the noasm or purego tags) for the multiple-of-8 prefix, Go for the rest.
+// Both round each product and each sum once, in float64, so the bits are
+// the same (tests compare them with the reference loop).
 func axpy32Serial(acc []float64, w float64, x []float32) {
+	acc = acc[:len(x)]
+	n := 0
+	if haveAxpyAsm {
+		n = len(x) &^ 7
+		axpy32SSE2(acc[:n], w, x[:n])
+	}
+	axpy32Go(acc[n:], w, x[n:])
+}
+
+// axpy32Go is the pure-Go reference loop, unrolled by 4.
+func axpy32Go(acc []float64, w float64, x []float32) {
 	acc = acc[:len(x)]
 	i := 0
 	for ; i+4 <= len(x); i += 4 {
@@ -87,24 +135,6 @@ func axpy32Serial(acc []float64, w float64, x []float32) {
 	}
 	for ; i < len(x); i++ {
 		acc[i] = float64(w*float64(x[i])) + acc[i]
-	}
-}
-
-// add32 sets acc[i] = float64(x[i]) + acc[i]; identical to axpy32 with w = 1
-// because 1*v is exact.
-func add32(acc []float64, x []float32) {
-	acc = acc[:len(x)]
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		a := acc[i : i+4 : i+4]
-		v := x[i : i+4 : i+4]
-		a[0] += float64(v[0])
-		a[1] += float64(v[1])
-		a[2] += float64(v[2])
-		a[3] += float64(v[3])
-	}
-	for ; i < len(x); i++ {
-		acc[i] += float64(x[i])
 	}
 }
 

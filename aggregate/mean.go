@@ -73,35 +73,72 @@ func (a *mean) Streaming() bool            { return true }
 func (a *mean) Len() int                   { return a.ord.n }
 func (a *mean) SetNoiseSeed(seed [32]byte) { a.seed, a.hasSeed = seed, true }
 
-func (a *mean) Add(u Update) error {
-	if err := a.ord.check(u.Participant); err != nil {
-		return err
+// weightOf checks u against the round so far (ord) and reports the weight
+// it is folded with.
+func (a *mean) weightOf(ord *order, u Update) (float64, error) {
+	if err := ord.check(u.Participant); err != nil {
+		return 0, err
 	}
 	if len(u.Delta) != a.dim {
-		return &RejectError{Reason: ReasonShape, Detail: fmt.Sprintf("update has %d parameters, model has %d", len(u.Delta), a.dim)}
+		return 0, &RejectError{Reason: ReasonShape, Detail: fmt.Sprintf("update has %d parameters, model has %d", len(u.Delta), a.dim)}
 	}
-	w := float64(u.NumExamples)
-	if a.isDP {
-		// Central DP: every participant counts once, clipped to dp_clip.
-		w = 1
-		norm := math.Sqrt(sumSquares32(u.Delta))
-		if math.IsNaN(norm) || math.IsInf(norm, 0) {
-			return &RejectError{Reason: ReasonNonFinite, Detail: "update has a non-finite value"}
+	if !a.isDP {
+		if u.NumExamples == 0 {
+			return 0, &RejectError{Reason: ReasonExamples, Detail: "update reports zero examples"}
 		}
-		if norm > a.dp.ClipNorm {
-			w = a.dp.ClipNorm / norm
-		}
-	} else if u.NumExamples == 0 {
-		return &RejectError{Reason: ReasonExamples, Detail: "update reports zero examples"}
+		return float64(u.NumExamples), nil
+	}
+	// Central DP: every participant counts once, clipped to dp_clip.
+	norm := math.Sqrt(sumSquares32(u.Delta))
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return 0, &RejectError{Reason: ReasonNonFinite, Detail: "update has a non-finite value"}
+	}
+	if norm > a.dp.ClipNorm {
+		return a.dp.ClipNorm / norm, nil
+	}
+	return 1, nil
+}
+
+func (a *mean) Add(u Update) error {
+	w, err := a.weightOf(&a.ord, u)
+	if err != nil {
+		return err
 	}
 	axpy32(a.acc, w, u.Delta)
+	a.accept(u, w)
+	return nil
+}
+
+// AddBatch is Add for each update in turn, in one pass over the
+// accumulator: the result is bit-identical to len(us) calls of Add, and
+// memory traffic per update drops from 5 to about 1+4/len(us) bytes per
+// update byte. If any update is refused, none is added.
+func (a *mean) AddBatch(us []Update) error {
+	ord := a.ord
+	ws := make([]float64, len(us))
+	xs := make([][]float32, len(us))
+	for k, u := range us {
+		w, err := a.weightOf(&ord, u)
+		if err != nil {
+			return err
+		}
+		ord.accept(u.Participant)
+		ws[k], xs[k] = w, u.Delta
+	}
+	axpyBatch32(a.acc, ws, xs)
+	for k, u := range us {
+		a.accept(u, ws[k])
+	}
+	return nil
+}
+
+func (a *mean) accept(u Update, w float64) {
 	if a.isDP {
 		a.weight++
 	} else {
 		a.weight += w
 	}
 	a.ord.accept(u.Participant)
-	return nil
 }
 
 func (a *mean) Reset() {

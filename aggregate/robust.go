@@ -33,10 +33,8 @@ func (a *robust) SetNoiseSeed(_ [32]byte) {}
 func (a *robust) State() []byte           { return encodeState(a.rule, a.dim, nil) }
 func (a *robust) SetState(b []byte) error { return decodeState(b, a.rule, a.dim, nil) }
 
-// Add copies u.Delta; it rejects non-finite values, which would make the
-// order statistics ill-defined.
-func (a *robust) Add(u Update) error {
-	if err := a.ord.check(u.Participant); err != nil {
+func (a *robust) check(ord *order, u Update) error {
+	if err := ord.check(u.Participant); err != nil {
 		return err
 	}
 	if len(u.Delta) != a.dim {
@@ -45,6 +43,35 @@ func (a *robust) Add(u Update) error {
 	if i := allFinite(u.Delta); i >= 0 {
 		return &RejectError{Reason: ReasonNonFinite, Detail: fmt.Sprintf("parameter %d is %v", i, u.Delta[i])}
 	}
+	return nil
+}
+
+// Add copies u.Delta; it rejects non-finite values, which would make the
+// order statistics ill-defined.
+func (a *robust) Add(u Update) error {
+	if err := a.check(&a.ord, u); err != nil {
+		return err
+	}
+	a.keep(u)
+	return nil
+}
+
+// AddBatch adds every update of us, or none if one is refused.
+func (a *robust) AddBatch(us []Update) error {
+	ord := a.ord
+	for _, u := range us {
+		if err := a.check(&ord, u); err != nil {
+			return err
+		}
+		ord.accept(u.Participant)
+	}
+	for _, u := range us {
+		a.keep(u)
+	}
+	return nil
+}
+
+func (a *robust) keep(u Update) {
 	var row []float32
 	if k := len(a.spare); k > 0 {
 		row, a.spare = a.spare[k-1], a.spare[:k-1]
@@ -54,7 +81,6 @@ func (a *robust) Add(u Update) error {
 	copy(row, u.Delta)
 	a.rows = append(a.rows, row)
 	a.ord.accept(u.Participant)
-	return nil
 }
 
 func (a *robust) Reset() {

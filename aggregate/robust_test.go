@@ -193,3 +193,101 @@ func TestRobustRulesSmall(t *testing.T) {
 		t.Fatalf("median NaN: %v", err)
 	}
 }
+
+// TestRobustReferences checks each robust rule against a naive reference
+// written from its definition, and the degenerate cases that must agree
+// with the plain mean: trimmed mean with beta = 0 and Multi-Krum with
+// m = n. Outputs may alias the global model.
+func TestRobustReferences(t *testing.T) {
+	const n, dim = 9, 1001
+	r := seeded(41)
+	us := randUpdates(r, n, dim, 1)
+	global := randVec(r, dim)
+	col := func(j int) []float64 {
+		c := make([]float64, n)
+		for i, u := range us {
+			c[i] = float64(u.Delta[j])
+		}
+		return c
+	}
+	sorted := func(j int) []float64 {
+		c := col(j)
+		for a := range c { // insertion sort: an independent reference
+			for b := a; b > 0 && c[b] < c[b-1]; b-- {
+				c[b], c[b-1] = c[b-1], c[b]
+			}
+		}
+		return c
+	}
+	check := func(s Spec, ref func(j int) float64) {
+		t.Helper()
+		g := append([]float32(nil), global...)
+		a := mustNew(t, s, dim)
+		for _, u := range us {
+			if err := a.Add(u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := a.Finish(g, g); err != nil { // dst aliases global
+			t.Fatal(err)
+		}
+		for j := range dim {
+			if want := float32(float64(global[j]) + ref(j)); g[j] != want {
+				t.Fatalf("%s coord %d: %v, reference %v", s.Canonical(), j, g[j], want)
+			}
+		}
+	}
+	mean := func(j int) float64 {
+		var s float64
+		for _, v := range sorted(j) {
+			s += v
+		}
+		return s / n
+	}
+	check(Spec{Rule: "median"}, func(j int) float64 { return sorted(j)[n/2] })
+	check(Spec{Rule: "trimmedmean", Params: map[string]float64{"beta": 0.25}}, func(j int) float64 {
+		var s float64
+		for _, v := range sorted(j)[2 : n-2] {
+			s += v
+		}
+		return s / (n - 4)
+	})
+	check(Spec{Rule: "trimmedmean", Params: map[string]float64{"beta": 0}}, mean)
+	check(Spec{Rule: "multikrum", Params: map[string]float64{"f": 0, "m": n}}, func(j int) float64 {
+		var s float64
+		for _, v := range col(j) { // participant order
+			s += v
+		}
+		return s / n
+	})
+	// Krum picks the row whose summed squared distance to its n-f-2 nearest
+	// others is smallest.
+	const f = 2
+	best, bestScore := -1, math.Inf(1)
+	for i := range us {
+		var ds []float64
+		for k := range us {
+			if k != i {
+				var d float64
+				for j := range dim {
+					e := float64(us[i].Delta[j]) - float64(us[k].Delta[j])
+					d += e * e
+				}
+				ds = append(ds, d)
+			}
+		}
+		for a := range ds {
+			for b := a; b > 0 && ds[b] < ds[b-1]; b-- {
+				ds[b], ds[b-1] = ds[b-1], ds[b]
+			}
+		}
+		var s float64
+		for _, d := range ds[:n-f-2] {
+			s += d
+		}
+		if s < bestScore {
+			best, bestScore = i, s
+		}
+	}
+	check(Spec{Rule: "krum", Params: map[string]float64{"f": f}}, func(j int) float64 { return float64(us[best].Delta[j]) })
+}

@@ -44,6 +44,7 @@ const (
 // record), the check, and the evidence. It wraps ledger.ErrCorruption.
 type CheckError struct {
 	Round    uint64 `json:"round"`
+	Where    string `json:"where,omitempty"` // set when the failing record has no known round (a broken head)
 	Check    string `json:"check"`
 	Detail   string `json:"detail"`
 	Expected string `json:"expected,omitempty"`
@@ -52,7 +53,10 @@ type CheckError struct {
 
 func (e *CheckError) Error() string {
 	s := fmt.Sprintf("audit: round %d: %s check failed: %s", e.Round, e.Check, e.Detail)
-	if e.Round == 0 {
+	switch {
+	case e.Where != "":
+		s = fmt.Sprintf("audit: %s: %s check failed: %s", e.Where, e.Check, e.Detail)
+	case e.Round == 0:
 		s = fmt.Sprintf("audit: job record: %s check failed: %s", e.Check, e.Detail)
 	}
 	if e.Expected != "" || e.Found != "" {

@@ -10,6 +10,7 @@ import (
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/seal"
+	"github.com/floe-fl/floe/transport"
 )
 
 // Config says what to audit and with what means.
@@ -86,19 +87,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		jobID   ledger.BlobID
 		seen    = map[ledger.BlobID]bool{}
 	)
-	position := func(k int) uint64 { // the round of the record k steps back from the head
-		if len(recs) > 0 && recs[0].cm.C.Round > uint64(k) {
-			return recs[0].cm.C.Round - uint64(k)
-		}
-		return 0
-	}
 	for id := cfg.Head; ; {
 		k := len(recs)
+		// A record that cannot be read or parsed is charged to the record
+		// whose Prev link named it; the head, to no round.
+		blame := func(check, what string) (*Report, error) {
+			if k == 0 {
+				return finish(&CheckError{Where: "head record " + idStr(id).String(), Check: check, Detail: what})
+			}
+			return finish(fail(recs[k-1].cm.C.Round, CheckLink, fmt.Sprintf("the previous-record link names %s, which %s", idStr(id), what)))
+		}
 		if k > ledger.MaxChainLength {
-			return finish(fail(position(k), CheckLink, fmt.Sprintf("chain longer than %d records", ledger.MaxChainLength)))
+			return blame(CheckLink, fmt.Sprintf("is beyond %d records", ledger.MaxChainLength))
 		}
 		if seen[id] {
-			return finish(fail(position(k), CheckLink, fmt.Sprintf("the chain loops back to record %s", idStr(id))))
+			return blame(CheckLink, "was already visited: the chain loops")
 		}
 		seen[id] = true
 		b, err := cfg.Get(ctx, id)
@@ -106,11 +109,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return finish(fail(position(k), CheckFetch, fmt.Sprintf("record %s (%d back from the head) unavailable: %v", idStr(id), k, err)))
+			return blame(CheckFetch, fmt.Sprintf("cannot be read: %v", err))
 		}
 		sj, sc, err := ledger.Decode(b)
 		if err != nil {
-			return finish(fail(position(k), CheckRecord, fmt.Sprintf("record %s (%d back from the head): %v", idStr(id), k, err)))
+			// A record that parses but is not valid (say, a wrong version)
+			// is followed, so that Apply names it by its position.
+			if sc = parseLoose(b); sc == nil {
+				return blame(CheckRecord, fmt.Sprintf("is not a record: %v", err))
+			}
 		}
 		if sj != nil {
 			jobData, jobID = b, id
@@ -196,4 +203,17 @@ func sameMembers(a, b blob.Committee) bool {
 		}
 	}
 	return true
+}
+
+// parseLoose parses a commitment record without the canonical-form and
+// version checks of ledger.Decode, only to follow its Prev link.
+func parseLoose(b []byte) *ledger.SignedCommitment {
+	if len(b) == 0 || len(b) > ledger.MaxRecordSize || b[0] != ledger.KindCommitment {
+		return nil
+	}
+	var sc ledger.SignedCommitment
+	if transport.Unmarshal(b[1:], &sc) != nil {
+		return nil
+	}
+	return &sc
 }

@@ -335,7 +335,11 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 	x := &roundCtx{s: &s, r: r, c: c, e: e, row: row, check: map[string]bool{}}
 	x.ok(CheckRecord)
 
-	// Links and signature.
+	// Signature, then links.
+	if err := sc.Verify(job.Coordinator); err != nil {
+		return s, fail(r, CheckSignature, err.Error())
+	}
+	x.ok(CheckSignature)
 	switch {
 	case c.Round != r:
 		return s, failEv(r, CheckLink, "round number", text(fmt.Sprint(r)), text(fmt.Sprint(c.Round)))
@@ -347,10 +351,6 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 		return s, failEv(r, CheckLink, "time runs backwards", text(fmt.Sprintf(">= %d ms", s.TimeMillis)), text(fmt.Sprintf("%d ms", c.TimeMillis)))
 	}
 	x.ok(CheckLink)
-	if err := sc.Verify(job.Coordinator); err != nil {
-		return s, fail(r, CheckSignature, err.Error())
-	}
-	x.ok(CheckSignature)
 
 	next := s
 	next.Round, next.Prev, next.TimeMillis = r, e.ID, c.TimeMillis

@@ -3,8 +3,10 @@ package sims
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,6 +19,7 @@ import (
 	"github.com/floe-fl/floe/audit"
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/seal"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -560,4 +563,167 @@ func (m *mapStore) putNoT(b []byte) ledger.BlobID {
 	}
 	m.blobs[ledger.BlobID(id)] = b
 	return ledger.BlobID(id)
+}
+
+// TestAuditSliverCorruptionOnDisk flips bytes of slivers on storage nodes'
+// disks: up to n-k corrupted slivers per blob are harmless (reads verify each
+// sliver and decode around the bad ones, and the audit still verifies); more
+// make the blob unreadable, and the audit fails naming the round.
+func TestAuditSliverCorruptionOnDisk(t *testing.T) {
+	f := newFixture(t, auditOptions(t.TempDir()))
+	if err := f.report.Err(); err != nil {
+		t.Fatalf("honest chain does not verify: %v", err)
+	}
+	m := f.store()
+	_, recs := m.walk(t, f.res.Head)
+	var target ledger.BlobID // the output model of the last ok round
+	var round uint64
+	for _, r := range recs {
+		if r.sc.C.Status == ledger.StatusOK {
+			target, round = r.sc.C.OutputModel, r.sc.C.Round
+		}
+	}
+	corrupt := func(node int, id ledger.BlobID) {
+		t.Helper()
+		p := filepath.Join(f.nodes.dirs[node], "slivers", fmt.Sprintf("%s.%d", blob.ID(id), node))
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)-1] ^= 0xff
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	get := func(ctx context.Context, id ledger.BlobID) ([]byte, error) {
+		return f.nodes.client.Get(ctx, blob.ID(id))
+	}
+	n, k := f.nodes.com.N(), f.nodes.com.K()
+	// Corrupt n-k slivers of the model and of every record.
+	for node := 0; node < n-k; node++ {
+		corrupt(node, target)
+		for _, r := range recs {
+			corrupt(node, r.id)
+		}
+	}
+	st, err := f.nodes.client.Stat(ctx, blob.ID(target))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := 0
+	for _, s := range st {
+		if s.State == blob.SliverInvalid {
+			bad++
+		}
+	}
+	if bad != n-k {
+		t.Fatalf("Stat reports %d invalid slivers of the model, want %d: %+v", bad, n-k, st)
+	}
+	rep, err := audit.Run(ctx, audit.Config{Get: get, Committee: f.nodes.com, Head: f.res.Head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != audit.VerdictVerified {
+		t.Fatalf("with %d corrupted slivers per blob (n=%d, k=%d) the audit should still verify: %v", n-k, n, k, rep.Err())
+	}
+	// One more corrupted sliver of the model: it can no longer be read.
+	corrupt(n-k, target)
+	rep, err = audit.Run(ctx, audit.Config{Get: get, Committee: f.nodes.com, Head: f.res.Head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != audit.VerdictFailed || rep.Failure.Round != round || rep.Failure.Check != audit.CheckModel {
+		t.Fatalf("with %d corrupted slivers the model is unreadable: want round %d model failure, got %s %+v", n-k+1, round, rep.Verdict, rep.Failure)
+	}
+	t.Logf("%d of %d slivers corrupted: verified; %d: %v", n-k, n, n-k+1, rep.Failure)
+}
+
+// simHPKEKey is the coordinator's HPKE key in a simulation (see Run).
+func simHPKEKey(t *testing.T, seed uint64) *seal.Key {
+	t.Helper()
+	h := sha256.Sum256([]byte("floe/sim-hpke/v1\x00" + strconv.FormatUint(seed, 10)))
+	k, err := seal.DeriveKey(h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestAuditSealedRecipientOrNot audits a sealed chain as a non-recipient
+// (every check needing no plaintext is made; the others are reported as
+// skipped, and the verdict is incomplete, not verified) and as a recipient
+// (every check, verified), and shows what each catches of a lying coordinator.
+func TestAuditSealedRecipientOrNot(t *testing.T) {
+	o := auditOptions(t.TempDir())
+	o.Privacy = "sealed"
+	f := newFixture(t, o)
+	t.Logf("non-recipient:\n%s", reportText(f.report))
+	rep := f.report
+	if rep.Verdict != audit.VerdictIncomplete || !errors.Is(rep.Err(), audit.ErrIncomplete) {
+		t.Fatalf("non-recipient audit of a sealed chain: verdict %s, err %v; want incomplete", rep.Verdict, rep.Err())
+	}
+	for _, row := range rep.Rounds {
+		for _, c := range []string{audit.CheckSignature, audit.CheckCohort, audit.CheckSubmission, audit.CheckReceipt, audit.CheckQuorum, audit.CheckShares, audit.CheckInput} {
+			if !slices.Contains(row.Checked, c) {
+				t.Errorf("round %d: check %s not made without plaintext (made: %v)", row.Round, c, row.Checked)
+			}
+		}
+		var skipped []string
+		for _, s := range row.Skipped {
+			skipped = append(skipped, s.Check)
+			if !strings.Contains(s.Why, "sealed") && !strings.Contains(s.Why, "no replay") {
+				t.Errorf("round %d: skip reason does not say why: %q", row.Round, s.Why)
+			}
+		}
+		if !slices.Contains(skipped, audit.CheckReplay) || !slices.Contains(skipped, audit.CheckUpdate) {
+			t.Errorf("round %d: replay and update checks not reported skipped: %v", row.Round, skipped)
+		}
+	}
+
+	m := f.store()
+	key := simHPKEKey(t, o.Seed)
+	run := func(head ledger.BlobID, k *seal.Key, name string) *audit.Report {
+		t.Helper()
+		rep, err := audit.Run(context.Background(), audit.Config{Get: m.get, Head: head, Key: k, Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	if rep := run(f.res.Head, key, "coordinator"); rep.Verdict != audit.VerdictVerified {
+		t.Fatalf("recipient audit: %s: %v\n%s", rep.Verdict, rep.Err(), reportText(rep))
+	}
+	wrong, err := seal.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := run(f.res.Head, wrong, "coordinator"); rep.Verdict != audit.VerdictIncomplete || !strings.Contains(rep.Rounds[0].Skipped[0].Why, "not recipient") {
+		t.Fatalf("audit with a wrong key: %s %+v", rep.Verdict, rep.Rounds[0].Skipped)
+	}
+
+	// A lying coordinator: a quorum lie is caught without plaintext; a
+	// forged output model (bytes and hash consistent) needs the replay.
+	_, recs := m.walk(t, f.res.Head)
+	var okR uint64
+	for _, r := range recs {
+		if r.sc.C.Status == ledger.StatusOK {
+			okR = r.sc.C.Round
+		}
+	}
+	coord := keyFor(o.Seed, "coordinator")
+	lie := m.edit(t, f.res.Head, okR, coord, func(c *ledger.Commitment) { c.Status = ledger.StatusFailed })
+	if rep := run(lie, nil, ""); rep.Verdict != audit.VerdictFailed || rep.Failure.Round != okR || rep.Failure.Check != audit.CheckQuorum {
+		t.Fatalf("quorum lie without a key: %s %+v", rep.Verdict, rep.Failure)
+	}
+	forged := m.edit(t, f.res.Head, okR, coord, func(c *ledger.Commitment) {
+		b := flip(m.blobs[c.OutputModel], len(m.blobs[c.OutputModel])-3)
+		c.OutputModel, c.OutputModelHash = m.putNoT(b), ledger.Sum(b)
+	})
+	if rep := run(forged, nil, ""); rep.Verdict != audit.VerdictIncomplete {
+		t.Fatalf("forged model without a key: verdict %s, want incomplete (never verified)", rep.Verdict)
+	}
+	if rep := run(forged, key, "coordinator"); rep.Verdict != audit.VerdictFailed || rep.Failure.Round != okR || rep.Failure.Check != audit.CheckModel {
+		t.Fatalf("forged model with the key: %s %+v", rep.Verdict, rep.Failure)
+	}
 }

@@ -10,3 +10,9 @@ const haveAxpyAsm = true
 //
 //go:noescape
 func axpy32SSE2(acc []float64, w float64, x []float32)
+
+// distLanesSSE2 is distLanes for the first len(x) &^ 7 elements, in SSE2
+// assembly (len(y) >= len(x)).
+//
+//go:noescape
+func distLanesSSE2(l *[8]float64, x, y []float32)

@@ -47,3 +47,26 @@ func BenchmarkFold(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRobust measures the buffered rules at N = 50, D = 1M (updates/s
+// is 50 / (seconds per op)).
+func BenchmarkRobust(b *testing.B) {
+	const n, d = 50, 1 << 20
+	us := randUpdates(seeded(1), n, d, 1)
+	global := make([]float32, d)
+	dst := make([]float32, d)
+	for _, s := range []Spec{{Rule: "median"}, {Rule: "trimmedmean"}, {Rule: "krum", Params: map[string]float64{"f": 5}}} {
+		b.Run(s.Rule, func(b *testing.B) {
+			a := mustNew(b, s, d)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := a.AddBatch(us); err != nil {
+					b.Fatal(err)
+				}
+				if err := a.Finish(global, dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

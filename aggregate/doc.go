@@ -50,13 +50,16 @@
 //     Flower's. eta_l is the clients' learning rate: it is recorded in the
 //     description but used by participants, not here.
 //   - median: coordinate-wise median (mean of the two middle values for an
-//     even count) (Yin et al. 2018).
+//     even count) (Yin et al. 2018). The robust rules ignore NumExamples
+//     (a Byzantine participant could claim any number), reject non-finite
+//     values in Add, and order values by the IEEE total order (-0 < +0).
 //   - trimmedmean (beta): coordinate-wise mean after dropping the
 //     floor(beta*n) smallest and largest values (Yin et al. 2018).
 //   - krum (f), multikrum (f, m): score each update by the sum of squared
 //     distances to its n-f-2 nearest others; Krum takes the best update,
-//     Multi-Krum the unweighted mean of the m best, chosen in one pass
-//     (Blanchard et al. 2017). They need n >= 2f+3.
+//     Multi-Krum the unweighted mean of the m best, chosen in one pass,
+//     ties going to the earlier participant (Blanchard et al. 2017). They
+//     need n >= 2f+3.
 //
 // All FedAvg-family rules accept dp_clip and dp_noise_multiplier. With
 // dp_clip > 0 every update is clipped to that L2 norm and weighted 1 (an

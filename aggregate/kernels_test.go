@@ -89,3 +89,43 @@ func TestAddBatchEqualsAdd(t *testing.T) {
 		}
 	}
 }
+
+// TestDistLanesMatchesReference: the lane kernel (SSE2 on amd64) equals
+// the per-lane Go loop bit for bit.
+func TestDistLanesMatchesReference(t *testing.T) {
+	r := seeded(22)
+	for n := 0; n < 90; n++ {
+		x, y := edgeF32(r, n), edgeF32(r, n)
+		var got, want [8]float64
+		for k := range got {
+			got[k] = r.Float64()
+			want[k] = got[k]
+		}
+		distLanes(&got, x, y)
+		for i := range x {
+			d := float64(x[i]) - float64(y[i])
+			want[i%8] = float64(d*d) + want[i%8]
+		}
+		if got != want {
+			t.Fatalf("n=%d: kernel %v, reference %v", n, got, want)
+		}
+	}
+}
+
+func TestF32Key(t *testing.T) {
+	r := seeded(23)
+	vals := append(edgeF32(r, 2000), 0, float32(math.Copysign(0, -1)), math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32)
+	for _, a := range vals {
+		if keyF32(f32key(a)) != a || math.Signbit(float64(keyF32(f32key(a)))) != math.Signbit(float64(a)) {
+			t.Fatalf("round trip of %v", a)
+		}
+		for _, b := range vals[:50] {
+			if a < b && f32key(a) >= f32key(b) || a > b && f32key(a) <= f32key(b) {
+				t.Fatalf("order of %v, %v", a, b)
+			}
+		}
+	}
+	if f32key(float32(math.Copysign(0, -1))) >= f32key(0) {
+		t.Fatal("-0 must sort before +0")
+	}
+}

@@ -125,34 +125,54 @@ func (a *robust) Finish(global, dst []float32) error {
 	return nil
 }
 
-// medianOf reports the median of sorted col (the mean of the two middle
-// values, exact in float64, for even lengths).
-func medianOf(col []float32, _ int) float64 {
-	n := len(col)
-	if n%2 == 1 {
-		return float64(col[n/2])
+// Order statistics use the IEEE total order on finite values, in which -0
+// sorts before +0: each float32 maps to a uint32 key that sorts the same
+// way (sign bit flipped for non-negative values, all bits flipped for
+// negative ones), which is also faster to sort than floats.
+
+func f32key(v float32) uint32 {
+	b := math.Float32bits(v)
+	if b>>31 != 0 {
+		return ^b
 	}
-	return (float64(col[n/2-1]) + float64(col[n/2])) / 2
+	return b | 1<<31
 }
 
-// trimmedMeanOf reports the mean of sorted col without its k smallest and
+func keyF32(k uint32) float32 {
+	if k>>31 != 0 {
+		return math.Float32frombits(k &^ (1 << 31))
+	}
+	return math.Float32frombits(^k)
+}
+
+// medianOf reports the median of sorted keys (the mean of the two middle
+// values, exact in float64, for even lengths).
+func medianOf(col []uint32, _ int) float64 {
+	n := len(col)
+	if n%2 == 1 {
+		return float64(keyF32(col[n/2]))
+	}
+	return (float64(keyF32(col[n/2-1])) + float64(keyF32(col[n/2]))) / 2
+}
+
+// trimmedMeanOf reports the mean of sorted keys without the k smallest and
 // k largest values, summed in ascending order in float64.
-func trimmedMeanOf(col []float32, k int) float64 {
+func trimmedMeanOf(col []uint32, k int) float64 {
 	var s float64
 	for _, v := range col[k : len(col)-k] {
-		s += float64(v)
+		s += float64(keyF32(v))
 	}
 	return s / float64(len(col)-2*k)
 }
 
 // orderStat sets dst[j] = float32(float64(global[j]) + stat(sorted column j, k)).
-func orderStat(dst, global []float32, rows [][]float32, k int, stat func([]float32, int) float64) {
+func orderStat(dst, global []float32, rows [][]float32, k int, stat func([]uint32, int) float64) {
 	n := len(rows)
 	forChunks(len(dst), func(lo, hi int) {
-		col := make([]float32, n)
+		col := make([]uint32, n)
 		for j := lo; j < hi; j++ {
 			for r, row := range rows {
-				col[r] = row[j]
+				col[r] = f32key(row[j])
 			}
 			slices.Sort(col)
 			dst[j] = float32(float64(global[j]) + stat(col, k))
@@ -219,6 +239,18 @@ func PairwiseSquaredDistances(rows [][]float32) [][]float64 {
 // is a multiple of 8 except in the last block, whose tail continues the
 // lane pattern.
 func distLanes(l *[8]float64, x, y []float32) {
+	y = y[:len(x)]
+	n := 0
+	if haveAxpyAsm {
+		n = len(x) &^ 7
+		distLanesSSE2(l, x[:n], y[:n])
+	}
+	distLanesGo(l, x[n:], y[n:])
+}
+
+// distLanesGo is the pure-Go reference of distLanes; len(x) may be any
+// length, and element i goes to lane i%8.
+func distLanesGo(l *[8]float64, x, y []float32) {
 	y = y[:len(x)]
 	i := 0
 	for ; i+8 <= len(x); i += 8 {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/floe-fl/floe/transport"
@@ -19,6 +20,8 @@ import (
 )
 
 type clientConfig struct {
+	hedgeDelay  time.Duration
+	readAll     bool
 	baseTimeout time.Duration
 	minRate     float64 // bytes per second assumed for per-node deadlines
 	log         *slog.Logger
@@ -37,6 +40,24 @@ func WithNodeTimeout(base time.Duration, minBytesPerSec float64) ClientOption {
 		o.baseTimeout, o.minRate = base, minBytesPerSec
 		return nil
 	}
+}
+
+// WithHedgeDelay sets how long a read's sliver fetch may make no progress
+// before the read starts a fetch from one more member (default 1 s).
+func WithHedgeDelay(d time.Duration) ClientOption {
+	return func(o *clientConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("blob: hedge delay %v must be positive", d)
+		}
+		o.hedgeDelay = d
+		return nil
+	}
+}
+
+// WithReadAll makes reads ask every member at once instead of k first
+// (more traffic; lowest latency when members are unreliable).
+func WithReadAll() ClientOption {
+	return func(o *clientConfig) error { o.readAll = true; return nil }
 }
 
 // WithClientLogger sets the client's logger (default: discard). Faulty
@@ -65,7 +86,7 @@ type Client struct {
 // NewClient returns a client for com that dials from h. It records the
 // members' addresses in h's peerstore.
 func NewClient(h host.Host, com Committee, opts ...ClientOption) (*Client, error) {
-	cfg := clientConfig{baseTimeout: 20 * time.Second, minRate: 1 << 20, log: slog.New(slog.DiscardHandler)}
+	cfg := clientConfig{hedgeDelay: time.Second, baseTimeout: 20 * time.Second, minRate: 1 << 20, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
@@ -442,6 +463,21 @@ func (e *NotEnoughSliversError) Unwrap() error { return ErrNotEnoughSlivers }
 type fetched struct {
 	hdr    fetchHeader
 	sliver []byte // nil when only hashed (Stat)
+	leaf   Hash
+}
+
+// progressReader records the time of every successful read.
+type progressReader struct {
+	r    io.Reader
+	last *atomic.Int64
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.last.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 // fetchSliver asks member i for sliver i of id, verifies the header against
@@ -449,6 +485,12 @@ type fetched struct {
 // without keeping them. The per-node deadline is the base timeout until the
 // header arrives, then nodeTimeout of the announced sliver size.
 func (c *Client) fetchSliver(ctx context.Context, id ID, i int, keep bool) (fetched, SliverState, error) {
+	var last atomic.Int64
+	return c.fetchSliverProgress(ctx, id, i, keep, &last)
+}
+
+// fetchSliverProgress is fetchSliver recording read progress in last.
+func (c *Client) fetchSliverProgress(ctx context.Context, id ID, i int, keep bool, last *atomic.Int64) (fetched, SliverState, error) {
 	dctx, dcancel := context.WithTimeout(ctx, c.cfg.baseTimeout)
 	s, stop, err := c.openStream(dctx, i)
 	if err != nil {
@@ -483,8 +525,9 @@ func (c *Client) fetchSliver(ctx context.Context, id ID, i int, keep bool) (fetc
 		return fail(SliverUnreachable, err)
 	}
 	_ = s.CloseWrite()
+	r := progressReader{s, last}
 	var hdr fetchHeader
-	if err := transport.ReadMsg(s, replyLimit, &hdr); err != nil {
+	if err := transport.ReadMsg(r, replyLimit, &hdr); err != nil {
 		return fail(SliverUnreachable, err)
 	}
 	if !hdr.Found {
@@ -507,7 +550,7 @@ func (c *Client) fetchSliver(ctx context.Context, id ID, i int, keep bool) (fetc
 		buf = make([]byte, 0, size)
 		w = (*appendWriter)(&buf)
 	}
-	leaf, err := copyHashed(w, s, size, make([]byte, min(uint64(copyBuf), size)))
+	leaf, err := copyHashed(w, r, size, make([]byte, min(uint64(copyBuf), size)))
 	if err != nil {
 		return fail(SliverUnreachable, err)
 	}
@@ -515,16 +558,17 @@ func (c *Client) fetchSliver(ctx context.Context, id ID, i int, keep bool) (fetc
 		return fail(SliverInvalid, errors.New("sliver does not match its proof"))
 	}
 	_ = s.Close()
-	return fetched{hdr: hdr, sliver: buf}, SliverValid, nil
+	return fetched{hdr: hdr, sliver: buf, leaf: leaf}, SliverValid, nil
 }
 
 type appendWriter []byte
 
 func (w *appendWriter) Write(p []byte) (int, error) { *w = append(*w, p...); return len(p), nil }
 
-// Get reads blob id: it asks every member in parallel, verifies slivers as
-// they arrive, decodes from the first k valid ones (cancelling the rest),
-// re-encodes and checks the root. An inconsistently encoded blob gives
+// Get reads blob id: it fetches slivers from k members in parallel (more
+// when some fail or stall; see readBlob), verifies slivers as they arrive,
+// decodes from the first k valid ones (cancelling the rest), re-encodes and
+// checks the root. An inconsistently encoded blob gives
 // ErrInconsistentEncoding; fewer than k valid slivers a
 // *NotEnoughSliversError.
 func (c *Client) Get(ctx context.Context, id ID) ([]byte, error) {
@@ -533,7 +577,8 @@ func (c *Client) Get(ctx context.Context, id ID) ([]byte, error) {
 }
 
 // GetWithReport is Get that also reports what each member served. Members
-// cancelled after k valid slivers arrived show as SliverSkipped.
+// not asked, or cancelled after k valid slivers arrived, show as
+// SliverSkipped.
 func (c *Client) GetWithReport(ctx context.Context, id ID) ([]byte, ReadReport, error) {
 	return readBlob(ctx, c, id, -1)
 }
@@ -546,57 +591,103 @@ type fetchResult struct {
 }
 
 // readBlob is Get; skip names a member not to ask (a repairing node itself).
+//
+// It starts k fetches (the data slivers first, so that a healthy committee
+// needs no reconstruction), and starts one more fetch for each that fails
+// and for each that makes no progress for the hedge delay. With WithReadAll
+// it asks every member at once. Either way it decodes from the first k valid
+// slivers and cancels the rest.
 func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadReport, error) {
-	n := c.com.N()
-	k := c.com.K()
+	n, k := c.com.N(), c.com.K()
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan fetchResult, n)
-	var wg sync.WaitGroup
 	rep := ReadReport{Nodes: make([]SliverStatus, n)}
+	var order []int
 	for i := range n {
 		rep.Nodes[i] = SliverStatus{Index: i, Peer: c.com.Members[i].ID, State: SliverSkipped}
 		if i == skip {
 			rep.Nodes[i].Err = "not asked"
 			continue
 		}
+		order = append(order, i)
+	}
+	progress := make([]atomic.Int64, n) // unix nanos of each fetch's last read
+	hedged := make([]bool, n)
+	running := make([]bool, n)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // runs before wg.Wait
+	active := 0
+	launch := func() bool {
+		if len(order) == 0 {
+			return false
+		}
+		i := order[0]
+		order = order[1:]
+		active++
+		running[i] = true
+		progress[i].Store(time.Now().UnixNano())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f, st, err := c.fetchSliver(rctx, id, i, true)
+			f, st, err := c.fetchSliverProgress(rctx, id, i, true, &progress[i])
 			results <- fetchResult{index: i, f: f, st: st, err: err}
 		}()
+		return true
 	}
-	go func() { wg.Wait(); close(results) }()
+	initial := k
+	if c.cfg.readAll {
+		initial = n
+	}
+	for range initial {
+		launch()
+	}
+	tick := time.NewTicker(max(c.cfg.hedgeDelay/4, time.Millisecond))
+	defer tick.Stop()
 	slivers := make([][]byte, n)
+	leaves := make([]Hash, n)
 	var first *fetchHeader
 	valid := 0
-	for r := range results {
-		if valid >= k {
-			continue // drain cancelled fetches
-		}
-		st := &rep.Nodes[r.index]
-		st.State = r.st
-		if r.err != nil {
-			st.Err = flatten(r.err)
-			if r.st == SliverInvalid {
-				c.cfg.log.Warn("blob: invalid sliver", "blob", id, "node", r.index, "peer", st.Peer, "err", r.err)
+	for valid < k && active > 0 {
+		select {
+		case r := <-results:
+			active--
+			running[r.index] = false
+			st := &rep.Nodes[r.index]
+			st.State = r.st
+			if r.err != nil {
+				st.Err = flatten(r.err)
+				if r.st == SliverInvalid {
+					c.cfg.log.Warn("blob: invalid sliver", "blob", id, "node", r.index, "peer", st.Peer, "err", st.Err)
+				}
+				if !hedged[r.index] {
+					launch() // replace the failed fetch
+				}
+				continue
 			}
-			continue
-		}
-		slivers[r.index] = r.f.sliver
-		if first == nil {
-			first = &r.f.hdr
-		}
-		valid++
-		if valid == k {
-			cancel()
+			slivers[r.index], leaves[r.index] = r.f.sliver, r.f.leaf
+			if first == nil {
+				first = &r.f.hdr
+			}
+			valid++
+		case <-tick.C:
+			now := time.Now().UnixNano()
+			for i := range n {
+				if running[i] && !hedged[i] && now-progress[i].Load() > int64(c.cfg.hedgeDelay) {
+					hedged[i] = true // its replacement is started once
+					launch()
+				}
+			}
+		case <-ctx.Done():
+			return nil, rep, fmt.Errorf("blob: get %s: %w", id, ctx.Err())
 		}
 	}
+	cancel()
 	if valid < k {
 		return nil, rep, &NotEnoughSliversError{ID: id, Valid: valid, Need: k, Nodes: rep.Nodes}
 	}
-	data, err := decode(first.Enc, first.Length, first.Root, slivers)
+	data, err := decode(first.Enc, first.Length, first.Root, slivers, leaves)
 	if err != nil {
 		return nil, rep, err
 	}

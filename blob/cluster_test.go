@@ -15,7 +15,7 @@ import (
 
 // cluster is a committee of real libp2p storage nodes on loopback.
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	keys   []crypto.PrivKey
 	dirs   []string
 	hosts  []host.Host
@@ -53,6 +53,10 @@ func tcpHost(t testing.TB, k crypto.PrivKey) host.Host {
 }
 
 func newCluster(t *testing.T, n int, copts ...ClientOption) *cluster {
+	return newClusterTB(t, n, copts...)
+}
+
+func newClusterTB(t testing.TB, n int, copts ...ClientOption) *cluster {
 	t.Helper()
 	c := &cluster{t: t, clock: &fakeClock{now: time.Unix(1_700_000_000, 0)}}
 	for i := range n {

@@ -6,6 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/klauspost/reedsolomon"
@@ -320,9 +323,11 @@ func encode(data []byte, n int) (*encoded, error) {
 // commit hashes the slivers and builds the Merkle tree and ID.
 func commit(e Encoding, length uint64, slivers [][]byte) *encoded {
 	leaves := make([]Hash, len(slivers))
-	for i, s := range slivers {
-		leaves[i] = leafHash(s)
+	idx := make([]int, len(slivers))
+	for i := range idx {
+		idx[i] = i
 	}
+	hashParallel(slivers, idx, leaves)
 	root, proofs := merkleProofs(leaves)
 	return &encoded{enc: e, length: length, slivers: slivers, leaves: leaves, proofs: proofs, root: root, id: blobID(e, length, root)}
 }
@@ -343,19 +348,28 @@ func ComputeID(data []byte, n int) (ID, error) {
 var ErrInconsistentEncoding = errors.New("blob: inconsistent encoding: valid slivers do not form the committed codeword")
 
 // decode rebuilds the blob from at least k verified slivers (others nil),
-// re-encodes it, and checks that every sliver hash matches the committed
-// root and that the padding is zero. It returns the data.
-func decode(e Encoding, length uint64, root Hash, slivers [][]byte) ([]byte, error) {
+// whose leaf hashes are in leaves, re-encodes it, and checks that the
+// codeword matches the committed root and that the padding is zero. A
+// re-encoded sliver that was received is compared byte for byte (its leaf is
+// known); the others are hashed, in parallel. It returns the data.
+func decode(e Encoding, length uint64, root Hash, slivers [][]byte, leaves []Hash) ([]byte, error) {
 	rs, err := newCoder(e)
 	if err != nil {
 		return nil, err
 	}
+	n, k := int(e.N), int(e.K)
+	if len(slivers) != n || len(leaves) != n {
+		return nil, fmt.Errorf("blob: decode: %d slivers and %d leaves for n=%d", len(slivers), len(leaves), n)
+	}
+	recv := make([]bool, n)
+	for i, sl := range slivers {
+		recv[i] = sl != nil
+	}
 	if err := rs.ReconstructData(slivers); err != nil {
 		return nil, fmt.Errorf("blob: reconstruct: %w", err)
 	}
-	k := int(e.K)
 	ss := int(e.SliverSize(length))
-	full := make([][]byte, e.N)
+	full := make([][]byte, n)
 	data := make([]byte, k*ss)
 	for i := 0; i < k; i++ {
 		copy(data[i*ss:], slivers[i])
@@ -364,22 +378,101 @@ func decode(e Encoding, length uint64, root Hash, slivers [][]byte) ([]byte, err
 	if !allZero(data[length:]) {
 		return nil, ErrInconsistentEncoding
 	}
-	for i := k; i < int(e.N); i++ {
-		full[i] = make([]byte, ss)
+	parity := make([]byte, (n-k)*ss)
+	for i := k; i < n; i++ {
+		full[i] = parity[(i-k)*ss : (i-k+1)*ss : (i-k+1)*ss]
 	}
 	if err := rs.Encode(full); err != nil {
 		return nil, fmt.Errorf("blob: re-encode: %w", err)
 	}
-	leaves := make([]Hash, e.N)
-	for i, s := range full {
-		leaves[i] = leafHash(s)
+	all := make([]Hash, n)
+	var todo []int
+	for i := range full {
+		if recv[i] {
+			if !bytes.Equal(full[i], slivers[i]) {
+				return nil, ErrInconsistentEncoding
+			}
+			all[i] = leaves[i]
+			continue
+		}
+		todo = append(todo, i)
 	}
-	if merkleRoot(leaves) != root {
+	hashParallel(full, todo, all)
+	if merkleRoot(all) != root {
 		return nil, ErrInconsistentEncoding
 	}
 	return data[:length:length], nil
 }
 
+// hashParallel sets out[i] = leafHash(slivers[i]) for each i in idx, using
+// up to GOMAXPROCS goroutines.
+func hashParallel(slivers [][]byte, idx []int, out []Hash) {
+	workers := min(runtime.GOMAXPROCS(0), len(idx))
+	if workers <= 1 {
+		for _, i := range idx {
+			out[i] = leafHash(slivers[i])
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				j := int(next.Add(1)) - 1
+				if j >= len(idx) {
+					return
+				}
+				out[idx[j]] = leafHash(slivers[idx[j]])
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 func allZero(b []byte) bool {
 	return len(bytes.TrimLeft(b, "\x00")) == 0
+}
+
+// Slivers is a blob encoded for a committee: its n slivers and commitment.
+type Slivers struct {
+	Encoding Encoding
+	Length   uint64
+	Root     Hash
+	ID       ID
+	Data     [][]byte // n slivers of Encoding.SliverSize(Length) bytes
+	Leaves   []Hash   // leaf hash of each sliver
+}
+
+// Encode splits and codes data for a committee of n members and commits to
+// the slivers, exactly as Client.Put does before sending.
+func Encode(data []byte, n int) (*Slivers, error) {
+	x, err := encode(data, n)
+	if err != nil {
+		return nil, err
+	}
+	return &Slivers{Encoding: x.enc, Length: x.length, Root: x.root, ID: x.id, Data: x.slivers, Leaves: x.leaves}, nil
+}
+
+// Decode rebuilds the blob from the slivers marked present (at least k),
+// re-encodes it and checks it against the root, exactly as Client.Get does
+// after verifying the slivers it received (whose leaf hashes it then knows).
+func (s *Slivers) Decode(present []bool) ([]byte, error) {
+	if len(present) != len(s.Data) {
+		return nil, fmt.Errorf("blob: decode: %d presence flags for %d slivers", len(present), len(s.Data))
+	}
+	use := make([][]byte, len(s.Data))
+	have := 0
+	for i, p := range present {
+		if p {
+			use[i] = s.Data[i]
+			have++
+		}
+	}
+	if have < int(s.Encoding.K) {
+		return nil, fmt.Errorf("%w: %d of %d", ErrNotEnoughSlivers, have, s.Encoding.K)
+	}
+	return decode(s.Encoding, s.Length, s.Root, use, s.Leaves)
 }

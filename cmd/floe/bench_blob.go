@@ -1,7 +1,397 @@
 package main
 
-import "errors"
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/transport"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+type blobBench struct {
+	SizeMiB    int     `json:"size_mib"`
+	N          int     `json:"committee_n"`
+	K          int     `json:"committee_k"`
+	Expansion  float64 `json:"expansion_n_over_k"`
+	Runs       int     `json:"runs_per_figure"`
+	TCPMBps    float64 `json:"raw_tcp_mbps"`
+	StreamMBps float64 `json:"libp2p_stream_mbps"`
+	PutMBps    float64 `json:"put_mbps"`
+	PutAllMBps float64 `json:"put_wait_all_mbps"`
+	GetMBps    float64 `json:"get_mbps"`
+	// Peak resident memory of a storage-node process receiving one sliver.
+	NodeSliverMiB  int                `json:"node_sliver_mib,omitempty"`
+	NodePeakRSSMiB float64            `json:"node_peak_rss_mib,omitempty"`
+	NodeIdleRSSMiB float64            `json:"node_idle_rss_mib,omitempty"`
+	Ratios         map[string]float64 `json:"ratios"`
+	Notes          string             `json:"notes"`
+}
 
 func benchBlob(args []string) (any, error) {
-	return nil, errors.New("not implemented yet")
+	fs := newFlagSet("bench blob", "[--size-mib N] [--n N] [--runs R] [--sliver-mib M]",
+		"  floe bench blob\n  floe bench blob --size-mib 16 --runs 1 --sliver-mib 0")
+	sizeMiB := fs.Int("size-mib", 64, "blob size in MiB")
+	n := fs.Int("n", 7, "committee size")
+	runs := fs.Int("runs", 3, "runs per figure (the median is reported)")
+	sliverMiB := fs.Int("sliver-mib", 256, "sliver size for the storage-node memory figure (0: skip)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the put and get runs here")
+	only := fs.String("only", "", "measure only this figure: put or get (with the baselines)")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if *sizeMiB <= 0 || *runs <= 0 || *n < 1 || *sliverMiB < 0 {
+		return nil, usagef("--size-mib, --runs and --n must be positive")
+	}
+	size := *sizeMiB << 20
+	data := make([]byte, size)
+	r := mrand.New(mrand.NewPCG(3, 4))
+	for i := 0; i+8 <= size; i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			data[i+j] = byte(v >> (8 * j))
+		}
+	}
+	enc, err := blob.EncodingFor(*n)
+	if err != nil {
+		return nil, err
+	}
+	out := blobBench{SizeMiB: *sizeMiB, N: *n, K: int(enc.K), Runs: *runs, Ratios: map[string]float64{},
+		Notes: "MB/s = 1e6 bytes of blob data per second, median of runs; client and all nodes in this process on loopback TCP; " +
+			"nodes write to a temp dir with fsync; put returns at n-f acks, put_wait_all after every node"}
+	out.Expansion = float64(*n) / float64(enc.K)
+
+	if out.TCPMBps, err = median(*runs, func() (float64, error) { return rawTCP(data) }); err != nil {
+		return nil, fmt.Errorf("bench blob: raw tcp: %w", err)
+	}
+	if out.StreamMBps, err = median(*runs, func() (float64, error) { return libp2pStream(data) }); err != nil {
+		return nil, fmt.Errorf("bench blob: libp2p stream: %w", err)
+	}
+	cl, cleanup, err := benchCommittee(*n)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	ctx := context.Background()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	id, _, err := cl.Put(ctx, data, blob.WithWaitAll()) // the blob Get reads
+	if err != nil {
+		return nil, fmt.Errorf("bench blob: put: %w", err)
+	}
+	if *only != "get" {
+		if out.PutMBps, err = median(*runs, func() (float64, error) {
+			start := time.Now()
+			_, _, err := cl.Put(ctx, data)
+			el := time.Since(start)
+			cl.Wait() // background writes finish before the next figure
+			return float64(size) / el.Seconds() / 1e6, err
+		}); err != nil {
+			return nil, fmt.Errorf("bench blob: put: %w", err)
+		}
+		if out.PutAllMBps, err = median(*runs, func() (float64, error) {
+			start := time.Now()
+			_, _, err := cl.Put(ctx, data, blob.WithWaitAll())
+			return float64(size) / time.Since(start).Seconds() / 1e6, err
+		}); err != nil {
+			return nil, fmt.Errorf("bench blob: put: %w", err)
+		}
+	}
+	if *only != "put" {
+		if out.GetMBps, err = median(*runs, func() (float64, error) {
+			start := time.Now()
+			got, err := cl.Get(ctx, id)
+			if err == nil && !bytes.Equal(got, data) {
+				err = errors.New("get returned other bytes")
+			}
+			return float64(size) / time.Since(start).Seconds() / 1e6, err
+		}); err != nil {
+			return nil, fmt.Errorf("bench blob: get: %w", err)
+		}
+	}
+	if *sliverMiB > 0 {
+		out.NodeSliverMiB = *sliverMiB
+		if out.NodeIdleRSSMiB, out.NodePeakRSSMiB, err = nodeMemory(*sliverMiB << 20); err != nil {
+			return nil, fmt.Errorf("bench blob: node memory: %w", err)
+		}
+		out.Ratios["node_peak_rss_vs_64mib"] = round3(out.NodePeakRSSMiB / 64)
+	}
+	out.Ratios["stream_vs_tcp"] = round3(out.StreamMBps / out.TCPMBps)
+	out.Ratios["get_vs_stream"] = round3(out.GetMBps / out.StreamMBps)
+	out.Ratios["get_vs_tcp"] = round3(out.GetMBps / out.TCPMBps)
+	out.Ratios["put_vs_stream_over_expansion"] = round3(out.PutMBps / (out.StreamMBps / out.Expansion))
+	out.Ratios["put_wait_all_vs_stream_over_expansion"] = round3(out.PutAllMBps / (out.StreamMBps / out.Expansion))
+	out.Ratios["put_vs_tcp"] = round3(out.PutMBps / out.TCPMBps)
+	for _, p := range []*float64{&out.TCPMBps, &out.StreamMBps, &out.PutMBps, &out.PutAllMBps, &out.GetMBps, &out.NodePeakRSSMiB, &out.NodeIdleRSSMiB} {
+		*p = round3(*p)
+	}
+	return out, nil
+}
+
+func median(runs int, fn func() (float64, error)) (float64, error) {
+	var v []float64
+	for range runs {
+		x, err := fn()
+		if err != nil {
+			return 0, err
+		}
+		v = append(v, x)
+	}
+	sort.Float64s(v)
+	return v[len(v)/2], nil
+}
+
+// rawTCP sends data over one loopback TCP connection with io.Copy and
+// returns MB/s until the receiver has read it all.
+func rawTCP(data []byte) (float64, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		m, err := io.Copy(io.Discard, c)
+		if err == nil && m != int64(len(data)) {
+			err = fmt.Errorf("received %d of %d bytes", m, len(data))
+		}
+		done <- err
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if _, err := io.Copy(c, bytes.NewReader(data)); err != nil {
+		c.Close()
+		return 0, err
+	}
+	c.Close()
+	if err := <-done; err != nil {
+		return 0, err
+	}
+	return float64(len(data)) / time.Since(start).Seconds() / 1e6, nil
+}
+
+func benchHost() (host.Host, error) {
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return transport.NewHost(transport.HostConfig{Key: k, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+}
+
+// libp2pStream sends data over one libp2p stream (TCP, Noise, yamux)
+// between two hosts of this process and returns MB/s until the receiver
+// acknowledged the last byte.
+func libp2pStream(data []byte) (float64, error) {
+	a, err := benchHost()
+	if err != nil {
+		return 0, err
+	}
+	defer a.Close()
+	b, err := benchHost()
+	if err != nil {
+		return 0, err
+	}
+	defer b.Close()
+	const proto = "/floe/bench/1.0.0"
+	b.SetStreamHandler(proto, func(s network.Stream) {
+		m, err := transport.CopyBuffer(io.Discard, s, 1<<20)
+		if err != nil || m != int64(len(data)) {
+			s.Reset()
+			return
+		}
+		s.Write([]byte{1})
+		s.Close()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	s, err := a.NewStream(ctx, b.ID(), proto)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	if _, err := s.Write(data); err != nil {
+		return 0, err
+	}
+	s.CloseWrite()
+	var ack [1]byte
+	if _, err := io.ReadFull(s, ack[:]); err != nil {
+		return 0, err
+	}
+	return float64(len(data)) / time.Since(start).Seconds() / 1e6, nil
+}
+
+// benchCommittee starts n storage nodes in this process on loopback TCP with
+// data in a temp dir, and a client.
+func benchCommittee(n int) (*blob.Client, func(), error) {
+	dir, err := os.MkdirTemp("", "floe-bench-blob-")
+	if err != nil {
+		return nil, nil, err
+	}
+	var hosts []host.Host
+	var nodes []*blob.Node
+	cleanup := func() {
+		for _, nd := range nodes {
+			nd.Close()
+		}
+		for _, h := range hosts {
+			h.Close()
+		}
+		os.RemoveAll(dir)
+	}
+	var com blob.Committee
+	for i := range n {
+		h, err := benchHost()
+		if err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		hosts = append(hosts, h)
+		nd, err := blob.NewNode(h, filepath.Join(dir, strconv.Itoa(i)))
+		if err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		nodes = append(nodes, nd)
+		com.Members = append(com.Members, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
+	}
+	ch, err := benchHost()
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	hosts = append(hosts, ch)
+	cl, err := blob.NewClient(ch, com)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return cl, func() { cl.Close(); cleanup() }, nil
+}
+
+// nodeMemory starts a storage-node process (this binary) as a committee of
+// one, puts a blob of sliverBytes (k = 1, so its one sliver is that large)
+// and returns the node's resident memory before and at its peak (VmHWM).
+func nodeMemory(sliverBytes int) (idle, peak float64, err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, 0, err
+	}
+	dir, err := os.MkdirTemp("", "floe-bench-node-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	addrFile := filepath.Join(dir, "addrs")
+	cmd := exec.Command(self, "storage-node", "--key", filepath.Join(dir, "key"), "--data", filepath.Join(dir, "data"),
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--addr-file", addrFile)
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	var addr string
+	for {
+		if b, err := os.ReadFile(addrFile); err == nil {
+			addr, _, _ = strings.Cut(string(b), "\n")
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, 0, errors.New("storage node did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	com, err := blob.ParseCommittee([]byte(addr))
+	if err != nil {
+		return 0, 0, err
+	}
+	idle, _, err = procMemory(cmd.Process.Pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	h, err := benchHost()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer h.Close()
+	cl, err := blob.NewClient(h, com)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cl.Close()
+	data := make([]byte, sliverBytes)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if _, _, err := cl.Put(context.Background(), data, blob.WithWaitAll()); err != nil {
+		return 0, 0, err
+	}
+	_, peak, err = procMemory(cmd.Process.Pid)
+	return idle, peak, err
+}
+
+// procMemory reads VmRSS and VmHWM (peak RSS) of a process, in MiB.
+func procMemory(pid int) (rss, hwm float64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(fields[1], 64)
+		switch fields[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "VmHWM:":
+			hwm = kb / 1024
+		}
+	}
+	if hwm == 0 {
+		return 0, 0, errors.New("no VmHWM in /proc status")
+	}
+	return rss, hwm, nil
 }

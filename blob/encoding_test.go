@@ -1,0 +1,106 @@
+package blob
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func TestEncodeDecodeTable(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 4, 5, 7, 10, 31, 100, 256} {
+		for _, size := range []int{0, 1, 2, 1000, 4099} {
+			data := randBytes(uint64(n*size+1), size)
+			s, err := Encode(data, n)
+			if err != nil {
+				t.Fatalf("n=%d size=%d: %v", n, size, err)
+			}
+			k := int(s.Encoding.K)
+			if want := n - 2*((n-1)/3); k != want {
+				t.Fatalf("n=%d: k=%d, want %d", n, k, want)
+			}
+			// Drop the first n-k slivers (all data slivers when possible).
+			present := make([]bool, n)
+			for i := n - k; i < n; i++ {
+				present[i] = true
+			}
+			got, err := s.Decode(present)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("n=%d size=%d: decode: %v", n, size, err)
+			}
+			for i, sl := range s.Data {
+				h := leafHash(sl)
+				_, proofs := merkleProofs(leavesOf(s.Data))
+				if !verifyProof(h, i, n, proofs[i], s.Root) {
+					t.Fatalf("n=%d: proof %d does not verify", n, i)
+				}
+				if n > 1 && !bytes.Equal(sl, s.Data[(i+1)%n]) && verifyProof(h, (i+1)%n, n, proofs[i], s.Root) {
+					t.Fatalf("n=%d: proof %d verifies at another index", n, i)
+				}
+			}
+		}
+	}
+	if _, err := Encode(nil, 257); err == nil {
+		t.Fatal("committee of 257 accepted")
+	}
+	s, _ := Encode([]byte("x"), 7)
+	if _, err := s.Decode(make([]bool, 7)); !errors.Is(err, ErrNotEnoughSlivers) {
+		t.Fatalf("decode from nothing: %v", err)
+	}
+}
+
+func leavesOf(sl [][]byte) []Hash {
+	out := make([]Hash, len(sl))
+	for i, s := range sl {
+		out[i] = leafHash(s)
+	}
+	return out
+}
+
+// TestIDGolden pins the ID derivation: any change to the encoding, the
+// Merkle tree or the ID hash changes these and must bump FormatVersion.
+func TestIDGolden(t *testing.T) {
+	for _, tc := range []struct {
+		data string
+		n    int
+		want string
+	}{
+		{"", 4, "-bJ8zZHbPccm0wRPE27JUgBYpXuIpCoM4oLl5hj2v0I"},
+		{"floe", 7, "uSkVkTirUYw15_tAokWbLPFKvOKXRLW8vttjtZkF0TM"},
+	} {
+		id, err := ComputeID([]byte(tc.data), tc.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id.String() != tc.want {
+			t.Errorf("ComputeID(%q, %d) = %s, want %s", tc.data, tc.n, id, tc.want)
+		}
+	}
+}
+
+func TestParseIDAndCommittee(t *testing.T) {
+	id, _ := ComputeID([]byte("abc"), 4)
+	back, err := ParseID(id.String())
+	if err != nil || back != id || len(id.String()) != 43 {
+		t.Fatalf("ID text round trip: %v", err)
+	}
+	for _, bad := range []string{"", "abc", id.String() + "=", "+" + id.String()[1:]} {
+		if _, err := ParseID(bad); err == nil {
+			t.Errorf("ParseID(%q) accepted", bad)
+		}
+	}
+	good := "# two nodes\n/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWPWeh54RdUT92yFTG7FqtpPHeW8RthLRTNah8ByPj1RL6 # first\n\n  /ip4/127.0.0.1/udp/4002/quic-v1/p2p/12D3KooWHNN3nnw3XGg5rHUuE2Sw4icX25C7gU6PGvYw1aDcZRPD\n"
+	c, err := ParseCommittee([]byte(good))
+	if err != nil || c.N() != 2 || c.F() != 0 || c.K() != 2 {
+		t.Fatalf("parse: %v %+v", err, c)
+	}
+	for name, text := range map[string]string{
+		"empty":     "# nothing\n",
+		"no peer":   "/ip4/127.0.0.1/tcp/4001\n",
+		"garbage":   "hello\n",
+		"duplicate": "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWPWeh54RdUT92yFTG7FqtpPHeW8RthLRTNah8ByPj1RL6\n/ip4/127.0.0.1/tcp/2/p2p/12D3KooWPWeh54RdUT92yFTG7FqtpPHeW8RthLRTNah8ByPj1RL6\n",
+	} {
+		if _, err := ParseCommittee([]byte(text)); err == nil || err.Error()[:6] != "blob: " {
+			t.Errorf("%s: err %v", name, err)
+		}
+	}
+}

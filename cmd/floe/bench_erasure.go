@@ -16,8 +16,8 @@ import (
 )
 
 type erasureShape struct {
-	N, K, F int `json:"-"`
-	Shape   string  `json:"shape"` // n x k x sliver size
+	N, K, F int    `json:"-"`
+	Shape   string `json:"shape"` // n x k x sliver size
 	// Reed-Solomon alone, one goroutine, GOMAXPROCS=1: data bytes per second.
 	EncodeGBps      float64 `json:"encode_gbps_per_core"`
 	ReconstructGBps float64 `json:"reconstruct_gbps_per_core"`

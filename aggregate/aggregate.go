@@ -114,6 +114,12 @@ func (o *order) accept(p string) { o.last = p; o.n++ }
 
 func (o *order) reset() { o.last = ""; o.n = 0 }
 
+// batchErr names the refused update of an AddBatch call; errors.As still
+// finds a *RejectError inside.
+func batchErr(k int, u Update, err error) error {
+	return fmt.Errorf("aggregate: batch update %d (participant %q): %w", k, u.Participant, err)
+}
+
 func checkDst(dim int, global, dst []float32) error {
 	if len(global) != dim || len(dst) != dim {
 		return fmt.Errorf("aggregate: Finish needs global and dst of length %d, got %d and %d", dim, len(global), len(dst))

@@ -1,7 +1,9 @@
 package aggregate
 
 import (
+	"errors"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -127,5 +129,14 @@ func TestF32Key(t *testing.T) {
 	}
 	if f32key(float32(math.Copysign(0, -1))) >= f32key(0) {
 		t.Fatal("-0 must sort before +0")
+	}
+}
+
+func TestAddBatchErrorNamesUpdate(t *testing.T) {
+	a := mustNew(t, Spec{Rule: "fedavg"}, 2)
+	err := a.AddBatch([]Update{{"a", 1, []float32{1, 2}}, {"b", 0, []float32{1, 2}}})
+	var re *RejectError
+	if !errors.As(err, &re) || re.Reason != ReasonExamples || !strings.Contains(err.Error(), `update 1 (participant "b")`) {
+		t.Fatalf("AddBatch error %v", err)
 	}
 }

@@ -120,7 +120,7 @@ func (a *mean) AddBatch(us []Update) error {
 	for k, u := range us {
 		w, err := a.weightOf(&ord, u)
 		if err != nil {
-			return err
+			return batchErr(k, u, err)
 		}
 		ord.accept(u.Participant)
 		ws[k], xs[k] = w, u.Delta

@@ -59,9 +59,9 @@ func (a *robust) Add(u Update) error {
 // AddBatch adds every update of us, or none if one is refused.
 func (a *robust) AddBatch(us []Update) error {
 	ord := a.ord
-	for _, u := range us {
+	for k, u := range us {
 		if err := a.check(&ord, u); err != nil {
-			return err
+			return batchErr(k, u, err)
 		}
 		ord.accept(u.Participant)
 	}

@@ -15,7 +15,7 @@ import (
 // taken in the same run. Updates come from a seeded generator; timed loops
 // only call Add and Finish.
 func benchAggregate(args []string) (any, error) {
-	fs := newFlagSet("bench aggregate", "[--quick] [--seed N]", `  floe bench aggregate
+	fs := newFlagSet("bench aggregate", "[--quick] [--batch K] [--seed N]", `  floe bench aggregate
       FedAvg at N=100 x D=1M and D=10M, peak heap at D=10M for N=10 and 200, robust rules at N=50 x D=1M
   floe bench aggregate --quick
       the same at a tenth of the sizes (N and D), in a few seconds`)

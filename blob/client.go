@@ -486,11 +486,16 @@ func (p progressReader) Read(b []byte) (int, error) {
 // header arrives, then nodeTimeout of the announced sliver size.
 func (c *Client) fetchSliver(ctx context.Context, id ID, i int, keep bool) (fetched, SliverState, error) {
 	var last atomic.Int64
-	return c.fetchSliverProgress(ctx, id, i, keep, &last)
+	var dst func(uint64) []byte
+	if keep {
+		dst = func(size uint64) []byte { return make([]byte, size) }
+	}
+	return c.fetchSliverInto(ctx, id, i, dst, &last)
 }
 
-// fetchSliverProgress is fetchSliver recording read progress in last.
-func (c *Client) fetchSliverProgress(ctx context.Context, id ID, i int, keep bool, last *atomic.Int64) (fetched, SliverState, error) {
+// fetchSliverInto is fetchSliver reading the sliver into dst(size) (nil:
+// hash only) and recording read progress in last.
+func (c *Client) fetchSliverInto(ctx context.Context, id ID, i int, dst func(uint64) []byte, last *atomic.Int64) (fetched, SliverState, error) {
 	dctx, dcancel := context.WithTimeout(ctx, c.cfg.baseTimeout)
 	s, stop, err := c.openStream(dctx, i)
 	if err != nil {
@@ -545,12 +550,13 @@ func (c *Client) fetchSliverProgress(ctx context.Context, id ID, i int, keep boo
 	timer.Stop()
 	timer = deadline(c.nodeTimeout(size))
 	var buf []byte
-	var w io.Writer
-	if keep {
-		buf = make([]byte, 0, size)
-		w = (*appendWriter)(&buf)
+	var leaf Hash
+	if dst != nil {
+		buf = dst(size)
+		leaf, err = readHashed(buf, r)
+	} else {
+		leaf, err = copyHashed(nil, r, size, make([]byte, min(uint64(copyBuf), size)))
 	}
-	leaf, err := copyHashed(w, r, size, make([]byte, min(uint64(copyBuf), size)))
 	if err != nil {
 		return fail(SliverUnreachable, err)
 	}
@@ -560,10 +566,6 @@ func (c *Client) fetchSliverProgress(ctx context.Context, id ID, i int, keep boo
 	_ = s.Close()
 	return fetched{hdr: hdr, sliver: buf, leaf: leaf}, SliverValid, nil
 }
-
-type appendWriter []byte
-
-func (w *appendWriter) Write(p []byte) (int, error) { *w = append(*w, p...); return len(p), nil }
 
 // Get reads blob id: it fetches slivers from k members in parallel (more
 // when some fail or stall; see readBlob), verifies slivers as they arrive,
@@ -618,6 +620,23 @@ func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadRepo
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel() // runs before wg.Wait
+	// Data slivers are read straight into one buffer, which becomes the
+	// returned blob without a copy. Every valid header names the same
+	// sliver size (it hashes to the ID), and each index is fetched once.
+	var base []byte
+	var baseOnce sync.Once
+	alloc := func(i int) func(uint64) []byte {
+		return func(size uint64) []byte {
+			if i >= k {
+				return make([]byte, size)
+			}
+			baseOnce.Do(func() { base = make([]byte, uint64(k)*size) })
+			if uint64(len(base)) != uint64(k)*size {
+				return make([]byte, size)
+			}
+			return base[uint64(i)*size : uint64(i+1)*size : uint64(i+1)*size]
+		}
+	}
 	active := 0
 	launch := func() bool {
 		if len(order) == 0 {
@@ -631,7 +650,7 @@ func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadRepo
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f, st, err := c.fetchSliverProgress(rctx, id, i, true, &progress[i])
+			f, st, err := c.fetchSliverInto(rctx, id, i, alloc(i), &progress[i])
 			results <- fetchResult{index: i, f: f, st: st, err: err}
 		}()
 		return true
@@ -687,7 +706,8 @@ func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadRepo
 	if valid < k {
 		return nil, rep, &NotEnoughSliversError{ID: id, Valid: valid, Need: k, Nodes: rep.Nodes}
 	}
-	data, err := decode(first.Enc, first.Length, first.Root, slivers, leaves)
+	wg.Wait() // no fetch writes into base any more
+	data, err := decode(first.Enc, first.Length, first.Root, slivers, leaves, base)
 	if err != nil {
 		return nil, rep, err
 	}

@@ -352,7 +352,11 @@ var ErrInconsistentEncoding = errors.New("blob: inconsistent encoding: valid sli
 // codeword matches the committed root and that the padding is zero. A
 // re-encoded sliver that was received is compared byte for byte (its leaf is
 // known); the others are hashed, in parallel. It returns the data.
-func decode(e Encoding, length uint64, root Hash, slivers [][]byte, leaves []Hash) ([]byte, error) {
+//
+// base, when it has k*s bytes, holds the received data slivers in place
+// (slivers[i] aliases base[i*s:(i+1)*s] for i < k when not nil): missing
+// data slivers are rebuilt into it and it is returned without a copy.
+func decode(e Encoding, length uint64, root Hash, slivers [][]byte, leaves []Hash, base []byte) ([]byte, error) {
 	rs, err := newCoder(e)
 	if err != nil {
 		return nil, err
@@ -365,14 +369,32 @@ func decode(e Encoding, length uint64, root Hash, slivers [][]byte, leaves []Has
 	for i, sl := range slivers {
 		recv[i] = sl != nil
 	}
+	ss := int(e.SliverSize(length))
+	inPlace := len(base) == k*ss
+	for i := 0; i < k && inPlace; i++ {
+		if slivers[i] == nil {
+			slivers[i] = base[i*ss : i*ss : (i+1)*ss] // rebuilt in place
+		} else if &slivers[i][0] != &base[i*ss] {
+			inPlace = false
+		}
+	}
 	if err := rs.ReconstructData(slivers); err != nil {
 		return nil, fmt.Errorf("blob: reconstruct: %w", err)
 	}
-	ss := int(e.SliverSize(length))
 	full := make([][]byte, n)
-	data := make([]byte, k*ss)
+	data := base
+	if inPlace {
+		for i := 0; i < k; i++ {
+			inPlace = inPlace && len(slivers[i]) == ss && &slivers[i][0] == &base[i*ss]
+		}
+	}
+	if !inPlace {
+		data = make([]byte, k*ss)
+		for i := 0; i < k; i++ {
+			copy(data[i*ss:], slivers[i])
+		}
+	}
 	for i := 0; i < k; i++ {
-		copy(data[i*ss:], slivers[i])
 		full[i] = data[i*ss : (i+1)*ss : (i+1)*ss]
 	}
 	if !allZero(data[length:]) {
@@ -474,5 +496,5 @@ func (s *Slivers) Decode(present []bool) ([]byte, error) {
 	if have < int(s.Encoding.K) {
 		return nil, fmt.Errorf("%w: %d of %d", ErrNotEnoughSlivers, have, s.Encoding.K)
 	}
-	return decode(s.Encoding, s.Length, s.Root, use, s.Leaves)
+	return decode(s.Encoding, s.Length, s.Root, use, s.Leaves, nil)
 }

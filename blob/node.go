@@ -270,22 +270,22 @@ func (n *Node) writeSliver(meta sliverMeta, size uint64, r io.Reader) error {
 	tmp := f.Name()
 	defer os.Remove(tmp)
 	defer f.Close()
-	bw := bufio.NewWriterSize(f, 256<<10)
+	bw := bufio.NewWriterSize(f, 4<<10)
 	if _, err := bw.WriteString(sliverMagic); err != nil {
 		return fmt.Errorf("blob: write sliver: %w", err)
 	}
 	if err := writeMsg(bw, meta); err != nil {
 		return err
 	}
-	leaf, err := copyHashed(bw, r, size, make([]byte, copyBuf))
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("blob: write sliver: %w", err)
+	}
+	leaf, err := copyHashed(f, r, size, make([]byte, copyBuf))
 	if err != nil {
 		return err
 	}
 	if !verifyProof(leaf, int(meta.Index), int(meta.Enc.N), meta.Proof, meta.Root) {
 		return errSliverInvalid
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("blob: write sliver: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("blob: sync sliver: %w", err)

@@ -124,7 +124,8 @@ func (w idleWriter) Write(p []byte) (int, error) {
 	return w.s.Write(p)
 }
 
-// readFull reads exactly n bytes from r into w, hashing them as a leaf.
+// copyHashed reads exactly n bytes from r, hashing them as a leaf, and
+// writes them to w (when not nil) in chunks of len(buf).
 func copyHashed(w io.Writer, r io.Reader, n uint64, buf []byte) (Hash, error) {
 	h := leafHasher()
 	var done uint64
@@ -145,6 +146,27 @@ func copyHashed(w io.Writer, r io.Reader, n uint64, buf []byte) (Hash, error) {
 		}
 		if err != nil {
 			return Hash{}, fmt.Errorf("blob: sliver body: read %d of %d bytes: %w", done, n, err)
+		}
+	}
+	var out Hash
+	h.Sum(out[:0])
+	return out, nil
+}
+
+// readHashed reads exactly len(dst) bytes from r into dst, hashing them as
+// a leaf as they arrive (no intermediate buffer).
+func readHashed(dst []byte, r io.Reader) (Hash, error) {
+	h := leafHasher()
+	done := 0
+	for done < len(dst) {
+		end := min(done+copyBuf, len(dst))
+		m, err := io.ReadFull(r, dst[done:end])
+		if m > 0 {
+			h.Write(dst[done : done+m])
+			done += m
+		}
+		if err != nil {
+			return Hash{}, fmt.Errorf("blob: sliver body: read %d of %d bytes: %w", done, len(dst), err)
 		}
 	}
 	var out Hash

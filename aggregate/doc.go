@@ -22,9 +22,13 @@
 //     consecutive updates (bit-identical to adding them one by one) and
 //     folds them in one pass over the accumulator: with models larger than
 //     the CPU cache this is what keeps FedAvg at memory-copy speed, for
-//     batch*dim floats of caller buffers (8 is a good batch). Rules that report
-//     Streaming() == false (median, trimmedmean, krum, multikrum) copy
-//     every update until Finish.
+//     batch*dim floats of caller buffers (8 is a good batch). Rules that
+//     report Streaming() == false (median, trimmedmean, krum, multikrum)
+//     copy every update until Finish. Add may itself refuse an update with
+//     a *RejectError ("examples" for zero NumExamples under an
+//     example-weighted rule, "non-finite" where it scans the values):
+//     record it like a validation failure; the round goes on. Other Add
+//     errors (order, duplicates) are the caller's bugs.
 //  5. With central DP configured (dp_clip > 0 and dp_noise_multiplier > 0),
 //     draw a fresh 32-byte noise seed, call SetNoiseSeed, and record the
 //     seed in the commitment after the round.

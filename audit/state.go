@@ -347,6 +347,8 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 		return s, failEv(r, CheckLink, "job ID", s.JobID, c.Job)
 	case c.Prev != s.Prev:
 		return s, failEv(r, CheckLink, "previous record link", idStr(s.Prev), idStr(c.Prev))
+	case r > job.Rounds:
+		return s, failEv(r, CheckLink, "a round beyond the job's last", text(fmt.Sprintf("<= %d", job.Rounds)), text(fmt.Sprint(r)))
 	case c.TimeMillis < s.TimeMillis:
 		return s, failEv(r, CheckLink, "time runs backwards", text(fmt.Sprintf(">= %d ms", s.TimeMillis)), text(fmt.Sprintf("%d ms", c.TimeMillis)))
 	}

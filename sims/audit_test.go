@@ -18,7 +18,9 @@ import (
 	"github.com/floe-fl/floe/aggregate"
 	"github.com/floe-fl/floe/audit"
 	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/seal"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -193,6 +195,46 @@ func TestAuditHonestChain(t *testing.T) {
 	}
 	if len(f.report.Rounds) != f.opts.Rounds {
 		t.Fatalf("%d rounds audited, want %d", len(f.report.Rounds), f.opts.Rounds)
+	}
+	// --from R: earlier rounds get structure checks only, and the replay
+	// starts from the committed model and aggregator state (the chain has
+	// failed rounds, so the state comes from an earlier round's blob).
+	m := f.store()
+	for from := uint64(2); from <= uint64(f.opts.Rounds)+1; from++ {
+		rep, err := audit.Run(context.Background(), audit.Config{Get: m.get, Head: f.res.Head, From: from})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Verdict != audit.VerdictVerified {
+			t.Fatalf("from %d: %s: %v", from, rep.Verdict, rep.Err())
+		}
+		for _, row := range rep.Rounds {
+			want := audit.VerdictVerified
+			if row.Round < from {
+				want = audit.VerdictStructure
+			}
+			if row.Verdict != want {
+				t.Fatalf("from %d: round %d verdict %s, want %s", from, row.Round, row.Verdict, want)
+			}
+		}
+	}
+	// A lie in what only the replay checks is caught from its round on, and
+	// goes unseen with --from after it. (A lie in an earlier round changes
+	// that record's ID, so the next round's cohort seed exposes it anyway.)
+	last := uint64(f.opts.Rounds)
+	coord := keyFor(f.opts.Seed, "coordinator")
+	lie := m.edit(t, f.res.Head, last, coord, func(c *ledger.Commitment) { c.NoiseSeed = flipHash(c.NoiseSeed) })
+	for _, tc := range []struct {
+		from uint64
+		want string
+	}{{last, audit.VerdictFailed}, {last + 1, audit.VerdictVerified}} {
+		rep, err := audit.Run(context.Background(), audit.Config{Get: m.get, Head: lie, From: tc.from})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Verdict != tc.want {
+			t.Fatalf("noise-seed lie in the last round, from %d: verdict %s, want %s (%v)", tc.from, rep.Verdict, tc.want, rep.Err())
+		}
 	}
 }
 
@@ -726,4 +768,172 @@ func TestAuditSealedRecipientOrNot(t *testing.T) {
 	if rep := run(forged, key, "coordinator"); rep.Verdict != audit.VerdictFailed || rep.Failure.Round != okR || rep.Failure.Check != audit.CheckModel {
 		t.Fatalf("forged model with the key: %s %+v", rep.Verdict, rep.Failure)
 	}
+}
+
+// BenchmarkAuditVsAggregate compares, in one run, what producing a chain's
+// aggregations costs the coordinator and what auditing the chain costs.
+// Production is closeRound's work re-executed through the public API for
+// every round: read the aggregator state, coordinator.Fold (reading and
+// opening every update), store the model and state, sign and store the
+// commitment; "fold" is the part before storing. The audit is audit.Run as a
+// recipient (it opens every update and replays every round). Both read from
+// the same restarted storage committee. The chain: MNIST 2NN
+// (mlp:784-200-200-10), sealed updates, 10 participants all in every round,
+// $FLOE_AUDIT_BENCH_ROUNDS rounds (default 20, the figure).
+//
+//	go test ./sims -run '^$' -bench AuditVsAggregate -benchtime 1x
+func BenchmarkAuditVsAggregate(b *testing.B) {
+	dir, ok := model.FindMNIST()
+	if !ok {
+		b.Skipf("MNIST not found in %q: set $%s", dir, model.MNISTDirEnv)
+	}
+	rounds := 20
+	if s := os.Getenv("FLOE_AUDIT_BENCH_ROUNDS"); s != "" {
+		var err error
+		if rounds, err = strconv.Atoi(s); err != nil || rounds < 1 {
+			b.Fatalf("FLOE_AUDIT_BENCH_ROUNDS=%q: want a positive integer", s)
+		}
+	}
+	o := DefaultOptions()
+	o.Net, o.Dataset, o.DataDir, o.Arch = "memory", "mnist", dir, "mlp:784-200-200-10"
+	o.Participants, o.Cohort, o.Rounds = 10, 10, rounds
+	o.Out = b.TempDir()
+	ctx := context.Background()
+	start := time.Now()
+	res, err := Run(ctx, o, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("chain of %d rounds built in %.1fs (training included)", rounds, time.Since(start).Seconds())
+	nodes := restartNodes(b, o.Out, o.Nodes)
+	store := coordinator.BlobStore{Client: nodes.client}
+	hkey := simHPKEKey2(b, o.Seed)
+	ckey := keyFor(o.Seed, "coordinator")
+	if _, err := store.Get(ctx, res.Head); err != nil { // warm the connections
+		b.Fatal(err)
+	}
+	var prodFold, prodTotal, auditT time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		f, tot := produceChain(b, ctx, store, res.Head, ckey, hkey)
+		prodFold += f
+		prodTotal += tot
+		t0 := time.Now()
+		rep, err := audit.Run(ctx, audit.Config{Get: store.Get, Head: res.Head, Key: hkey, Name: coordinator.RecipientName})
+		if err != nil {
+			b.Fatal(err)
+		}
+		auditT += time.Since(t0)
+		if rep.Verdict != audit.VerdictVerified {
+			b.Fatalf("audit: %v", rep.Err())
+		}
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(prodFold.Seconds()/n, "produce-fold-s")
+	b.ReportMetric(prodTotal.Seconds()/n, "produce-total-s")
+	b.ReportMetric(auditT.Seconds()/n, "audit-s")
+	b.ReportMetric(auditT.Seconds()/prodTotal.Seconds(), "audit/produce")
+	b.ReportMetric(auditT.Seconds()/prodFold.Seconds(), "audit/fold")
+	b.Logf("%d rounds: produce %.2fs (fold %.2fs), audit %.2fs: audit/produce %.2f, audit/fold %.2f",
+		rounds, prodTotal.Seconds()/n, prodFold.Seconds()/n, auditT.Seconds()/n, auditT.Seconds()/prodTotal.Seconds(), auditT.Seconds()/prodFold.Seconds())
+}
+
+func simHPKEKey2(b testing.TB, seed uint64) *seal.Key {
+	h := sha256.Sum256([]byte("floe/sim-hpke/v1\x00" + strconv.FormatUint(seed, 10)))
+	k, err := seal.DeriveKey(h[:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k
+}
+
+// produceChain redoes the coordinator's closing work for every round of the
+// chain at head and returns the time spent in aggregation (state read and
+// Fold) and in all (plus storing model, state and the signed commitment).
+// Each round's output must hash to the committed one.
+func produceChain(b *testing.B, ctx context.Context, st coordinator.Store, head ledger.BlobID, ckey crypto.PrivKey, hkey *seal.Key) (fold, total time.Duration) {
+	b.Helper()
+	// Read the chain outside the timing: the coordinator holds it in memory.
+	var cs []ledger.SignedCommitment
+	var job *ledger.SignedJob
+	for id := head; ; {
+		raw, err := st.Get(ctx, id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		j, c, err := ledger.Decode(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if j != nil {
+			job = j
+			break
+		}
+		cs = append(cs, *c)
+		id = c.C.Prev
+	}
+	slices.Reverse(cs)
+	global, err := st.Get(ctx, job.Job.InitialModel) // the coordinator has it cached
+	if err != nil {
+		b.Fatal(err)
+	}
+	open := func(ctx context.Context, s *ledger.SignedSubmission) ([]byte, string, error) {
+		blob, err := st.Get(ctx, s.Sub.Blob)
+		if err != nil {
+			return nil, "update blob unavailable", nil
+		}
+		return coordinator.OpenUpdate(&job.Job, s, blob, coordinator.RecipientName, hkey)
+	}
+	var stateID ledger.BlobID
+	for _, sc := range cs {
+		c := sc.C
+		t0 := time.Now()
+		var state []byte
+		if stateID != (ledger.BlobID{}) {
+			if state, err = st.Get(ctx, stateID); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var subs []ledger.SignedSubmission
+		for _, r := range c.Submissions {
+			if r.Status == ledger.StatusAccepted || r.Reason == "update blob unavailable" || r.Reason == "update does not open or decode" ||
+				r.Reason == "update hash mismatch" || r.Reason == "wrong shape" || r.Reason == "non-finite values" || r.Reason == "norm above bound" {
+				subs = append(subs, r.Signed)
+			}
+		}
+		out, err := coordinator.Fold(ctx, coordinator.FoldInput{Job: &job.Job, Round: c.Round, Global: global, State: state, NoiseSeed: c.NoiseSeed, Subs: subs}, open)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if out.Status == ledger.StatusOK {
+			if ledger.Sum(out.Model) != c.OutputModelHash {
+				b.Fatalf("round %d: re-produced model differs from the committed one", c.Round)
+			}
+			if _, _, err := st.Put(ctx, out.Model, 0); err != nil {
+				b.Fatal(err)
+			}
+			if len(out.State) > 0 {
+				if stateID, _, err = st.Put(ctx, out.State, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			global = out.Model
+		}
+		s, err := ledger.SignCommitment(ckey, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rec, err := ledger.EncodeCommitment(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := st.Put(ctx, rec, 0); err != nil {
+			b.Fatal(err)
+		}
+		fold += t1.Sub(t0)
+		total += time.Since(t0)
+	}
+	return fold, total
 }

@@ -219,6 +219,9 @@ func SigmaFor(q float64, steps int, delta, eps float64) (float64, error) {
 	if !(eps > 0) || math.IsInf(eps, 0) {
 		return 0, fmt.Errorf("aggregate: target epsilon %v must be positive and finite", eps)
 	}
+	if steps < 1 || !(q > 0 && q <= 1) {
+		return 0, fmt.Errorf("aggregate: SigmaFor needs steps >= 1 and q in (0, 1], got %d and %v", steps, q)
+	}
 	f := func(s float64) (float64, error) {
 		e, _, err := Epsilon(q, s, steps, delta)
 		return e, err
@@ -237,7 +240,7 @@ func SigmaFor(q float64, steps int, delta, eps float64) (float64, error) {
 			return 0, fmt.Errorf("aggregate: no noise multiplier up to 1e6 reaches epsilon %v", eps)
 		}
 	}
-	for hi-lo > 1e-6*hi {
+	for it := 0; hi-lo > 1e-6*hi && it < 200; it++ {
 		mid := (lo + hi) / 2
 		e, err := f(mid)
 		if err != nil {

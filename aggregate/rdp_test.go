@@ -174,4 +174,11 @@ func TestSigmaFor(t *testing.T) {
 	if _, err := SigmaFor(0.1, 10, 1e-5, 0); err == nil {
 		t.Error("SigmaFor eps=0 accepted")
 	}
+	if _, err := SigmaFor(0.1, 0, 1e-5, 1); err == nil {
+		t.Error("SigmaFor steps=0 accepted")
+	}
+	// A generous budget needs little noise, and the search still ends.
+	if s, err := SigmaFor(0.01, 10, 1e-5, 50); err != nil || !(s > 0 && s < 1) {
+		t.Errorf("SigmaFor(eps=50) = %v, %v", s, err)
+	}
 }

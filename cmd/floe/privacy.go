@@ -107,6 +107,9 @@ func privacySigma(args []string) error {
 	if !(*target > 0) {
 		return usagef("--epsilon must be > 0, got %v", *target)
 	}
+	if p.rounds < 1 {
+		return usagef("--rounds must be >= 1 to need any noise")
+	}
 	sigma, err := aggregate.SigmaFor(p.q, p.rounds, p.delta, *target)
 	if err != nil {
 		return err

@@ -36,8 +36,9 @@
 //
 //   - record: the record's bytes match its blob ID (blob.ComputeID on the
 //     job's committee size), and it decodes canonically as a commitment;
-//   - link: round number r, the job ID, Prev = the previous record's blob,
-//     time not running backwards; signature: the job's coordinator signed it;
+//   - signature: the job's coordinator signed the record; link: round number
+//     r (at most the job's rounds), the job ID, Prev = the previous record's
+//     blob, time not running backwards; job: the round's rule is the job's;
 //   - cohort: the seed is ledger.CohortSeed(job, r, prev), candidates are
 //     sorted, distinct and at least the job's minimum, and the cohort is
 //     ledger.DrawCohort of them;
@@ -73,9 +74,10 @@
 // the report says so.
 //
 // Limits: a commitment is trusted to list every submission that arrived
-// (an omitted one leaves no trace in the chain); an update recorded as
-// "update blob unavailable" is replayed as such (the report notes when the
-// auditor could read it); a participant that wraps a different data key to
+// (an omitted one leaves no trace in the chain); when a submission arrived
+// ("late: round closed" for a submission of the round) is the coordinator's
+// word; an update recorded as "update blob unavailable" is replayed as such
+// (the report notes when the auditor could read it); a participant that wraps a different data key to
 // the auditor than to the coordinator makes the replay disagree.
 // Memory: a round's update blobs are held at once (cohort x update size).
 package audit

@@ -937,3 +937,144 @@ func produceChain(b *testing.B, ctx context.Context, st coordinator.Store, head 
 	}
 	return fold, total
 }
+
+// TestAuditReceiptsMirrorCore feeds a coordinator.Core every kind of
+// submission it rejects at receipt, commits round 1 with the Core's verdicts
+// (re-signed as the coordinator), and requires the audit to accept exactly
+// the reasons the Core gave: the record verifies as it is, and changing any
+// rejection's reason to another one fails the round.
+func TestAuditReceiptsMirrorCore(t *testing.T) {
+	f := newFixture(t, auditOptions(t.TempDir()))
+	m := f.store()
+	jobBlob, recs := m.walk(t, f.res.Head)
+	sj, _, err := ledger.Decode(m.blobs[jobBlob])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1 := recs[0].sc.C
+	keys := map[string]crypto.PrivKey{}
+	for i := 0; i < f.opts.Participants; i++ {
+		k := keyFor(f.opts.Seed, "participant-"+strconv.Itoa(i))
+		id, _ := peer.IDFromPrivateKey(k)
+		keys[id.String()] = k
+	}
+	core := coordinator.NewCore(sj, jobBlob, func(id ledger.BlobID, cert []byte) error { return coordinator.VerifyCert(f.res.Committee, id, cert) })
+	step := func(ev coordinator.Event) string {
+		t.Helper()
+		reason, err := core.Apply(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reason
+	}
+	for _, p := range c1.Candidates {
+		step(coordinator.Event{Kind: coordinator.EvRegister, Peer: p, NumExamples: 10})
+	}
+	step(coordinator.Event{Kind: coordinator.EvStartRound, Round: 1, Candidates: c1.Candidates})
+	if !slices.Equal(core.Cohort, c1.Cohort) {
+		t.Fatalf("the Core draws cohort %v, the chain has %v", core.Cohort, c1.Cohort)
+	}
+	sign := func(s ledger.Submission, cert []byte) *ledger.SignedSubmission {
+		sig, err := ledger.SignSubmission(keys[s.Participant], s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &ledger.SignedSubmission{Sub: s, Sig: sig, Cert: cert}
+	}
+	submit := func(s *ledger.SignedSubmission) string {
+		return step(coordinator.Event{Kind: coordinator.EvSubmit, Peer: s.Sub.Participant, Sub: s})
+	}
+	var inCohortIdle, outsider string // a cohort member that did not submit; a candidate outside the cohort
+	submitted := map[string]bool{}
+	for _, r := range c1.Submissions {
+		submitted[r.Signed.Sub.Participant] = true
+	}
+	for _, p := range c1.Candidates {
+		switch in := slices.Contains(c1.Cohort, p); {
+		case in && !submitted[p]:
+			inCohortIdle = p
+		case !in:
+			outsider = p
+		}
+	}
+	if inCohortIdle == "" || outsider == "" {
+		t.Fatalf("round 1 of the fixture needs an idle cohort member and an outsider (cohort %v, submitted %v)", c1.Cohort, submitted)
+	}
+	// The real submissions first: all accepted.
+	for _, r := range c1.Submissions {
+		s := r.Signed
+		if reason := submit(&s); reason != "" {
+			t.Fatalf("the Core rejects a submission the chain accepted: %s", reason)
+		}
+	}
+	good := c1.Submissions[0].Signed
+	base := ledger.Submission{Job: good.Sub.Job, Round: 1, Participant: inCohortIdle, Blob: good.Sub.Blob, UpdateHash: good.Sub.UpdateHash, NumExamples: 7}
+	with := func(mod func(s *ledger.Submission)) ledger.Submission { s := base; mod(&s); return s }
+	badSig := *sign(base, good.Cert)
+	badSig.Sig = flip(badSig.Sig, 3)
+	dup := good
+	for _, s := range []*ledger.SignedSubmission{
+		&badSig,
+		sign(with(func(s *ledger.Submission) { s.Job = flipHash(s.Job) }), good.Cert),
+		sign(with(func(s *ledger.Submission) { s.Round = 0 }), good.Cert),
+		sign(with(func(s *ledger.Submission) { s.Round = 2 }), good.Cert),
+		&dup,
+		sign(with(func(s *ledger.Submission) { s.Participant = outsider }), good.Cert),
+		sign(with(func(s *ledger.Submission) { s.NumExamples = 0 }), good.Cert),
+		sign(with(func(s *ledger.Submission) { s.Blob = c1.OutputModel }), good.Cert), // the certificate is for another blob
+	} {
+		if submit(s) == "" {
+			t.Fatalf("the Core accepted a bad submission %+v", s.Sub)
+		}
+	}
+	step(coordinator.Event{Kind: coordinator.EvClose, Round: 1})
+	if submit(sign(base, good.Cert)) != coordinator.ReasonLate {
+		t.Fatal("the Core did not reject a submission after closing as late")
+	}
+	rejected := slices.Clone(core.Rejected)
+	var reasons []string
+	for _, r := range rejected {
+		reasons = append(reasons, r.Reason)
+	}
+	t.Logf("the Core's rejections: %q", reasons)
+	if len(rejected) != 9 {
+		t.Fatalf("the Core recorded %d rejections, want 9", len(rejected))
+	}
+
+	coord := keyFor(f.opts.Seed, "coordinator")
+	commit := func(subs []ledger.SubmissionRecord) ledger.BlobID {
+		c := clone(c1)
+		c.Submissions = append(slices.Clone(c1.Submissions), subs...)
+		sc := recs[0].sc
+		sc.C = c
+		return m.store(t, jobBlob, []ledger.SignedCommitment{sc}, 0, coord)
+	}
+	if rep := m.audit(t, commit(rejected)); rep.Verdict != audit.VerdictVerified {
+		t.Fatalf("round 1 with the Core's rejections does not verify: %v", rep.Err())
+	}
+	all := []string{coordinator.ReasonBadSig, coordinator.ReasonWrongJob, coordinator.ReasonReplayed, coordinator.ReasonFuture,
+		coordinator.ReasonLate, coordinator.ReasonDuplicate, coordinator.ReasonNotInCohort, coordinator.ReasonNoExamples, coordinator.ReasonBadCert}
+	for i := range rejected {
+		rec := rejected[i].Signed
+		for _, other := range all {
+			if other == rejected[i].Reason {
+				continue
+			}
+			// When a submission arrived is the coordinator's word: one for
+			// round 1 may have come before the round opened ("round not
+			// open") or after it closed ("late"), and one for round 0 while
+			// round 0 was current ("late").
+			timing := rec.Verify() == nil && rec.Sub.Job == c1.Job &&
+				((other == coordinator.ReasonLate && rec.Sub.Round <= 1) || (other == coordinator.ReasonFuture && rec.Sub.Round >= 1))
+			subs := slices.Clone(rejected)
+			subs[i].Reason = other
+			rep := m.audit(t, commit(subs))
+			switch {
+			case timing && rep.Verdict != audit.VerdictVerified:
+				t.Errorf("rejection %q recorded as %q (a timing claim): %s %v, want verified", rejected[i].Reason, other, rep.Verdict, rep.Err())
+			case !timing && (rep.Verdict != audit.VerdictFailed || rep.Failure.Round != 1 || rep.Failure.Check != audit.CheckReceipt):
+				t.Errorf("rejection %q recorded as %q: verdict %s %+v, want a receipt failure in round 1", rejected[i].Reason, other, rep.Verdict, rep.Failure)
+			}
+		}
+	}
+}

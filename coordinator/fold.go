@@ -155,6 +155,15 @@ func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val a
 		return ReasonBadUpdate, nil
 	}
 	if err := agg.Add(aggregate.Update{Participant: s.Sub.Participant, NumExamples: s.Sub.NumExamples, Delta: delta}); err != nil {
+		// The rule itself may refuse an update (e.g. zero examples, or
+		// non-finite values under DP): that rejects the update, not the round.
+		var re *aggregate.RejectError
+		if errors.As(err, &re) {
+			if re.Reason == aggregate.ReasonNonFinite {
+				return ReasonNonFinite, nil
+			}
+			return ReasonBadUpdate, nil
+		}
 		return "", fmt.Errorf("%w: %v", ErrFold, err)
 	}
 	return "", nil

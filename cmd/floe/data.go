@@ -12,20 +12,19 @@ type dataFlags struct {
 	dataset, path, partition, labelColumn string
 	clients, index                        int
 	seed                                  uint64
-	alpha, beta, dirAlpha                 float64
+	alpha, beta                           float64
 }
 
 func (d *dataFlags) register(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&d.dataset, prefix+"dataset", "", "dataset: synthetic, mnist or csv")
 	fs.StringVar(&d.path, prefix+"data", defaultMNISTDir(), "MNIST directory, or CSV file for --"+prefix+"dataset csv")
 	fs.StringVar(&d.labelColumn, prefix+"label-column", "label", "CSV label column")
-	fs.StringVar(&d.partition, prefix+"partition", "iid", "partition of the training set: iid, shards or dirichlet")
+	fs.StringVar(&d.partition, prefix+"partition", "iid", "partition of the training set: iid, shards[:S] or dirichlet:ALPHA")
 	fs.IntVar(&d.clients, prefix+"clients", 10, "number of partitions (demo datasets)")
 	fs.IntVar(&d.index, prefix+"index", 0, "this participant's partition index in [0, clients)")
 	fs.Uint64Var(&d.seed, prefix+"data-seed", 1, "seed of the synthetic data and the partition")
 	fs.Float64Var(&d.alpha, prefix+"alpha", 1, "Synthetic alpha")
 	fs.Float64Var(&d.beta, prefix+"beta", 1, "Synthetic beta")
-	fs.Float64Var(&d.dirAlpha, prefix+"dirichlet-alpha", 0.5, "Dirichlet concentration")
 }
 
 // local returns this participant's training data.

@@ -25,7 +25,7 @@ const simExamples = `  floe sim --out out/                                  # th
   floe sim --net memory --seed 7 --out out/            # reproducible: same seed, same chain head
   floe sim --dataset mnist --data ../shared/datasets/mnist --model mlp:784-200-200-10 \
            --participants 100 --cohort 10 --rounds 50 --batch 10 --lr 0.05 --out out/
-  floe sim --rule trimmed_mean --rule-param beta=0.2 --attackers 2 --out out/`
+  floe sim --rule trimmedmean --rule-param beta=0.2 --attackers 2 --out out/`
 
 func runSim(args []string) error {
 	o := sims.DefaultOptions()

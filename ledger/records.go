@@ -65,27 +65,27 @@ type TrainParams struct {
 // JobSpec is the signed definition of a training job. Its hash is the job ID
 // and the root of the chain.
 type JobSpec struct {
-	Version          uint64      `cbor:"1,keyasint"`
-	Name             string      `cbor:"2,keyasint"`
-	Coordinator      string      `cbor:"3,keyasint"` // peer ID
-	Arch             string      `cbor:"4,keyasint"` // e.g. "mlp:784-200-200-10"
-	InitialModel     BlobID      `cbor:"5,keyasint"`
-	InitialModelHash Hash        `cbor:"6,keyasint"`
-	Train            TrainParams `cbor:"7,keyasint"`
-	Aggregation      string      `cbor:"8,keyasint"` // aggregate.Spec.Canonical()
-	Privacy          string      `cbor:"9,keyasint"` // "sealed" or "plain"
-	Recipients       []Recipient `cbor:"10,keyasint"`
-	Committee        []string    `cbor:"11,keyasint"` // multiaddrs with /p2p/ID, sliver order
-	CohortSize       uint64      `cbor:"12,keyasint"`
-	Quorum           uint64      `cbor:"13,keyasint"`
-	DeadlineMillis   uint64      `cbor:"14,keyasint"`
-	Rounds           uint64      `cbor:"15,keyasint"`
-	NormBound        string      `cbor:"16,keyasint,omitempty"`
-	Clip             bool        `cbor:"17,keyasint,omitempty"`
-	Eval             string      `cbor:"19,keyasint,omitempty"` // description of the held-out set
-	Seed             uint64      `cbor:"20,keyasint"`
-	MinParticipants  uint64      `cbor:"21,keyasint"`
-	UpdateLifetime   uint64      `cbor:"22,keyasint,omitempty"` // rounds an update blob is kept
+	Version              uint64      `cbor:"1,keyasint"`
+	Name                 string      `cbor:"2,keyasint"`
+	Coordinator          string      `cbor:"3,keyasint"` // peer ID
+	Arch                 string      `cbor:"4,keyasint"` // e.g. "mlp:784-200-200-10"
+	InitialModel         BlobID      `cbor:"5,keyasint"`
+	InitialModelHash     Hash        `cbor:"6,keyasint"`
+	Train                TrainParams `cbor:"7,keyasint"`
+	Aggregation          string      `cbor:"8,keyasint"` // aggregate.Spec.Canonical()
+	Privacy              string      `cbor:"9,keyasint"` // "sealed" or "plain"
+	Recipients           []Recipient `cbor:"10,keyasint"`
+	Committee            []string    `cbor:"11,keyasint"` // multiaddrs with /p2p/ID, sliver order
+	CohortSize           uint64      `cbor:"12,keyasint"`
+	Quorum               uint64      `cbor:"13,keyasint"`
+	DeadlineMillis       uint64      `cbor:"14,keyasint"`
+	Rounds               uint64      `cbor:"15,keyasint"`
+	NormBound            string      `cbor:"16,keyasint,omitempty"`
+	Clip                 bool        `cbor:"17,keyasint,omitempty"`
+	Eval                 string      `cbor:"19,keyasint,omitempty"` // description of the held-out set
+	Seed                 uint64      `cbor:"20,keyasint"`
+	MinParticipants      uint64      `cbor:"21,keyasint"`
+	UpdateLifetimeMillis uint64      `cbor:"22,keyasint,omitempty"` // how long storage nodes keep an update blob (0: forever)
 }
 
 // SignedJob is a JobSpec with the coordinator's signature.

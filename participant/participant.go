@@ -44,7 +44,8 @@ type Config struct {
 	Trainer     model.Trainer // nil: the built-in trainer for the job's architecture
 	Data        *model.Dataset
 	Logger      *slog.Logger
-	// UpdateLifetime, if non-zero, is how long storage nodes keep update blobs.
+	// UpdateLifetime, if non-zero, is how long storage nodes keep update
+	// blobs; zero means the job's update lifetime (itself 0 for forever).
 	UpdateLifetime time.Duration
 	// Rand, if set, supplies the sealing randomness (simulations seed it for
 	// reproducible runs); nil means crypto/rand.
@@ -278,7 +279,11 @@ func (p *Participant) doRound(ctx context.Context, t *coordinator.Task) error {
 			return err
 		}
 	}
-	id, cert, err := p.cfg.Store.Put(ctx, blob, p.cfg.UpdateLifetime)
+	lifetime := p.cfg.UpdateLifetime
+	if lifetime == 0 {
+		lifetime = time.Duration(job.UpdateLifetimeMillis) * time.Millisecond
+	}
+	id, cert, err := p.cfg.Store.Put(ctx, blob, lifetime)
 	if err != nil {
 		return fmt.Errorf("participant: store update of round %d: %w", t.Round, err)
 	}

@@ -116,6 +116,10 @@ func (j *jobFile) spec(coordinator string, coordKey *seal.Key, arch string, comm
 		CohortSize: j.CohortSize, Quorum: max(j.Quorum, 1), DeadlineMillis: uint64(d.Milliseconds()), Rounds: j.Rounds,
 		NormBound: fmtFloat(j.NormBound), Clip: j.Clip, Seed: j.Seed, MinParticipants: max(j.MinParticipants, 1),
 	}
+	if j.UpdateLifetime != "" {
+		lt, _ := time.ParseDuration(j.UpdateLifetime)
+		s.UpdateLifetimeMillis = uint64(lt.Milliseconds())
+	}
 	if j.Privacy == "sealed" {
 		s.Recipients = append(s.Recipients, coordKey.Recipient("coordinator"))
 		for _, a := range j.Auditors {

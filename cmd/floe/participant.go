@@ -29,7 +29,7 @@ func runParticipant(args []string) error {
 	coordAddr := fs.String("coordinator", "", "coordinator multiaddr with /p2p/ID")
 	comPath := fs.String("committee", "", "committee file of the blob store")
 	trainer := fs.String("trainer", "", "external trainer command (see README: External trainers); default: built-in")
-	lifetime := fs.Duration("update-lifetime", 0, "how long storage nodes keep this participant's update blobs (0: forever)")
+	lifetime := fs.Duration("update-lifetime", 0, "how long storage nodes keep this participant's update blobs (0: as the job says)")
 	var listen multiFlag
 	fs.Var(&listen, "listen", "multiaddr to listen on (repeatable; default loopback, port 0)")
 	var data dataFlags

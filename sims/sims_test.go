@@ -67,3 +67,27 @@ func TestTCPSimLearns(t *testing.T) {
 	}
 	t.Logf("accuracy %.3f -> %.3f", first.Accuracy, last.Accuracy)
 }
+
+// TestRobustRuleResistsAttackers: with two of ten participants sending
+// sign-flipped, scaled updates, FedAvg is dragged off while trimmed mean keeps learning.
+func TestRobustRuleResistsAttackers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run := func(rule string, params map[string]float64) float64 {
+		o := DefaultOptions()
+		o.Net, o.Rounds, o.Attackers, o.Privacy = "memory", 6, 2, "plain"
+		o.Rule.Rule, o.Rule.Params = rule, params
+		o.Out = t.TempDir()
+		res, err := Run(ctx, o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Rounds[len(res.Rounds)-1].Accuracy
+	}
+	avg := run("fedavg", nil)
+	tm := run("trimmedmean", map[string]float64{"beta": 0.3})
+	t.Logf("accuracy under attack: fedavg %.3f, trimmed mean %.3f", avg, tm)
+	if !(tm > avg+0.1) || tm < 0.4 {
+		t.Fatalf("trimmed mean %.3f does not beat fedavg %.3f under attack", tm, avg)
+	}
+}

@@ -1,0 +1,19 @@
+// Package sims runs a whole floe federation in one process, with the same
+// code as the separate processes: storage nodes, a coordinator and
+// participants on real libp2p hosts (TCP on loopback) or on go-libp2p's
+// in-memory mocknet with a simulated clock.
+//
+// Use:
+//  1. Fill Options (DefaultOptions gives the README's default simulation) and
+//     call Run. Everything is derived from Options.Seed.
+//  2. Run starts the storage nodes, creates the job, starts the coordinator and
+//     the participants, and reports each committed round to OnRound.
+//  3. It returns the chain head and per-round statistics. Under Options.Out it
+//     leaves each storage node's key and data (nodes/I/key, nodes/I/data), the
+//     committee file (committee), the chain head (head), the coordinator's
+//     key and data (coordinator/).
+//
+// With Net "memory" the run is reproducible bit for bit: keys, data, training,
+// sealing randomness and the clock all come from the seed, and certificates
+// wait for every storage node, so two runs with one seed give one chain head.
+package sims

@@ -578,6 +578,18 @@ func TestAuditTamperMatrix(t *testing.T) {
 	}
 	t.Logf("tamper matrix (%d cases):\n%s", len(cases), log.String())
 
+	// An update blob that cannot be read (expired, or lost by more than f
+	// nodes) leaves the round unreplayable: incomplete, never verified.
+	t.Run("update blob lost", func(t *testing.T) {
+		m := f.store()
+		delete(m.blobs, okRec.Submissions[firstAccepted(&okRec)].Signed.Sub.Blob)
+		rep := m.audit(t, head)
+		row := rep.Rounds[okR-1]
+		if rep.Verdict != audit.VerdictIncomplete || row.Verdict != audit.VerdictIncomplete || !slices.ContainsFunc(row.Skipped, func(s audit.Skip) bool { return s.Check == audit.CheckReplay }) {
+			t.Fatalf("lost update: verdict %s, round %d %s skipped %v; want incomplete with the replay skipped", rep.Verdict, okR, row.Verdict, row.Skipped)
+		}
+	})
+
 	// Signed claims the audit cannot check: the coordinator's evaluation
 	// metrics and its clock (within order). A coordinator that lies about
 	// them is not caught, and the report says these are unchecked.

@@ -79,5 +79,6 @@
 // word; an update recorded as "update blob unavailable" is replayed as such
 // (the report notes when the auditor could read it); a participant that wraps a different data key to
 // the auditor than to the coordinator makes the replay disagree.
-// Memory: a round's update blobs are held at once (cohort x update size).
+// Memory: every record of the chain (a few KB each) and one round's update
+// blobs at a time (cohort x update size), plus the current model and state.
 package audit

@@ -116,7 +116,7 @@ func newFixture(t *testing.T, o Options) *chainFixture {
 	defer cancel()
 	res, err := Run(ctx, o, nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("simulation (seed %d): %v", o.Seed, err)
 	}
 	f := &chainFixture{opts: o, res: res, blobs: map[ledger.BlobID][]byte{}}
 	f.nodes = restartNodes(t, o.Out, o.Nodes)
@@ -132,7 +132,7 @@ func newFixture(t *testing.T, o Options) *chainFixture {
 	}
 	f.report, err = audit.Run(ctx, audit.Config{Get: get, Committee: f.nodes.com, Head: res.Head})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("audit through the restarted committee: %v", err)
 	}
 	return f
 }
@@ -184,8 +184,18 @@ func reportText(rep *audit.Report) string {
 	return b.String()
 }
 
-func TestAuditHonestChain(t *testing.T) {
+// TestAuditPlainChain builds one plain-privacy chain and runs the audit
+// checks that only read it (the sliver test alters a node's disk and builds
+// its own): the honest chain, --from, the tamper matrix, and the receipt
+// checks against coordinator.Core.
+func TestAuditPlainChain(t *testing.T) {
 	f := newFixture(t, auditOptions(t.TempDir()))
+	t.Run("honest", func(t *testing.T) { testAuditHonest(t, f) })
+	t.Run("tamper", func(t *testing.T) { testAuditTamperMatrix(t, f) })
+	t.Run("receipts", func(t *testing.T) { testAuditReceiptsMirrorCore(t, f) })
+}
+
+func testAuditHonest(t *testing.T, f *chainFixture) {
 	t.Logf("\n%s", reportText(f.report))
 	if f.report.Verdict != audit.VerdictVerified {
 		t.Fatalf("honest chain: verdict %s: %v", f.report.Verdict, f.report.Err())
@@ -330,10 +340,9 @@ type tamperCase struct {
 	build  func(t *testing.T, m *mapStore) ledger.BlobID
 }
 
-// TestAuditTamperMatrix alters a simulated chain one way at a time and
+// testAuditTamperMatrix alters a simulated chain one way at a time and
 // requires the audit to fail naming the altered round and a fitting check.
-func TestAuditTamperMatrix(t *testing.T) {
-	f := newFixture(t, auditOptions(t.TempDir()))
+func testAuditTamperMatrix(t *testing.T, f *chainFixture) {
 	if err := f.report.Err(); err != nil {
 		t.Fatalf("honest chain does not verify: %v", err)
 	}
@@ -950,13 +959,12 @@ func produceChain(b *testing.B, ctx context.Context, st coordinator.Store, head 
 	return fold, total
 }
 
-// TestAuditReceiptsMirrorCore feeds a coordinator.Core every kind of
+// testAuditReceiptsMirrorCore feeds a coordinator.Core every kind of
 // submission it rejects at receipt, commits round 1 with the Core's verdicts
 // (re-signed as the coordinator), and requires the audit to accept exactly
 // the reasons the Core gave: the record verifies as it is, and changing any
 // rejection's reason to another one fails the round.
-func TestAuditReceiptsMirrorCore(t *testing.T) {
-	f := newFixture(t, auditOptions(t.TempDir()))
+func testAuditReceiptsMirrorCore(t *testing.T, f *chainFixture) {
 	m := f.store()
 	jobBlob, recs := m.walk(t, f.res.Head)
 	sj, _, err := ledger.Decode(m.blobs[jobBlob])

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/floe-fl/floe/transport"
+	"github.com/libp2p/go-libp2p/core/network"
 )
 
 // sliverFile returns the path of node i's sliver file for id.
@@ -358,5 +361,40 @@ func TestCertificateVerify(t *testing.T) {
 	other.Members[0], other.Members[1] = other.Members[1], other.Members[0]
 	if err := cert.Verify(other); !errors.Is(err, ErrBadCertificate) {
 		t.Errorf("reordered committee: %v", err)
+	}
+}
+
+// TestHungNode replaces member 0's handler with one that accepts streams
+// and never answers: a WithWaitAll put still certifies once the per-node
+// deadline passes, and a read hedges to another member after the hedge delay.
+func TestHungNode(t *testing.T) {
+	c := newCluster(t, 4, WithNodeTimeout(300*time.Millisecond, 1<<30), WithHedgeDelay(100*time.Millisecond))
+	ctx := ctxT(t)
+	data := randBytes(40, 100_000)
+	id, _, err := c.client.Put(ctx, data, WithWaitAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	defer close(release)
+	c.hosts[0].SetStreamHandler(transport.ProtoBlob, func(s network.Stream) {
+		<-release
+		s.Reset()
+	})
+	start := time.Now()
+	got, rep, err := c.client.GetWithReport(ctx, id)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("get with a hung member: %v", err)
+	}
+	if rep.Nodes[0].State == SliverValid {
+		t.Fatal("hung member reported valid")
+	}
+	t.Logf("get with a hung member took %v", time.Since(start))
+	_, cert, err := c.client.Put(ctx, randBytes(41, 1000), WithWaitAll())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cert.Acks) != 3 || cert.Acks[0].Index != 1 {
+		t.Fatalf("certificate with a hung member: %+v", cert.Acks)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -25,6 +26,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/crypto/blake2b"
 )
 
 type blobBench struct {
@@ -38,6 +40,14 @@ type blobBench struct {
 	PutMBps    float64 `json:"put_mbps"`
 	PutAllMBps float64 `json:"put_wait_all_mbps"`
 	GetMBps    float64 `json:"get_mbps"`
+	// Blake2b-256 on one core, and the goodput that hashing alone allows
+	// with every core hashing: a put hashes 2n/k bytes per blob byte (the
+	// client commits to n slivers, each node verifies its own), a get n/k
+	// (k received slivers, n-k re-encoded ones for the consistency check).
+	Blake2bMBps     float64 `json:"blake2b_mbps_per_core"`
+	Cores           int     `json:"cores"`
+	PutHashBoundMBp float64 `json:"put_hash_bound_mbps"`
+	GetHashBoundMBp float64 `json:"get_hash_bound_mbps"`
 	// Peak resident memory of a storage-node process receiving one sliver.
 	NodeSliverMiB  int                `json:"node_sliver_mib,omitempty"`
 	NodePeakRSSMiB float64            `json:"node_peak_rss_mib,omitempty"`
@@ -79,6 +89,18 @@ func benchBlob(args []string) (any, error) {
 			"nodes write to a temp dir with fsync; put returns at n-f acks, put_wait_all after every node"}
 	out.Expansion = float64(*n) / float64(enc.K)
 
+	out.Cores = runtime.GOMAXPROCS(0)
+	if out.Blake2bMBps, err = median(*runs, func() (float64, error) {
+		prev := runtime.GOMAXPROCS(1)
+		defer runtime.GOMAXPROCS(prev)
+		start := time.Now()
+		blake2b.Sum256(data)
+		return float64(size) / time.Since(start).Seconds() / 1e6, nil
+	}); err != nil {
+		return nil, err
+	}
+	out.PutHashBoundMBp = float64(out.Cores) * out.Blake2bMBps / (2 * out.Expansion)
+	out.GetHashBoundMBp = float64(out.Cores) * out.Blake2bMBps / out.Expansion
 	if out.TCPMBps, err = median(*runs, func() (float64, error) { return rawTCP(data) }); err != nil {
 		return nil, fmt.Errorf("bench blob: raw tcp: %w", err)
 	}
@@ -149,7 +171,9 @@ func benchBlob(args []string) (any, error) {
 	out.Ratios["put_vs_stream_over_expansion"] = round3(out.PutMBps / (out.StreamMBps / out.Expansion))
 	out.Ratios["put_wait_all_vs_stream_over_expansion"] = round3(out.PutAllMBps / (out.StreamMBps / out.Expansion))
 	out.Ratios["put_vs_tcp"] = round3(out.PutMBps / out.TCPMBps)
-	for _, p := range []*float64{&out.TCPMBps, &out.StreamMBps, &out.PutMBps, &out.PutAllMBps, &out.GetMBps, &out.NodePeakRSSMiB, &out.NodeIdleRSSMiB} {
+	out.Ratios["put_vs_hash_bound"] = round3(out.PutMBps / out.PutHashBoundMBp)
+	out.Ratios["get_vs_hash_bound"] = round3(out.GetMBps / out.GetHashBoundMBp)
+	for _, p := range []*float64{&out.TCPMBps, &out.StreamMBps, &out.PutMBps, &out.PutAllMBps, &out.GetMBps, &out.NodePeakRSSMiB, &out.NodeIdleRSSMiB, &out.Blake2bMBps, &out.PutHashBoundMBp, &out.GetHashBoundMBp, &out.Expansion} {
 		*p = round3(*p)
 	}
 	return out, nil

@@ -356,6 +356,18 @@ func TestCertificateVerify(t *testing.T) {
 	if err := mut(func(x *Certificate) { x.Acks = x.Acks[:2] }); !errors.As(err, &qe) || qe.Have != 2 || qe.Need != 3 {
 		t.Errorf("too few acks: %v", err)
 	}
+	// Nodes keep only certificates of slivers they hold, with their own ack.
+	if err := c.client.sendCert(ctx, 0, &Certificate{ID: ID{1}, Acks: []Ack{{Index: 0, Sig: []byte{1}}}}); err == nil {
+		t.Error("node stored a certificate of a blob it does not hold")
+	}
+	forged, _ := ParseCertificate(b)
+	forged.Acks[0].Sig[0] ^= 1
+	if err := c.client.sendCert(ctx, 0, forged); err == nil {
+		t.Error("node stored a certificate with a forged ack of its own")
+	}
+	if err := c.client.sendCert(ctx, 0, cert); err != nil {
+		t.Errorf("node refused a valid certificate: %v", err)
+	}
 	other := c.com
 	other.Members = slices.Clone(c.com.Members)
 	other.Members[0], other.Members[1] = other.Members[1], other.Members[0]

@@ -379,29 +379,17 @@ func (n *Node) handleCert(s network.Stream, req *request) error {
 // acceptCert stores a pushed certificate if this node holds a sliver of the
 // blob and the certificate carries this node's valid ack for it.
 func (n *Node) acceptCert(c *Certificate) error {
-	entries, err := os.ReadDir(n.sliverDir())
-	if err != nil {
-		return fmt.Errorf("blob: list slivers: %w", err)
+	if len(c.Acks) > MaxCommittee {
+		return fmt.Errorf("blob: certificate with %d acks", len(c.Acks))
 	}
-	prefix := c.ID.String() + "."
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasPrefix(name, prefix) {
-			continue
-		}
-		idx, err := strconv.ParseUint(name[len(prefix):], 10, 32)
-		if err != nil {
-			continue
-		}
-		f, meta, err := n.openSliver(c.ID, uint32(idx))
+	for _, a := range c.Acks {
+		f, meta, err := n.openSliver(c.ID, a.Index)
 		if err != nil {
 			continue
 		}
 		f.Close()
-		for _, a := range c.Acks {
-			if a.Index == uint32(idx) && verifyAck(a, c.ID, c.LifetimeMs, n.h.ID()) == nil {
-				return n.storeCert(c, meta.ExpiresAtMs)
-			}
+		if verifyAck(a, c.ID, c.LifetimeMs, n.h.ID()) == nil {
+			return n.storeCert(c, meta.ExpiresAtMs)
 		}
 	}
 	return fmt.Errorf("blob: certificate for %s carries no valid ack of a sliver held here", c.ID)

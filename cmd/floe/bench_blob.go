@@ -68,6 +68,9 @@ func benchBlob(args []string) (any, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
+	if *only != "" && *only != "put" && *only != "get" {
+		return nil, usagef("--only is put or get, not %q", *only)
+	}
 	if *sizeMiB <= 0 || *runs <= 0 || *n < 1 || *sliverMiB < 0 {
 		return nil, usagef("--size-mib, --runs and --n must be positive")
 	}

@@ -77,12 +77,13 @@ type nodeProc struct {
 	stderr              bytes.Buffer
 }
 
-func (p *nodeProc) start(t *testing.T) string {
+func (p *nodeProc) start(t *testing.T, extra ...string) string {
 	t.Helper()
 	os.Remove(p.addrFile)
 	p.stderr.Reset()
-	p.cmd = exec.Command(blobCLIBinary(t), "storage-node", "--key", p.key, "--data", p.data,
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--addr-file", p.addrFile)
+	args := append([]string{"storage-node", "--key", p.key, "--data", p.data,
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--addr-file", p.addrFile}, extra...)
+	p.cmd = exec.Command(blobCLIBinary(t), args...)
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -194,6 +195,18 @@ func TestCLIBlobKill9(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "4 of 4 slivers valid") {
 		t.Fatalf("stat: code %d out %q err %q", code, out, stderr)
 	}
+
+	// Node 0 loses its disk and comes back with --committee: it repairs.
+	nodes[0].kill9(t)
+	if err := os.RemoveAll(nodes[0].data); err != nil {
+		t.Fatal(err)
+	}
+	addrs[0] = nodes[0].start(t, "--committee", com)
+	writeCommittee(t, com, addrs)
+	waitFor(t, "node 0 to repair its sliver", 20*time.Second, func() bool {
+		out, _, code := floeRun(t, "blob", "stat", "--committee", com, "--json", idText)
+		return code == 0 && strings.Contains(out, `"valid": 4`)
+	})
 
 	// k = 2: with three nodes gone the blob is unreadable, said in one line.
 	for _, p := range nodes[:3] {

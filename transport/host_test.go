@@ -119,3 +119,32 @@ func TestNewHostErrors(t *testing.T) {
 		t.Fatalf("bad listen address: %v", err)
 	}
 }
+
+func TestLimitsGiveBulkProtocolMemory(t *testing.T) {
+	p := Limits(1<<30, 4096).ToPartialLimitConfig()
+	blob, ok := p.Protocol[ProtoBlob]
+	if !ok {
+		t.Fatal("no protocol limit for ProtoBlob")
+	}
+	if blob.Memory != 1<<30 {
+		t.Fatalf("ProtoBlob memory limit %v, want 1 GiB", blob.Memory)
+	}
+	if pp := p.ProtocolPeer[ProtoBlob]; pp.Memory != 512<<20 {
+		t.Fatalf("ProtoBlob per-peer memory %v, want 512 MiB", pp.Memory)
+	}
+	if p.PeerDefault.Memory != 512<<20 {
+		t.Fatalf("peer memory %v, want 512 MiB so yamux windows can grow", p.PeerDefault.Memory)
+	}
+}
+
+func TestDocStatesContract(t *testing.T) {
+	b, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"LoadOrCreateKey", "NewHost", "FullAddrs", "WriteMsg", "ReadMsg", "ResetOnDone", "On-disk format"} {
+		if !strings.Contains(string(b), s) {
+			t.Errorf("doc.go does not mention %s", s)
+		}
+	}
+}

@@ -96,12 +96,11 @@ func checkRecordID(round uint64, data []byte, id ledger.BlobID, n int) error {
 // NewState checks the job record read from jobBlob and returns the state
 // before round 1. Failures are *CheckError of round 0.
 func NewState(jobBlob ledger.BlobID, record []byte, opt Options) (State, error) {
-	sj, cm, err := ledger.Decode(record)
+	sj, _, err := ledger.Decode(record)
 	if err != nil {
 		return State{}, fail(0, CheckRecord, err.Error())
 	}
 	if sj == nil {
-		_ = cm
 		return State{}, fail(0, CheckRecord, "the chain's first record is a commitment, not a job")
 	}
 	job := &sj.Job
@@ -393,7 +392,7 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 		return s, err
 	}
 	x.updates(fold)
-	prevState, stateOK, err := x.prevState()
+	prevState, err := x.prevState()
 	if err != nil {
 		return s, err
 	}
@@ -403,8 +402,6 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 	switch {
 	case !s.canOpen:
 		x.skip(CheckReplay, s.whyNot)
-	case !stateOK:
-		x.skip(CheckReplay, "the aggregator state before the round is unavailable")
 	default:
 		fo, why, err := x.replay(ctx, fold, input, prevState)
 		if err != nil {
@@ -435,9 +432,7 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 	// The state after the round.
 	if c.Status == ledger.StatusFailed {
 		next.ModelData = input
-		if stateOK {
-			next.AggState, next.AggKnown = prevState, true
-		}
+		next.AggState, next.AggKnown = prevState, true
 	} else {
 		if next.ModelData == nil {
 			next.ModelData = out.model
@@ -445,7 +440,7 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 		if !c.StateHash.IsZero() && !next.AggKnown && out.state != nil {
 			next.AggState, next.AggKnown = out.state, true
 		}
-		if c.StateHash.IsZero() && stateOK {
+		if c.StateHash.IsZero() {
 			next.AggState, next.AggKnown = prevState, true
 		}
 	}
@@ -768,20 +763,21 @@ func (x *roundCtx) updates(fold []ledger.SubmissionRecord) {
 	}
 }
 
-// prevState returns the aggregator state before the round.
-func (x *roundCtx) prevState() ([]byte, bool, error) {
+// prevState returns the aggregator state before the round: the state the
+// audit carries, or the committed state blob checked against its hash.
+func (x *roundCtx) prevState() ([]byte, error) {
 	s, r := x.s, x.r
 	if s.AggKnown {
-		return s.AggState, true, nil
+		return s.AggState, nil
 	}
 	b, err := x.get(s.StateBlob)
 	if err != nil {
-		return nil, false, fail(r, CheckState, fmt.Sprintf("aggregator state blob %s of an earlier round unavailable: %v", idStr(s.StateBlob), err))
+		return nil, fail(r, CheckState, fmt.Sprintf("aggregator state blob %s of an earlier round unavailable: %v", idStr(s.StateBlob), err))
 	}
 	if h := ledger.Sum(b); h != s.StateHash {
-		return nil, false, failEv(r, CheckState, "aggregator state bytes of an earlier round do not match their committed hash", s.StateHash, h)
+		return nil, failEv(r, CheckState, "aggregator state bytes of an earlier round do not match their committed hash", s.StateHash, h)
 	}
-	return b, true, nil
+	return b, nil
 }
 
 // errNoOpen aborts a replay that cannot open an update.

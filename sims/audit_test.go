@@ -797,12 +797,13 @@ func TestAuditSealedRecipientOrNot(t *testing.T) {
 // every round: read the aggregator state, coordinator.Fold (reading and
 // opening every update), store the model and state, sign and store the
 // commitment; "fold" is the part before storing. The audit is audit.Run as a
-// recipient (it opens every update and replays every round). Both read from
-// the same restarted storage committee. The chain: MNIST 2NN
+// recipient (it opens every update and replays every round), with its
+// default 4 concurrent reads and with one read at a time (as the coordinator
+// reads updates). All read from the same restarted storage committee. The chain: MNIST 2NN
 // (mlp:784-200-200-10), sealed updates, 10 participants all in every round,
 // $FLOE_AUDIT_BENCH_ROUNDS rounds (default 20, the figure).
 //
-//	go test ./sims -run '^$' -bench AuditVsAggregate -benchtime 1x
+//	go test ./sims -run '^$' -bench AuditVsAggregate -benchtime 3x
 func BenchmarkAuditVsAggregate(b *testing.B) {
 	dir, ok := model.FindMNIST()
 	if !ok {
@@ -833,31 +834,38 @@ func BenchmarkAuditVsAggregate(b *testing.B) {
 	if _, err := store.Get(ctx, res.Head); err != nil { // warm the connections
 		b.Fatal(err)
 	}
-	var prodFold, prodTotal, auditT time.Duration
+	var prodFold, prodTotal, auditT, auditSeq time.Duration
+	runAudit := func(fetchers int) time.Duration {
+		t0 := time.Now()
+		rep, err := audit.Run(ctx, audit.Config{Get: store.Get, Head: res.Head, Key: hkey, Name: coordinator.RecipientName, Fetchers: fetchers})
+		if err != nil {
+			b.Fatal(err)
+		}
+		d := time.Since(t0)
+		if rep.Verdict != audit.VerdictVerified {
+			b.Fatalf("audit: %v", rep.Err())
+		}
+		return d
+	}
 	b.ResetTimer()
 	for b.Loop() {
 		f, tot := produceChain(b, ctx, store, res.Head, ckey, hkey)
 		prodFold += f
 		prodTotal += tot
-		t0 := time.Now()
-		rep, err := audit.Run(ctx, audit.Config{Get: store.Get, Head: res.Head, Key: hkey, Name: coordinator.RecipientName})
-		if err != nil {
-			b.Fatal(err)
-		}
-		auditT += time.Since(t0)
-		if rep.Verdict != audit.VerdictVerified {
-			b.Fatalf("audit: %v", rep.Err())
-		}
+		auditT += runAudit(0)
+		auditSeq += runAudit(1)
 	}
 	b.StopTimer()
 	n := float64(b.N)
 	b.ReportMetric(prodFold.Seconds()/n, "produce-fold-s")
 	b.ReportMetric(prodTotal.Seconds()/n, "produce-total-s")
 	b.ReportMetric(auditT.Seconds()/n, "audit-s")
+	b.ReportMetric(auditSeq.Seconds()/n, "audit-seq-s")
 	b.ReportMetric(auditT.Seconds()/prodTotal.Seconds(), "audit/produce")
-	b.ReportMetric(auditT.Seconds()/prodFold.Seconds(), "audit/fold")
-	b.Logf("%d rounds: produce %.2fs (fold %.2fs), audit %.2fs: audit/produce %.2f, audit/fold %.2f",
-		rounds, prodTotal.Seconds()/n, prodFold.Seconds()/n, auditT.Seconds()/n, auditT.Seconds()/prodTotal.Seconds(), auditT.Seconds()/prodFold.Seconds())
+	b.ReportMetric(auditSeq.Seconds()/prodFold.Seconds(), "audit-seq/fold")
+	b.Logf("%d rounds: produce %.2fs (fold %.2fs); audit %.2fs (one read at a time: %.2fs): audit/produce %.2f, sequential audit/fold %.2f",
+		rounds, prodTotal.Seconds()/n, prodFold.Seconds()/n, auditT.Seconds()/n, auditSeq.Seconds()/n,
+		auditT.Seconds()/prodTotal.Seconds(), auditSeq.Seconds()/prodFold.Seconds())
 }
 
 func simHPKEKey2(b testing.TB, seed uint64) *seal.Key {

@@ -294,6 +294,11 @@ func TestExpiry(t *testing.T) {
 	if cert.LifetimeMs != 3_600_000 || cert.Verify(c.com) != nil {
 		t.Fatalf("lifetime certificate: %+v", cert)
 	}
+	// Storing the kept blob again with a short lifetime must not shorten it.
+	keepData := randBytes(30, 5000)
+	if _, _, err := c.client.Put(ctx, keepData, WithWaitAll(), WithLifetime(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	c.clock.now = c.clock.now.Add(59 * time.Minute)
 	if _, err := c.client.Get(ctx, tmp); err != nil {
 		t.Fatalf("before expiry: %v", err)

@@ -193,6 +193,14 @@ func (n *Node) nowMs() int64 { return n.cfg.clock.Now().UnixMilli() }
 
 func expired(expiresAtMs, nowMs int64) bool { return expiresAtMs != 0 && nowMs >= expiresAtMs }
 
+// longerExpiry returns the later of two expiries, 0 (never) being latest.
+func longerExpiry(a, b int64) int64 {
+	if a == 0 || b == 0 {
+		return 0
+	}
+	return max(a, b)
+}
+
 func (n *Node) handle(s network.Stream) {
 	defer s.Close()
 	_ = s.SetReadDeadline(time.Now().Add(headerTimeout))
@@ -241,6 +249,12 @@ func (n *Node) handleStore(s network.Stream, req *request) error {
 	var exp int64
 	if h.LifetimeMs > 0 {
 		exp = n.nowMs() + int64(h.LifetimeMs)
+	}
+	// A second store of a sliver never shortens its retention: otherwise
+	// anyone could expire a certified blob by storing it again briefly.
+	if f, old, err := n.openSliver(req.ID, req.Index); err == nil {
+		f.Close()
+		exp = longerExpiry(exp, old.ExpiresAtMs)
 	}
 	meta := sliverMeta{ID: req.ID, Index: req.Index, Enc: h.Enc, Length: h.Length, Root: h.Root, Proof: h.Proof, ExpiresAtMs: exp}
 	err = n.writeSliver(meta, size, idleReader{s, idleTimeout})
@@ -389,6 +403,9 @@ func (n *Node) acceptCert(c *Certificate) error {
 		}
 		f.Close()
 		if verifyAck(a, c.ID, c.LifetimeMs, n.h.ID()) == nil {
+			if r, err := n.readCert(c.ID); err == nil && r.ExpiresAtMs == meta.ExpiresAtMs {
+				return nil // already certified; the first certificate stays
+			}
 			return n.storeCert(c, meta.ExpiresAtMs)
 		}
 	}

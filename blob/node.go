@@ -333,6 +333,12 @@ func (n *Node) openSliver(id ID, index uint32) (*os.File, sliverMeta, error) {
 		f.Close()
 		return nil, sliverMeta{}, os.ErrNotExist
 	}
+	off, err := f.Seek(0, io.SeekCurrent)
+	st, serr := f.Stat()
+	if err != nil || serr != nil || st.Size()-off != int64(meta.Enc.SliverSize(meta.Length)) {
+		f.Close()
+		return nil, sliverMeta{}, fmt.Errorf("blob: sliver file %s/%d has the wrong size", id, index)
+	}
 	return f, meta, nil
 }
 

@@ -37,6 +37,7 @@ type blobBench struct {
 	Runs       int     `json:"runs_per_figure"`
 	TCPMBps    float64 `json:"raw_tcp_mbps"`
 	StreamMBps float64 `json:"libp2p_stream_mbps"`
+	QUICMBps   float64 `json:"libp2p_quic_stream_mbps"`
 	PutMBps    float64 `json:"put_mbps"`
 	PutAllMBps float64 `json:"put_wait_all_mbps"`
 	GetMBps    float64 `json:"get_mbps"`
@@ -88,7 +89,7 @@ func benchBlob(args []string) (any, error) {
 		return nil, err
 	}
 	out := blobBench{SizeMiB: *sizeMiB, N: *n, K: int(enc.K), Runs: *runs, Ratios: map[string]float64{},
-		Notes: "MB/s = 1e6 bytes of blob data per second, median of runs; client and all nodes in this process on loopback TCP; " +
+		Notes: "MB/s = 1e6 bytes of blob data per second, median of runs; client and all nodes in this process on loopback TCP (Noise, yamux); " +
 			"nodes write to a temp dir with fsync; put returns at n-f acks, put_wait_all after every node"}
 	out.Expansion = float64(*n) / float64(enc.K)
 
@@ -107,8 +108,11 @@ func benchBlob(args []string) (any, error) {
 	if out.TCPMBps, err = median(*runs, func() (float64, error) { return rawTCP(data) }); err != nil {
 		return nil, fmt.Errorf("bench blob: raw tcp: %w", err)
 	}
-	if out.StreamMBps, err = median(*runs, func() (float64, error) { return libp2pStream(data) }); err != nil {
+	if out.StreamMBps, err = median(*runs, func() (float64, error) { return libp2pStream(data, "/ip4/127.0.0.1/tcp/0") }); err != nil {
 		return nil, fmt.Errorf("bench blob: libp2p stream: %w", err)
+	}
+	if out.QUICMBps, err = median(*runs, func() (float64, error) { return libp2pStream(data, "/ip4/127.0.0.1/udp/0/quic-v1") }); err != nil {
+		return nil, fmt.Errorf("bench blob: libp2p quic stream: %w", err)
 	}
 	cl, cleanup, err := benchCommittee(*n)
 	if err != nil {
@@ -169,6 +173,7 @@ func benchBlob(args []string) (any, error) {
 		out.Ratios["node_peak_rss_vs_64mib"] = round3(out.NodePeakRSSMiB / 64)
 	}
 	out.Ratios["stream_vs_tcp"] = round3(out.StreamMBps / out.TCPMBps)
+	out.Ratios["quic_stream_vs_tcp"] = round3(out.QUICMBps / out.TCPMBps)
 	out.Ratios["get_vs_stream"] = round3(out.GetMBps / out.StreamMBps)
 	out.Ratios["get_vs_tcp"] = round3(out.GetMBps / out.TCPMBps)
 	out.Ratios["put_vs_stream_over_expansion"] = round3(out.PutMBps / (out.StreamMBps / out.Expansion))
@@ -176,7 +181,7 @@ func benchBlob(args []string) (any, error) {
 	out.Ratios["put_vs_tcp"] = round3(out.PutMBps / out.TCPMBps)
 	out.Ratios["put_vs_hash_bound"] = round3(out.PutMBps / out.PutHashBoundMBp)
 	out.Ratios["get_vs_hash_bound"] = round3(out.GetMBps / out.GetHashBoundMBp)
-	for _, p := range []*float64{&out.TCPMBps, &out.StreamMBps, &out.PutMBps, &out.PutAllMBps, &out.GetMBps, &out.NodePeakRSSMiB, &out.NodeIdleRSSMiB, &out.Blake2bMBps, &out.PutHashBoundMBp, &out.GetHashBoundMBp, &out.Expansion} {
+	for _, p := range []*float64{&out.TCPMBps, &out.StreamMBps, &out.QUICMBps, &out.PutMBps, &out.PutAllMBps, &out.GetMBps, &out.NodePeakRSSMiB, &out.NodeIdleRSSMiB, &out.Blake2bMBps, &out.PutHashBoundMBp, &out.GetHashBoundMBp, &out.Expansion} {
 		*p = round3(*p)
 	}
 	return out, nil
@@ -233,24 +238,26 @@ func rawTCP(data []byte) (float64, error) {
 	return float64(len(data)) / time.Since(start).Seconds() / 1e6, nil
 }
 
-func benchHost() (host.Host, error) {
+func benchHost() (host.Host, error) { return benchHostOn("/ip4/127.0.0.1/tcp/0") }
+
+func benchHostOn(listen string) (host.Host, error) {
 	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	return transport.NewHost(transport.HostConfig{Key: k, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	return transport.NewHost(transport.HostConfig{Key: k, ListenAddrs: []string{listen}})
 }
 
 // libp2pStream sends data over one libp2p stream (TCP, Noise, yamux)
 // between two hosts of this process and returns MB/s until the receiver
 // acknowledged the last byte.
-func libp2pStream(data []byte) (float64, error) {
-	a, err := benchHost()
+func libp2pStream(data []byte, listen string) (float64, error) {
+	a, err := benchHostOn(listen)
 	if err != nil {
 		return 0, err
 	}
 	defer a.Close()
-	b, err := benchHost()
+	b, err := benchHostOn(listen)
 	if err != nil {
 		return 0, err
 	}

@@ -36,3 +36,16 @@ func BenchmarkPutGet64MiB(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkEncode_7x3x21M measures the client's encode and commit of a
+// 64 MiB blob for 7 members (Reed-Solomon, Blake2b leaves, Merkle tree).
+func BenchmarkEncode_7x3x21M(b *testing.B) {
+	data := randBytes(2, 64<<20)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := encode(data, 7); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

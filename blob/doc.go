@@ -60,6 +60,11 @@
 //	                      3: acks [{1: index, 2: signature}]}, 2: expiry ms}.
 //	tmp/                  partial writes; emptied when the node starts.
 //
+// Memory: a node streams every sliver through one 1 MiB buffer (plus the
+// transport's stream window), whatever its size. A client holds whole
+// blobs: Put the n slivers (n/k times the blob), Get the blob plus the
+// n - k re-encoded slivers of its consistency check, Repair one blob.
+//
 // Every file is written to a temporary name, fsynced, renamed and its
 // directory fsynced, so a node killed at any instant keeps every sliver it
 // acknowledged.

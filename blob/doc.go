@@ -17,6 +17,10 @@
 //
 // # Callers
 //
+// Hosts may be real (transport.NewHost) or go-libp2p's mocknet; members need
+// Ed25519 identities (mocknet.AddPeer with an Ed25519 key, not GenPeer's
+// ECDSA), since acks are verified from the key inlined in the peer ID.
+//
 //  1. Storage nodes: NewNode(h, dir) serves transport.ProtoBlob on h. A
 //     store verifies the sliver against the blob ID while streaming it to a
 //     temporary file, fsyncs it, renames it into place, fsyncs the directory,

@@ -1,8 +1,11 @@
 package audit
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -48,5 +51,33 @@ func TestReportErr(t *testing.T) {
 	inc := (&Report{Verdict: VerdictIncomplete, Skipped: 1, Rounds: []Row{{Round: 2, Skipped: []Skip{{CheckReplay, "no key"}}}}}).Err()
 	if !strings.Contains(inc.Error(), "round 2: replay: no key") {
 		t.Errorf("incomplete error does not say what was skipped: %v", inc)
+	}
+}
+
+// TestReportJSONRoundTrip checks that --json output is one document that
+// decodes back to the same report.
+func TestReportJSONRoundTrip(t *testing.T) {
+	rep := &Report{
+		Head: "h", Job: "j", Privacy: "sealed", From: 2, Verdict: VerdictFailed, Skipped: 1,
+		Rounds: []Row{
+			{Round: 1, Verdict: VerdictStructure, Checked: []string{CheckRecord}},
+			{Round: 2, Status: "ok", Verdict: VerdictIncomplete, Skipped: []Skip{{CheckReplay, "no key"}}, Notes: []string{"n"}},
+		},
+		Failure: &CheckError{Round: 3, Check: CheckState, Detail: "d", Expected: "a", Found: "b"},
+	}
+	var b bytes.Buffer
+	if err := rep.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(&b)
+	var got Report
+	if err := dec.Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if dec.More() {
+		t.Fatal("more than one JSON document")
+	}
+	if !reflect.DeepEqual(&got, rep) {
+		t.Fatalf("round trip:\n%+v\n%+v", got, *rep)
 	}
 }

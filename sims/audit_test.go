@@ -206,6 +206,20 @@ func testAuditHonest(t *testing.T, f *chainFixture) {
 	if len(f.report.Rounds) != f.opts.Rounds {
 		t.Fatalf("%d rounds audited, want %d", len(f.report.Rounds), f.opts.Rounds)
 	}
+	// A committee file whose members are not the job's is noted; the
+	// certificates are still checked against the job's committee.
+	other := f.nodes.com
+	other.Members = slices.Clone(other.Members)
+	other.Members[0], other.Members[1] = other.Members[1], other.Members[0]
+	m0 := f.store()
+	rep, err := audit.Run(context.Background(), audit.Config{Get: m0.get, Committee: other, Head: f.res.Head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != audit.VerdictVerified || !strings.Contains(strings.Join(rep.Notes, "\n"), "differs from the job's committee") {
+		t.Fatalf("reordered committee file: verdict %s, notes %q", rep.Verdict, rep.Notes)
+	}
+
 	// --from R: earlier rounds get structure checks only, and the replay
 	// starts from the committed model and aggregator state (the chain has
 	// failed rounds, so the state comes from an earlier round's blob).

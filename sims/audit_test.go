@@ -428,6 +428,18 @@ func testAuditTamperMatrix(t *testing.T, f *chainFixture) {
 		{"Submissions.NumExamples", okR, []string{"submission"}, func(_ *mapStore, c *ledger.Commitment) {
 			c.Submissions[firstAccepted(c)].Signed.Sub.NumExamples++
 		}},
+		{"Submissions.Sig", okR, []string{"submission"}, func(_ *mapStore, c *ledger.Commitment) {
+			s := &c.Submissions[firstAccepted(c)].Signed
+			s.Sig = flip(s.Sig, 5)
+		}},
+		{"Submissions.Cert", okR, []string{"submission"}, func(_ *mapStore, c *ledger.Commitment) {
+			s := &c.Submissions[firstAccepted(c)].Signed
+			s.Cert = flip(s.Cert, len(s.Cert)-4)
+		}},
+		{"Submissions.UpdateHash", okR, []string{"submission"}, func(_ *mapStore, c *ledger.Commitment) {
+			s := &c.Submissions[firstAccepted(c)].Signed.Sub
+			s.UpdateHash = flipHash(s.UpdateHash)
+		}},
 		{"Submissions.swap", okR, []string{"order"}, func(_ *mapStore, c *ledger.Commitment) {
 			c.Submissions[0], c.Submissions[1] = c.Submissions[1], c.Submissions[0]
 		}},

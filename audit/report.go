@@ -85,6 +85,7 @@ type Row struct {
 	Status      string   `json:"status"` // the round's committed status
 	Submissions int      `json:"submissions"`
 	Accepted    int      `json:"accepted"`
+	Rejections  []string `json:"rejections,omitempty"` // "reason: count", sorted by reason
 	Rule        string   `json:"rule"`
 	Verdict     string   `json:"verdict"`
 	Checked     []string `json:"checked,omitempty"` // checks that held
@@ -155,7 +156,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ROUND\tSTATUS\tSUBMISSIONS\tACCEPTED\tRULE\tVERDICT\tSKIPPED")
+	fmt.Fprintln(tw, "ROUND\tSTATUS\tSUBMISSIONS\tACCEPTED\tRULE\tVERDICT\tSKIPPED\tREJECTIONS")
 	for _, row := range r.Rounds {
 		var sk []string
 		for _, s := range row.Skipped {
@@ -165,7 +166,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		if skipped == "" {
 			skipped = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\n", row.Round, row.Status, row.Submissions, row.Accepted, row.Rule, row.Verdict, skipped)
+		rej := strings.Join(row.Rejections, ", ")
+		if rej == "" {
+			rej = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", row.Round, row.Status, row.Submissions, row.Accepted, row.Rule, row.Verdict, skipped, rej)
 	}
 	tw.Flush()
 	// Say once why each kind of check was skipped.

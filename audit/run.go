@@ -128,8 +128,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	slices.Reverse(recs)
 	for i, r := range recs {
-		rep.Rounds = append(rep.Rounds, Row{Round: uint64(i + 1), Record: idStr(r.id).String(), Status: r.cm.C.Status,
-			Submissions: len(r.cm.C.Submissions), Rule: r.cm.C.Rule, Verdict: VerdictNotChecked})
+		row := Row{Round: uint64(i + 1), Record: idStr(r.id).String(), Status: r.cm.C.Status,
+			Submissions: len(r.cm.C.Submissions), Rule: r.cm.C.Rule, Verdict: VerdictNotChecked}
+		row.Accepted, row.Rejections = tally(r.cm.C.Submissions)
+		rep.Rounds = append(rep.Rounds, row)
 	}
 
 	st, err := NewState(jobID, jobData, Options{Key: cfg.Key, Name: cfg.Name, From: cfg.From})

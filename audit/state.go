@@ -203,6 +203,24 @@ func split(round uint64, subs []ledger.SubmissionRecord) (fold, receipt []ledger
 	return fold, receipt, nil
 }
 
+// tally counts accepted submissions and rejections by reason.
+func tally(subs []ledger.SubmissionRecord) (int, []string) {
+	accepted, by := 0, map[string]int{}
+	for i := range subs {
+		if subs[i].Status == ledger.StatusAccepted {
+			accepted++
+		} else {
+			by[subs[i].Reason]++
+		}
+	}
+	var out []string
+	for reason, n := range by {
+		out = append(out, fmt.Sprintf("%s: %d", reason, n))
+	}
+	slices.Sort(out)
+	return accepted, out
+}
+
 func statusText(r *ledger.SubmissionRecord) string {
 	if r.Reason != "" {
 		return r.Status + ": " + r.Reason
@@ -326,11 +344,7 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 	}
 	c := &sc.C
 	row.Status, row.Rule, row.Submissions = c.Status, c.Rule, len(c.Submissions)
-	for i := range c.Submissions {
-		if c.Submissions[i].Status == ledger.StatusAccepted {
-			row.Accepted++
-		}
-	}
+	row.Accepted, row.Rejections = tally(c.Submissions)
 	x := &roundCtx{s: &s, r: r, c: c, e: e, row: row, check: map[string]bool{}}
 	x.ok(CheckRecord)
 

@@ -223,3 +223,12 @@ func TestCLIBlobKill9(t *testing.T) {
 		t.Fatalf("put with a missing committee file: code %d stderr %q", code, stderr)
 	}
 }
+
+// TestMain removes the floe binary that blobCLIBinary built, if any.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if blobBinPath != "" {
+		os.RemoveAll(filepath.Dir(blobBinPath))
+	}
+	os.Exit(code)
+}

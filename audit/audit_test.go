@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/ledger"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // TestDocNamesChecks keeps doc.go in step with the checks the audit makes.
@@ -79,5 +82,69 @@ func TestReportJSONRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(&got, rep) {
 		t.Fatalf("round trip:\n%+v\n%+v", got, *rep)
+	}
+}
+
+// signedJob returns a stored job record on a one-member committee and its ID.
+func signedJob(t *testing.T, mod func(j *ledger.JobSpec)) (ledger.BlobID, []byte) {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{3}, 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nk, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{4}, 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	me, _ := peer.IDFromPrivateKey(k)
+	node, _ := peer.IDFromPrivateKey(nk)
+	j := ledger.JobSpec{Version: ledger.Version, Name: "t", Coordinator: me.String(), Arch: "logreg",
+		Aggregation: "fedavg(dp_clip=0,dp_noise_multiplier=0)", Privacy: "plain",
+		Committee: []string{"/ip4/127.0.0.1/tcp/1/p2p/" + node.String()}, CohortSize: 2, Quorum: 1, Rounds: 3}
+	mod(&j)
+	sj, err := ledger.SignJob(k, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := ledger.EncodeJob(sj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := blob.ComputeID(rec, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ledger.BlobID(id), rec
+}
+
+// TestNewStateRejectsBadJobs checks that a signed but unusable job is a
+// round-0 failure, never a panic.
+func TestNewStateRejectsBadJobs(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		check string
+		mod   func(j *ledger.JobSpec)
+	}{
+		{"huge cohort", CheckJob, func(j *ledger.JobSpec) { j.CohortSize = 1 << 63 }},
+		{"bad rule", CheckJob, func(j *ledger.JobSpec) { j.Aggregation = "nonsense" }},
+		{"bad privacy", CheckJob, func(j *ledger.JobSpec) { j.Privacy = "secret" }},
+		{"no committee", CheckJob, func(j *ledger.JobSpec) { j.Committee = nil }},
+		{"bad committee", CheckJob, func(j *ledger.JobSpec) { j.Committee = []string{"/ip4/1.2.3.4"} }},
+	} {
+		id, rec := signedJob(t, tc.mod)
+		_, err := NewState(id, rec, Options{})
+		var ce *CheckError
+		if !errors.As(err, &ce) || ce.Round != 0 || ce.Check != tc.check {
+			t.Errorf("%s: got %v, want a round-0 %s failure", tc.name, err, tc.check)
+		}
+	}
+	id, rec := signedJob(t, func(*ledger.JobSpec) {})
+	if _, err := NewState(id, rec, Options{}); err != nil {
+		t.Fatalf("a good job: %v", err)
+	}
+	var other ledger.BlobID
+	other[0] = 1
+	if _, err := NewState(other, rec, Options{}); err == nil || !strings.Contains(err.Error(), "do not match the blob ID") {
+		t.Fatalf("a job read under another ID: %v", err)
 	}
 }

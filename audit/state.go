@@ -15,6 +15,9 @@ import (
 	"github.com/floe-fl/floe/seal"
 )
 
+// maxCohort bounds a job's cohort size: larger ones cannot be drawn.
+const maxCohort = 1 << 30
+
 // DefaultName is the recipient name an auditor opens sealed updates as,
 // unless told otherwise.
 const DefaultName = "auditor"
@@ -122,6 +125,9 @@ func NewState(jobBlob ledger.BlobID, record []byte, opt Options) (State, error) 
 	}
 	if job.Privacy != "sealed" && job.Privacy != "plain" {
 		return State{}, fail(0, CheckJob, fmt.Sprintf("unknown privacy mode %q", job.Privacy))
+	}
+	if job.CohortSize > maxCohort {
+		return State{}, failEv(0, CheckJob, "cohort size", text(fmt.Sprintf("<= %d", maxCohort)), text(fmt.Sprint(job.CohortSize)))
 	}
 	s := State{
 		Job: job, JobID: job.ID(), Committee: com, Prev: jobBlob,
@@ -671,6 +677,9 @@ func (x *roundCtx) quorumAndShares(fold []ledger.SubmissionRecord) error {
 			valid++
 			total += fold[i].Signed.Sub.NumExamples
 		}
+	}
+	if valid > 0 && total == 0 {
+		return fail(r, CheckShares, "the accepted updates' example counts add up to zero (they overflow)")
 	}
 	need := max(s.Job.Quorum, 1)
 	switch c.Status {

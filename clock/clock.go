@@ -10,6 +10,10 @@ type Clock interface {
 	Now() time.Time
 	// After returns a channel that receives once d has passed.
 	After(d time.Duration) <-chan time.Time
+	// Until returns a channel that receives once the clock reads t or later.
+	// Unlike After(t.Sub(Now())), it cannot miss t when time moves between
+	// reading the clock and scheduling.
+	Until(t time.Time) <-chan time.Time
 }
 
 // Real is the wall clock.
@@ -20,6 +24,9 @@ func (Real) Now() time.Time { return time.Now() }
 
 // After returns time.After(d).
 func (Real) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Until returns time.After(time.Until(t)).
+func (Real) Until(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }
 
 // Fake is a clock that moves only when Advance is called.
 type Fake struct {
@@ -54,6 +61,21 @@ func (f *Fake) After(d time.Duration) <-chan time.Time {
 		return ch
 	}
 	f.waiters = append(f.waiters, waiter{at: f.now.Add(d), ch: ch})
+	close(f.added)
+	f.added = make(chan struct{})
+	return ch
+}
+
+// Until returns a channel that fires once the clock reads t or later.
+func (f *Fake) Until(t time.Time) <-chan time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if !t.After(f.now) {
+		ch <- f.now
+		return ch
+	}
+	f.waiters = append(f.waiters, waiter{at: t, ch: ch})
 	close(f.added)
 	f.added = make(chan struct{})
 	return ch

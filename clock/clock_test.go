@@ -33,3 +33,25 @@ func TestFake(t *testing.T) {
 	}
 	<-f.After(0)
 }
+
+// TestFakeUntilCannotMiss: a deadline scheduled with Until after the clock
+// has already moved past it fires at once.
+func TestFakeUntilCannotMiss(t *testing.T) {
+	f := NewFake(time.Unix(100, 0))
+	deadline := time.Unix(105, 0)
+	f.Advance(10 * time.Second)
+	select {
+	case <-f.Until(deadline):
+	default:
+		t.Fatal("Until of a past instant did not fire")
+	}
+	ch := f.Until(time.Unix(120, 0))
+	f.Advance(9 * time.Second)
+	select {
+	case <-ch:
+		t.Fatal("fired early")
+	default:
+	}
+	f.Advance(time.Second)
+	<-ch
+}

@@ -252,7 +252,8 @@ func (s *Server) Run(ctx context.Context) error {
 		changed := s.changed
 		var timer <-chan time.Time
 		if c.Phase == PhaseCollecting && c.DeadlineMillis > now {
-			timer = s.cfg.Clock.After(time.Duration(c.DeadlineMillis-now) * time.Millisecond)
+			// Absolute: the clock may move between reading now and here.
+			timer = s.cfg.Clock.Until(time.UnixMilli(int64(c.DeadlineMillis)))
 		}
 		s.mu.Unlock()
 		select {

@@ -333,8 +333,7 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	var (
 		mu       sync.Mutex // guards the following
 		stats    []RoundStat
-		done     = map[uint64]int{} // round -> cohort members finished (submitted or dropped)
-		okSubs   = map[uint64]int{} // round -> submissions accepted at receipt
+		done     = map[uint64]map[string]bool{} // round -> cohort members finished -> accepted at receipt
 		lastTime = clk.Now()
 	)
 	// short carries rounds whose cohort has finished with fewer accepted
@@ -381,15 +380,24 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 
 	// Participants.
 	coordInfo := peer.AddrInfo{ID: ch.ID(), Addrs: ch.Addrs()}
-	finished := func(round uint64, accepted bool) {
+	// finished records that a cohort member is through with a round
+	// (submitted, or dropped out). A member that retried after a lost reply
+	// is counted once, and a "duplicate" answer means its first try was accepted.
+	finished := func(round uint64, self string, accepted bool) {
 		mu.Lock()
-		done[round]++
-		if accepted {
-			okSubs[round]++
+		if done[round] == nil {
+			done[round] = map[string]bool{}
 		}
-		n, ok := done[round], okSubs[round]
+		_, seen := done[round][self]
+		done[round][self] = done[round][self] || accepted
+		n, ok := len(done[round]), 0
+		for _, a := range done[round] {
+			if a {
+				ok++
+			}
+		}
 		mu.Unlock()
-		if n == cohort && ok < cohort {
+		if !seen && n == cohort && ok < cohort {
 			short <- struct{}{}
 		}
 	}
@@ -412,11 +420,13 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 			Skip: func(round uint64) bool {
 				skip := dropout(o.Seed, self, round) < o.Dropout
 				if skip {
-					finished(round, false)
+					finished(round, self, false)
 				}
 				return skip
 			},
-			OnSubmit: func(round uint64, status, reason string) { finished(round, status == coordinator.RespOK) },
+			OnSubmit: func(round uint64, status, reason string) {
+				finished(round, self, status == coordinator.RespOK || reason == coordinator.ReasonDuplicate)
+			},
 		}
 		if attacker {
 			pcfg.Tamper = func(_ uint64, d []float32) {

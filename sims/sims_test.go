@@ -1,15 +1,45 @@
 package sims
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/floe-fl/floe/ledger"
 )
 
+// testLogger collects the run's logs and prints them if the test fails.
+func testLogger(t *testing.T) *slog.Logger {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("logs:\n%s", buf.String())
+			mu.Unlock()
+		}
+	})
+	return slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 func smallOptions(t *testing.T) Options {
 	o := DefaultOptions()
+	o.Logger = testLogger(t)
 	o.Net = "memory"
 	o.Participants, o.Cohort, o.Rounds = 6, 4, 3
 	o.Out = t.TempDir()

@@ -415,3 +415,70 @@ func TestHungNode(t *testing.T) {
 		t.Fatalf("certificate with a hung member: %+v", cert.Acks)
 	}
 }
+
+// TestPartialWriteLeavesNothing cuts a store off halfway: the node keeps no
+// sliver, its partial temporary file is gone after a restart, and the same
+// sliver stores fine afterwards.
+func TestPartialWriteLeavesNothing(t *testing.T) {
+	c := newCluster(t, 4)
+	ctx := ctxT(t)
+	x, err := encode(randBytes(50, 3<<20), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, stop, err := c.client.openStream(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	req := request{Op: opStore, ID: x.id, Index: 0, Store: &storeHeader{Enc: x.enc, Length: x.length, Root: x.root, Proof: x.proofs[0]}}
+	if err := transport.WriteMsg(s, req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(x.slivers[0][:len(x.slivers[0])/2]); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(c.dirs[0], "tmp")
+	waitFor := func(what string, cond func() bool) {
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval
+		}
+	}
+	waitFor("a partial temporary file", func() bool {
+		es, _ := os.ReadDir(tmp)
+		return len(es) == 1
+	})
+	// The node dies mid-write (its handler is left blocked; the files stay).
+	c.nodes[0].Close()
+	c.nodes[0] = nil
+	s.Reset()
+	if c.nodesHas(0, x.id) {
+		t.Fatal("a half-received sliver is visible")
+	}
+	nd, err := NewNode(c.hosts[0], c.dirs[0], WithClock(c.clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[0] = nd
+	if es, _ := os.ReadDir(tmp); len(es) != 0 {
+		t.Fatalf("restart left %d temporary files", len(es))
+	}
+	if nd.Has(x.id, 0) {
+		t.Fatal("restarted node holds the half-received sliver")
+	}
+	if _, err := c.client.storeSliver(ctx, x, 0, 0); err != nil {
+		t.Fatalf("store after the cut: %v", err)
+	}
+	if !nd.Has(x.id, 0) {
+		t.Fatal("sliver missing after a complete store")
+	}
+}
+
+func (c *cluster) nodesHas(i int, id ID) bool {
+	_, err := os.Stat(c.sliverFile(i, id))
+	return err == nil
+}

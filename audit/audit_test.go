@@ -85,13 +85,19 @@ func TestReportJSONRoundTrip(t *testing.T) {
 	}
 }
 
-// signedJob returns a stored job record on a one-member committee and its ID.
-func signedJob(t *testing.T, mod func(j *ledger.JobSpec)) (ledger.BlobID, []byte) {
-	t.Helper()
+// testCoordinatorKey signs the jobs and commitments of package tests.
+func testCoordinatorKey(t testing.TB) crypto.PrivKey {
 	k, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{3}, 64)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return k
+}
+
+// signedJob returns a stored job record on a one-member committee and its ID.
+func signedJob(t testing.TB, mod func(j *ledger.JobSpec)) (ledger.BlobID, []byte) {
+	t.Helper()
+	k := testCoordinatorKey(t)
 	nk, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{4}, 64)))
 	if err != nil {
 		t.Fatal(err)

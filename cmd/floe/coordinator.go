@@ -114,6 +114,12 @@ func runCoordinator(args []string) error {
 			return ledger.JobSpec{}, nil, fmt.Errorf("job model %q needs its dimensions (e.g. logreg:784-10): %v", job.Model, err)
 		}
 		spec := job.spec(h.ID().String(), hkey, a.String(), committee)
+		if heldOut != nil {
+			spec.Eval = fmt.Sprintf("%s %s (%d examples)", eval.dataset, eval.path, heldOut.N)
+			if eval.dataset == "synthetic" {
+				spec.Eval = fmt.Sprintf("synthetic(%g,%g) clients=%d seed=%d held-out 20%% (%d examples)", eval.alpha, eval.beta, eval.clients, eval.seed, heldOut.N)
+			}
+		}
 		b, err := model.MarshalSafetensors(a.Init(job.Seed), coordinator.ModelMeta(&spec, 0))
 		return spec, b, err
 	})

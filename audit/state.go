@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/floe-fl/floe/aggregate"
 	"github.com/floe-fl/floe/blob"
@@ -778,7 +779,11 @@ func (x *roundCtx) updates(fold []ledger.SubmissionRecord) {
 			continue
 		}
 		if err != nil {
-			x.skip(CheckUpdate, fmt.Sprintf("update blob of %s unavailable: %v", rec.Signed.Sub.Participant, err))
+			why := fmt.Sprintf("update blob of %s unavailable: %v", rec.Signed.Sub.Participant, err)
+			if ms := s.Job.UpdateLifetimeMillis; ms > 0 {
+				why += fmt.Sprintf(" (the job keeps update blobs for %v: they may have expired)", time.Duration(ms)*time.Millisecond)
+			}
+			x.skip(CheckUpdate, why)
 		}
 	}
 	if s.Job.Privacy == "sealed" && !s.canOpen {

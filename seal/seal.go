@@ -53,6 +53,15 @@ func (k *Key) Recipient(name string) ledger.Recipient {
 	return ledger.Recipient{Name: name, KEM: SuiteName, PublicKey: k.PublicKey()}
 }
 
+// WriteFile writes k to a new key file (mode 0600).
+func (k *Key) WriteFile(path string) error {
+	raw, _ := k.sk.MarshalBinary()
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		return fmt.Errorf("seal: write key: %w", err)
+	}
+	return nil
+}
+
 // LoadOrCreateKey reads an HPKE key file, creating it (mode 0600) if absent.
 func LoadOrCreateKey(path string) (*Key, error) {
 	b, err := os.ReadFile(path)
@@ -61,11 +70,7 @@ func LoadOrCreateKey(path string) (*Key, error) {
 		if err != nil {
 			return nil, err
 		}
-		raw, _ := k.sk.MarshalBinary()
-		if err := os.WriteFile(path, raw, 0o600); err != nil {
-			return nil, fmt.Errorf("seal: write key: %w", err)
-		}
-		return k, nil
+		return k, k.WriteFile(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("seal: read key: %w", err)

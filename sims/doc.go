@@ -11,7 +11,8 @@
 //  3. It returns the chain head and per-round statistics. Under Options.Out it
 //     leaves each storage node's key and data (nodes/I/key, nodes/I/data), the
 //     committee file (committee), the chain head (head), the coordinator's
-//     key and data (coordinator/).
+//     key and data (coordinator/) and, for sealed jobs, the HPKE key of the
+//     job's auditor recipient (auditor.hpke).
 //
 // With Net "memory" the run is reproducible bit for bit: keys, data, training,
 // sealing randomness and the clock all come from the seed, and certificates

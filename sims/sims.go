@@ -32,6 +32,10 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
+// AuditorName is the auditor's recipient name in a simulated job; its HPKE key
+// is written to Out/auditor.hpke.
+const AuditorName = "auditor"
+
 // Options configure a simulation.
 type Options struct {
 	Seed         uint64
@@ -328,7 +332,17 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 		Seed: o.Seed, MinParticipants: uint64(o.Participants),
 	}
 	if o.Privacy == "sealed" {
-		spec.Recipients = []ledger.Recipient{hkey.Recipient(coordinator.RecipientName)}
+		// An auditor recipient, whose key is left in Out so that a separate
+		// `floe audit --key` can open the updates.
+		aseed := sha256.Sum256([]byte("floe/sim-auditor/v1\x00" + strconv.FormatUint(o.Seed, 10)))
+		akey, err := seal.DeriveKey(aseed[:])
+		if err != nil {
+			return nil, err
+		}
+		if err := akey.WriteFile(filepath.Join(o.Out, "auditor.hpke")); err != nil {
+			return nil, err
+		}
+		spec.Recipients = []ledger.Recipient{hkey.Recipient(coordinator.RecipientName), akey.Recipient(AuditorName)}
 	}
 	var (
 		mu       sync.Mutex // guards the following

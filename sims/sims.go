@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/audit"
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/clock"
 	"github.com/floe-fl/floe/coordinator"
@@ -62,6 +63,7 @@ type Options struct {
 	Dropout      float64 // probability a cohort member skips a round
 	Attackers    int     // participants that send scaled sign-flipped updates
 	Out          string  // directory for keys, node data, committee and head
+	NoAudit      bool    // skip auditing the chain at the end
 	Logger       *slog.Logger
 }
 
@@ -119,6 +121,8 @@ type Result struct {
 	JobBlob   ledger.BlobID
 	Rounds    []RoundStat
 	Committee blob.Committee
+	// Audit is the report of auditing the finished chain (nil with NoAudit).
+	Audit *audit.Report
 }
 
 // keyFor derives a deterministic Ed25519 key for a role.
@@ -232,6 +236,7 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	outer := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	data, eval, err := loadData(&o)
@@ -331,18 +336,18 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 		Rounds: uint64(o.Rounds), NormBound: fmtOpt(o.NormBound), Eval: "held-out " + o.Dataset,
 		Seed: o.Seed, MinParticipants: uint64(o.Participants),
 	}
+	var auditorKey *seal.Key
 	if o.Privacy == "sealed" {
 		// An auditor recipient, whose key is left in Out so that a separate
 		// `floe audit --key` can open the updates.
 		aseed := sha256.Sum256([]byte("floe/sim-auditor/v1\x00" + strconv.FormatUint(o.Seed, 10)))
-		akey, err := seal.DeriveKey(aseed[:])
-		if err != nil {
+		if auditorKey, err = seal.DeriveKey(aseed[:]); err != nil {
 			return nil, err
 		}
-		if err := akey.WriteFile(filepath.Join(o.Out, "auditor.hpke")); err != nil {
+		if err := auditorKey.WriteFile(filepath.Join(o.Out, "auditor.hpke")); err != nil {
 			return nil, err
 		}
-		spec.Recipients = []ledger.Recipient{hkey.Recipient(coordinator.RecipientName), akey.Recipient(AuditorName)}
+		spec.Recipients = []ledger.Recipient{hkey.Recipient(coordinator.RecipientName), auditorKey.Recipient(AuditorName)}
 	}
 	var (
 		mu       sync.Mutex // guards the following
@@ -498,9 +503,22 @@ loop:
 	if err := os.WriteFile(filepath.Join(o.Out, "head"), []byte(ledger.Hash(head).String()+"\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("sims: %w", err)
 	}
+	res := &Result{Head: head, JobBlob: srv.JobBlob(), Committee: com}
 	mu.Lock()
-	defer mu.Unlock()
-	return &Result{Head: head, JobBlob: srv.JobBlob(), Rounds: stats, Committee: com}, nil
+	res.Rounds = stats
+	mu.Unlock()
+	if !o.NoAudit {
+		// Audit the chain as an outside auditor would: from the head alone,
+		// opening sealed updates with the auditor's recipient key.
+		cfg := audit.Config{Get: cstore.Get, Committee: com, Head: head}
+		if o.Privacy == "sealed" {
+			cfg.Key, cfg.Name = auditorKey, AuditorName
+		}
+		if res.Audit, err = audit.Run(outer, cfg); err != nil {
+			return nil, fmt.Errorf("sims: audit: %w", err)
+		}
+	}
+	return res, nil
 }
 
 // dropout returns a uniform number in [0, 1) fixed by seed, participant and round.

@@ -174,3 +174,44 @@ func TestCLIRoundsCoordinatorAndNodeKill9(t *testing.T) {
 	}
 	runRoundsScenario(t, true)
 }
+
+// TestCLISimThenAudit runs `floe sim`, restarts its storage nodes from
+// OUT/nodes/I/{key,data} as separate processes on new ports, and audits the
+// chain from another process with the auditor key the sim left behind.
+func TestCLISimThenAudit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	stdout, stderr, code := floeRun(t, "sim", "--rounds", "3", "--participants", "5", "--cohort", "4", "--out", out)
+	if code != 0 || !strings.Contains(stdout, "audit: verified") {
+		t.Fatalf("sim exit %d:\n%s\n%s", code, stdout, stderr)
+	}
+	for _, f := range []string{"metrics.csv", "summary.json", "accuracy.png", "committee", "head", "auditor.hpke"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Fatalf("sim output %s: %v", f, err)
+		}
+	}
+	var addrs []string
+	for i := 0; i < 4; i++ {
+		n := &nodeProc{key: filepath.Join(out, "nodes", fmt.Sprint(i), "key"), data: filepath.Join(out, "nodes", fmt.Sprint(i), "data"),
+			addrFile: filepath.Join(t.TempDir(), "addrs")}
+		addrs = append(addrs, n.start(t))
+	}
+	com := filepath.Join(t.TempDir(), "committee")
+	writeCommittee(t, com, addrs)
+	head, _ := os.ReadFile(filepath.Join(out, "head"))
+	audit, errOut, code := floeRun(t, "audit", "--committee", com, "--head", strings.TrimSpace(string(head)), "--key", filepath.Join(out, "auditor.hpke"))
+	if code != 0 {
+		t.Fatalf("audit exit %d:\n%s\n%s", code, audit, errOut)
+	}
+	// Without the key the auditor says which checks it could not make, and
+	// does not claim a full verification.
+	_, errOut, code = floeRun(t, "audit", "--committee", com, "--head", strings.TrimSpace(string(head)))
+	if code == 0 {
+		t.Fatalf("audit without the recipient key exited 0 on a sealed chain")
+	}
+	if !strings.Contains(errOut, "could not be made") {
+		t.Fatalf("audit without key: %s", errOut)
+	}
+}

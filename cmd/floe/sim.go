@@ -58,6 +58,7 @@ func runSim(args []string) error {
 	fs.IntVar(&o.Attackers, "attackers", o.Attackers, "participants that send sign-flipped, scaled updates")
 	fs.StringVar(&o.Out, "out", "out", "output directory: metrics.csv, summary.json, accuracy.png, nodes/, committee, head")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	fs.BoolVar(&o.NoAudit, "no-audit", false, "do not audit the chain at the end")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -104,6 +105,18 @@ func runSim(args []string) error {
 	}
 	fmt.Printf("outputs in %s (metrics.csv, summary.json, accuracy.png, committee, head, nodes/)\n", o.Out)
 	fmt.Printf("chain head %s\n", ledger.Hash(res.Head))
+	if res.Audit != nil {
+		fmt.Printf("audit: %s (%d rounds replayed; %d checks skipped)\n", res.Audit.Verdict, len(res.Audit.Rounds), res.Audit.Skipped)
+		if err := res.Audit.Err(); err != nil {
+			return fmt.Errorf("the chain this simulation made does not audit: %w", err)
+		}
+		fmt.Printf("audit it again from another process:\n  floe audit --committee %s --head %s",
+			filepath.Join(o.Out, "committee"), ledger.Hash(res.Head))
+		if o.Privacy == "sealed" {
+			fmt.Printf(" --key %s", filepath.Join(o.Out, "auditor.hpke"))
+		}
+		fmt.Println("\n  (after restarting the storage nodes of", filepath.Join(o.Out, "nodes"), "with floe storage-node, in the same order)")
+	}
 	return nil
 }
 

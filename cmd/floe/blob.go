@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -15,8 +14,6 @@ import (
 	"time"
 
 	"github.com/floe-fl/floe/blob"
-	"github.com/floe-fl/floe/transport"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 )
 
@@ -93,19 +90,11 @@ func (f blobFlags) open() (*blob.Client, host.Host, context.Context, context.Can
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	ep, err := openEndpoint("", nil, true, com)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	h, err := transport.NewHost(transport.HostConfig{Key: k, DialOnly: true})
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	c, err := blob.NewClient(h, com)
-	if err != nil {
-		h.Close()
-		return nil, nil, nil, nil, err
-	}
+	c, h := ep.client, ep.host
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	ctx, cancel2 := context.WithTimeout(ctx, *f.timeout)
 	return c, h, ctx, func() { cancel2(); cancel() }, nil

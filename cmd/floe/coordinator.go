@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -44,11 +43,7 @@ func runCoordinator(args []string) error {
 	if fs.NArg() != 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(*verbose)
 	com, err := blob.ReadCommitteeFile(*comPath)
 	if err != nil {
 		return err
@@ -61,10 +56,6 @@ func runCoordinator(args []string) error {
 	if err != nil {
 		return err
 	}
-	key, err := transport.LoadOrCreateKey(*keyPath)
-	if err != nil {
-		return err
-	}
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return err
 	}
@@ -72,15 +63,12 @@ func runCoordinator(args []string) error {
 	if err != nil {
 		return err
 	}
-	h, err := transport.NewHost(transport.HostConfig{Key: key, ListenAddrs: listen})
+	ep, err := openEndpoint(*keyPath, listen, false, com)
 	if err != nil {
 		return err
 	}
-	defer h.Close()
-	client, err := blob.NewClient(h, com)
-	if err != nil {
-		return err
-	}
+	defer ep.Close()
+	h, key := ep.host, ep.key
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var committee []string
@@ -90,7 +78,7 @@ func runCoordinator(args []string) error {
 		}
 	}
 	srv, err := coordinator.Open(ctx, coordinator.Config{
-		Host: h, Key: key, HPKE: hkey, Store: coordinator.BlobStore{Client: client}, DataDir: *dataDir, Eval: heldOut, Logger: log,
+		Host: h, Key: key, HPKE: hkey, Store: coordinator.BlobStore{Client: ep.client}, DataDir: *dataDir, Eval: heldOut, Logger: log,
 		OnCommit: func(c *ledger.SignedCommitment, head ledger.BlobID) {
 			id := ledger.Hash(head).String()
 			fmt.Printf("round %d %s head %s\n", c.C.Round, c.C.Status, id)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"time"
@@ -10,8 +9,6 @@ import (
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/ledger"
-	"github.com/floe-fl/floe/transport"
-	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
 func runModels(args []string) error {
@@ -44,17 +41,12 @@ func runModels(args []string) error {
 	if err != nil {
 		return err
 	}
-	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	h, err := transport.NewHost(transport.HostConfig{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	ep, err := openEndpoint("", nil, true, com)
 	if err != nil {
 		return err
 	}
-	defer h.Close()
-	client, err := blob.NewClient(h, com)
-	if err != nil {
-		return err
-	}
-	st := coordinator.BlobStore{Client: client}
+	defer ep.Close()
+	st := coordinator.BlobStore{Client: ep.client}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	chain, err := ledger.Walk(ctx, st.Get, ledger.BlobID(head))

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/participant"
-	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -48,11 +46,7 @@ func runParticipant(args []string) error {
 	if err != nil {
 		return usagef("--coordinator %q: %v", *coordAddr, err)
 	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(*verbose)
 	com, err := blob.ReadCommitteeFile(*comPath)
 	if err != nil {
 		return err
@@ -61,25 +55,18 @@ func runParticipant(args []string) error {
 	if err != nil {
 		return err
 	}
-	key, err := transport.LoadOrCreateKey(*keyPath)
+	ep, err := openEndpoint(*keyPath, listen, false, com)
 	if err != nil {
 		return err
 	}
-	h, err := transport.NewHost(transport.HostConfig{Key: key, ListenAddrs: listen})
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	client, err := blob.NewClient(h, com)
-	if err != nil {
-		return err
-	}
+	defer ep.Close()
+	h, key := ep.host, ep.key
 	var tr model.Trainer
 	if *trainer != "" {
 		tr = model.NewExternalTrainer(strings.Fields(*trainer), model.WithOutput(os.Stderr, os.Stderr))
 	}
 	p, err := participant.New(participant.Config{
-		Host: h, Key: key, Coordinator: *coord, Store: coordinator.BlobStore{Client: client}, Trainer: tr, Data: local,
+		Host: h, Key: key, Coordinator: *coord, Store: coordinator.BlobStore{Client: ep.client}, Trainer: tr, Data: local,
 		Logger: log, UpdateLifetime: *lifetime,
 		OnSubmit: func(round uint64, status, reason string) {
 			fmt.Printf("round %d submitted: %s %s\n", round, status, reason)

@@ -54,11 +54,7 @@ func runStorageNode(args []string) error {
 			return err
 		}
 	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(*verbose)
 	key, err := transport.LoadOrCreateKey(*keyPath)
 	if err != nil {
 		return err

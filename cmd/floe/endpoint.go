@@ -1,0 +1,59 @@
+package main
+
+import (
+	"crypto/rand"
+	"log/slog"
+	"os"
+
+	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/transport"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+)
+
+// newLogger returns the commands' stderr logger.
+func newLogger(verbose bool) *slog.Logger {
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// endpoint is a libp2p host with a blob client on a committee.
+type endpoint struct {
+	key    crypto.PrivKey
+	host   host.Host
+	client *blob.Client
+}
+
+// openEndpoint starts a host and a blob client. keyPath "" means a fresh
+// identity; no listen addresses with dialOnly means a host that listens nowhere.
+func openEndpoint(keyPath string, listen []string, dialOnly bool, com blob.Committee) (*endpoint, error) {
+	var (
+		e   endpoint
+		err error
+	)
+	if keyPath != "" {
+		e.key, err = transport.LoadOrCreateKey(keyPath)
+	} else {
+		e.key, _, err = crypto.GenerateEd25519Key(rand.Reader)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if e.host, err = transport.NewHost(transport.HostConfig{Key: e.key, ListenAddrs: listen, DialOnly: dialOnly && len(listen) == 0}); err != nil {
+		return nil, err
+	}
+	if e.client, err = blob.NewClient(e.host, com); err != nil {
+		e.host.Close()
+		return nil, err
+	}
+	return &e, nil
+}
+
+// Close stops the client and the host.
+func (e *endpoint) Close() {
+	e.client.Close()
+	e.host.Close()
+}

@@ -350,19 +350,13 @@ func (s *Server) closeRound(ctx context.Context) error {
 	if out.Status == ledger.StatusOK {
 		cm.NoiseSeed = noise
 		cm.OutputModelHash = ledger.Sum(out.Model)
-		cm.OutputModel, err = retry(ctx, log, "store model", func() (ledger.BlobID, error) {
-			id, _, err := s.cfg.Store.Put(ctx, out.Model, 0)
-			return id, err
-		})
+		cm.OutputModel, err = s.put(ctx, "store model", out.Model)
 		if err != nil {
 			return err
 		}
 		if len(out.State) > 0 {
 			cm.StateHash = ledger.Sum(out.State)
-			cm.StateBlob, err = retry(ctx, log, "store state", func() (ledger.BlobID, error) {
-				id, _, err := s.cfg.Store.Put(ctx, out.State, 0)
-				return id, err
-			})
+			cm.StateBlob, err = s.put(ctx, "store state", out.State)
 			if err != nil {
 				return err
 			}
@@ -382,10 +376,7 @@ func (s *Server) closeRound(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	newHead, err := retry(ctx, log, "store commitment", func() (ledger.BlobID, error) {
-		id, _, err := s.cfg.Store.Put(ctx, rec, 0)
-		return id, err
-	})
+	newHead, err := s.put(ctx, "store commitment", rec)
 	if err != nil {
 		return err
 	}
@@ -403,6 +394,14 @@ func (s *Server) closeRound(ctx context.Context) error {
 		s.cfg.OnCommit(sc, newHead)
 	}
 	return nil
+}
+
+// put stores b (kept forever), retrying until it succeeds or ctx ends.
+func (s *Server) put(ctx context.Context, what string, b []byte) (ledger.BlobID, error) {
+	return retry(ctx, s.cfg.Logger, what, func() (ledger.BlobID, error) {
+		id, _, err := s.cfg.Store.Put(ctx, b, 0)
+		return id, err
+	})
 }
 
 // evaluate computes the metrics of a model file on the held-out set.

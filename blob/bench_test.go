@@ -38,7 +38,7 @@ func BenchmarkPutGet64MiB(b *testing.B) {
 }
 
 // BenchmarkEncode_7x3x21M measures the client's encode and commit of a
-// 64 MiB blob for 7 members (Reed-Solomon, Blake2b leaves, Merkle tree).
+// 64 MiB blob for 7 members (Reed-Solomon, BLAKE3 leaves, Merkle tree).
 func BenchmarkEncode_7x3x21M(b *testing.B) {
 	data := randBytes(2, 64<<20)
 	b.SetBytes(int64(len(data)))

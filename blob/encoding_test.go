@@ -58,14 +58,18 @@ func leavesOf(sl [][]byte) []Hash {
 
 // TestIDGolden pins the ID derivation: any change to the encoding, the
 // Merkle tree or the ID hash changes these and must bump FormatVersion.
+// The first value was also derived by hand with another BLAKE3
+// implementation (lukechampine.com/blake3): four slivers {0x00}, leaves
+// BLAKE3(00 00), root of the 4-leaf tree, ID = BLAKE3(02 01 02 0400 0200 ||
+// 8 zero bytes || root).
 func TestIDGolden(t *testing.T) {
 	for _, tc := range []struct {
 		data string
 		n    int
 		want string
 	}{
-		{"", 4, "-bJ8zZHbPccm0wRPE27JUgBYpXuIpCoM4oLl5hj2v0I"},
-		{"floe", 7, "uSkVkTirUYw15_tAokWbLPFKvOKXRLW8vttjtZkF0TM"},
+		{"", 4, "B54jVh_-yk3CSeT7V1Et8xwJUZ_M7ug6mZ4GdBEz1HI"},
+		{"floe", 7, "Gm1M2KqYrGew9GC_yCXFJvNuL_oyi6J7ofSjN3l85DA"},
 	} {
 		id, err := ComputeID([]byte(tc.data), tc.n)
 		if err != nil {
@@ -74,6 +78,33 @@ func TestIDGolden(t *testing.T) {
 		if id.String() != tc.want {
 			t.Errorf("ComputeID(%q, %d) = %s, want %s", tc.data, tc.n, id, tc.want)
 		}
+	}
+}
+
+// TestEncodingRejectsOtherFormats checks that format version 1 (Blake2b)
+// and unknown hash or matrix kinds are refused with a clear error.
+func TestEncodingRejectsOtherFormats(t *testing.T) {
+	good, err := EncodingFor(7)
+	if err != nil || good.Validate() != nil || good.Hash != HashBLAKE3 || good.Version != 2 {
+		t.Fatalf("EncodingFor(7) = %+v, %v", good, err)
+	}
+	for name, tc := range map[string]struct {
+		mod  func(*Encoding)
+		want string
+	}{
+		"version 1":    {func(e *Encoding) { e.Version = 1 }, "blob: unsupported encoding version 1"},
+		"no hash kind": {func(e *Encoding) { e.Hash = 0 }, "blob: unsupported hash kind 0"},
+		"blake2b kind": {func(e *Encoding) { e.Hash = 1 }, "blob: unsupported hash kind 1"},
+		"matrix 2":     {func(e *Encoding) { e.Matrix = 2 }, "blob: unsupported matrix kind 2"},
+	} {
+		e := good
+		tc.mod(&e)
+		if err := e.Validate(); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: Validate() = %v, want %q", name, err, tc.want)
+		}
+	}
+	if got := good.bytes(); len(got) != 7 || got[0] != 2 || got[1] != 1 || got[2] != 2 || got[3] != 7 || got[5] != 3 {
+		t.Errorf("encoding type bytes % x", got)
 	}
 }
 

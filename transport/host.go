@@ -29,7 +29,7 @@ import (
 // Protocol IDs of floe. Each is versioned; a new wire format gets a new ID.
 const (
 	// ProtoBlob carries sliver stores, fetches, certificates and repair listings.
-	ProtoBlob protocol.ID = "/floe/blob/1.0.0"
+	ProtoBlob protocol.ID = "/floe/blob/2.0.0"
 	// ProtoRound carries jobs, tasks, submissions and secure-aggregation steps.
 	ProtoRound protocol.ID = "/floe/round/1.0.0"
 	// ProtoChain carries chain heads and commitment records.

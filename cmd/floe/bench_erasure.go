@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/floe-fl/floe/blob"
 	"github.com/klauspost/reedsolomon"
+	"github.com/zeebo/blake3"
 	"golang.org/x/crypto/blake2b"
 )
 
@@ -22,17 +24,22 @@ type erasureShape struct {
 	EncodeGBps      float64 `json:"encode_gbps_per_core"`
 	ReconstructGBps float64 `json:"reconstruct_gbps_per_core"`
 	LostDataShards  int     `json:"reconstruct_lost_data_shards"`
-	// The blob pipeline (RS + Blake2b leaves + Merkle; decode re-encodes and
+	// The blob pipeline (RS + BLAKE3 leaves + Merkle; decode re-encodes and
 	// re-hashes to check the root), GOMAXPROCS=1.
 	BlobEncodeGBps float64 `json:"blob_encode_gbps_per_core"`
 	BlobDecodeGBps float64 `json:"blob_decode_gbps_per_core"`
 }
 
 type erasureBench struct {
-	SizeMiB      int                `json:"size_mib"`
-	Seconds      float64            `json:"seconds_per_figure"`
-	MemcpyGBps   float64            `json:"memcpy_gbps_per_core"`
+	SizeMiB    int     `json:"size_mib"`
+	Seconds    float64 `json:"seconds_per_figure"`
+	MemcpyGBps float64 `json:"memcpy_gbps_per_core"`
+	// One hash of the whole blob per figure: BLAKE3-256 (the blob
+	// package's leaf, node and ID hash since format version 2), and the
+	// Blake2b-256 and SHA-256 it was measured against.
+	Blake3GBps   float64            `json:"blake3_gbps_per_core"`
 	Blake2bGBps  float64            `json:"blake2b256_gbps_per_core"`
+	SHA256GBps   float64            `json:"sha256_gbps_per_core"`
 	Shapes       []erasureShape     `json:"shapes"`
 	Ratios       map[string]float64 `json:"ratios"`
 	Notes        string             `json:"notes"`
@@ -101,7 +108,13 @@ func benchErasure(args []string) (any, error) {
 	if out.MemcpyGBps, err = measure(d, size, func() error { copy(dst, data); return nil }); err != nil {
 		return nil, err
 	}
+	if out.Blake3GBps, err = measure(d, size, func() error { blake3.Sum256(data); return nil }); err != nil {
+		return nil, err
+	}
 	if out.Blake2bGBps, err = measure(d, size, func() error { blake2b.Sum256(data); return nil }); err != nil {
+		return nil, err
+	}
+	if out.SHA256GBps, err = measure(d, size, func() error { sha256.Sum256(data); return nil }); err != nil {
 		return nil, err
 	}
 	matrixOK := true
@@ -180,12 +193,16 @@ func benchErasure(args []string) (any, error) {
 		return nil, errors.New("bench erasure: reedsolomon.New output differs from blob.Encode: matrix mismatch")
 	}
 	out.Ratios["blake2b_vs_memcpy"] = round3(out.Blake2bGBps / out.MemcpyGBps)
+	out.Ratios["blake3_vs_memcpy"] = round3(out.Blake3GBps / out.MemcpyGBps)
+	out.Ratios["blake3_vs_blake2b"] = round3(out.Blake3GBps / out.Blake2bGBps)
+	out.Ratios["sha256_vs_blake2b"] = round3(out.SHA256GBps / out.Blake2bGBps)
 	for i := range out.Shapes {
 		s := &out.Shapes[i]
 		s.EncodeGBps, s.ReconstructGBps = round3(s.EncodeGBps), round3(s.ReconstructGBps)
 		s.BlobEncodeGBps, s.BlobDecodeGBps = round3(s.BlobEncodeGBps), round3(s.BlobDecodeGBps)
 	}
 	out.MemcpyGBps, out.Blake2bGBps = round3(out.MemcpyGBps), round3(out.Blake2bGBps)
+	out.Blake3GBps, out.SHA256GBps = round3(out.Blake3GBps), round3(out.SHA256GBps)
 	return out, nil
 }
 

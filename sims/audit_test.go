@@ -783,6 +783,18 @@ func TestAuditSealedRecipientOrNot(t *testing.T) {
 	if rep := run(f.res.Head, key, "coordinator"); rep.Verdict != audit.VerdictVerified {
 		t.Fatalf("recipient audit: %s: %v\n%s", rep.Verdict, rep.Err(), reportText(rep))
 	}
+	// The auditor recipient, with the key file the simulation leaves (what
+	// `floe audit --key OUT/auditor.hpke` reads).
+	akey, err := seal.LoadOrCreateKey(filepath.Join(o.Out, "auditor.hpke"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := run(f.res.Head, akey, AuditorName); rep.Verdict != audit.VerdictVerified || rep.Recipient != AuditorName {
+		t.Fatalf("auditor-recipient audit: %s (as %q): %v", rep.Verdict, rep.Recipient, rep.Err())
+	}
+	if rep := run(f.res.Head, akey, "coordinator"); rep.Verdict != audit.VerdictIncomplete {
+		t.Fatalf("the auditor's key under the coordinator's name: %s, want incomplete", rep.Verdict)
+	}
 	wrong, err := seal.GenerateKey()
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -15,8 +14,6 @@ import (
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/seal"
-	"github.com/floe-fl/floe/transport"
-	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
 func runAudit(args []string) error {
@@ -69,25 +66,12 @@ not be made (e.g. sealed updates without --key; accept that with --partial-ok).`
 			return err
 		}
 	}
-	var ik crypto.PrivKey
-	if *identity != "" {
-		ik, err = transport.LoadOrCreateKey(*identity)
-	} else {
-		ik, _, err = crypto.GenerateEd25519Key(rand.Reader)
-	}
+	ep, err := openEndpoint(*identity, nil, true, com)
 	if err != nil {
 		return err
 	}
-	h, err := transport.NewHost(transport.HostConfig{Key: ik, DialOnly: true})
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	client, err := blob.NewClient(h, com)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
+	defer ep.Close()
+	client := ep.client
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)

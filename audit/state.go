@@ -648,6 +648,15 @@ func (x *roundCtx) receipts(fold, receipt []ledger.SubmissionRecord) error {
 		if sub.NumExamples == 0 {
 			return bad("it claims no examples")
 		}
+		if rec.Reason == coordinator.ReasonExamples {
+			if sub.NumExamples <= coordinator.MaxExamples {
+				return bad(fmt.Sprintf("it claims %d examples, within the limit", sub.NumExamples))
+			}
+			continue
+		}
+		if sub.NumExamples > coordinator.MaxExamples {
+			return bad(fmt.Sprintf("it claims %d examples, above the limit", sub.NumExamples))
+		}
 		certErr := coordinator.VerifyCert(s.Committee, sub.Blob, ss.Cert)
 		if rec.Reason == coordinator.ReasonBadCert {
 			if certErr == nil {

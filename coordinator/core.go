@@ -69,6 +69,7 @@ const (
 	ReasonNotInCohort = "not in cohort"
 	ReasonBadCert     = "bad certificate"
 	ReasonNoExamples  = "no examples"
+	ReasonExamples    = "example count above limit"
 	ReasonSender      = "sender is not the participant"
 	ReasonBlobMissing = "update blob unavailable"
 	ReasonBadUpdate   = "update does not open or decode"
@@ -77,6 +78,10 @@ const (
 	ReasonNonFinite   = "non-finite values"
 	ReasonNorm        = "norm above bound"
 )
+
+// MaxExamples bounds the examples one submission may claim, so that a
+// round's example total cannot overflow (2^32 each, at most 2^30 members).
+const MaxExamples = 1 << 32
 
 // MaxRejectsRecorded bounds the rejected submissions recorded per round;
 // further ones are only counted, so no sender can grow a commitment unboundedly.
@@ -182,6 +187,9 @@ func (c *Core) CheckSubmission(sender string, s *ledger.SignedSubmission) string
 	if sub.NumExamples == 0 {
 		return ReasonNoExamples
 	}
+	if sub.NumExamples > MaxExamples {
+		return ReasonExamples
+	}
 	if c.verify != nil {
 		if err := c.verify(sub.Blob, s.Cert); err != nil {
 			return ReasonBadCert
@@ -231,7 +239,8 @@ func (c *Core) Apply(ev Event) (reason string, err error) {
 			return "", fmt.Errorf("coordinator: cannot close round %d in phase %s of round %d", ev.Round, c.Phase, c.Round)
 		}
 		c.Phase = PhaseClosing
-		c.CloseMillis = ev.Millis
+		// Round times never run backwards, even if the wall clock steps back.
+		c.CloseMillis = max(ev.Millis, c.CloseMillis)
 	case EvCommit:
 		if c.Phase != PhaseClosing || ev.Round != c.Round || ev.Commit == nil {
 			return "", fmt.Errorf("coordinator: cannot commit round %d in phase %s of round %d", ev.Round, c.Phase, c.Round)

@@ -252,6 +252,7 @@ func TestBadSubmissions(t *testing.T) {
 	s.Cert = s.Cert[:len(s.Cert)/2]
 	f.expect(a, s, coordinator.ReasonBadCert)
 	f.expect(a, f.update(a, 1, good(), func(s *ledger.Submission) { s.NumExamples = 0 }), coordinator.ReasonNoExamples)
+	f.expect(a, f.update(a, 1, good(), func(s *ledger.Submission) { s.NumExamples = 1<<64 - 1 }), coordinator.ReasonExamples)
 	// Not in the cohort: a registered outsider and an unregistered stranger.
 	f.expect(outsiders[0], f.update(outsiders[0], 1, good(), nil), coordinator.ReasonNotInCohort)
 	f.expect(stranger, f.update(stranger, 1, good(), nil), coordinator.ReasonNotInCohort)
@@ -283,7 +284,7 @@ func TestBadSubmissions(t *testing.T) {
 		reasons[r.Reason]++
 	}
 	for _, want := range []string{coordinator.ReasonMalformed, coordinator.ReasonOversized, coordinator.ReasonBadSig, coordinator.ReasonWrongJob,
-		coordinator.ReasonFuture, coordinator.ReasonSender, coordinator.ReasonBadCert, coordinator.ReasonNoExamples, coordinator.ReasonNotInCohort,
+		coordinator.ReasonFuture, coordinator.ReasonSender, coordinator.ReasonBadCert, coordinator.ReasonNoExamples, coordinator.ReasonExamples, coordinator.ReasonNotInCohort,
 		coordinator.ReasonDuplicate, coordinator.ReasonShape, coordinator.ReasonNonFinite, coordinator.ReasonNorm, coordinator.ReasonHash} {
 		if reasons[want] == 0 {
 			t.Errorf("reason %q not recorded in the commitment (have %v)", want, reasons)

@@ -25,8 +25,8 @@ func DrawCohort(seed Hash, candidates []string, size int) []string {
 	c := slices.Clone(candidates)
 	slices.Sort(c)
 	c = slices.Compact(c)
-	if size >= len(c) {
-		return c
+	if size < 0 || size >= len(c) {
+		return c // a negative size is an overflowed huge one: everyone
 	}
 	r := rand.New(rand.NewChaCha8(seed))
 	for i := 0; i < size; i++ {

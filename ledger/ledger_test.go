@@ -151,6 +151,9 @@ func TestCohortDraw(t *testing.T) {
 	if len(seen) < 10 {
 		t.Fatalf("only %d distinct cohorts in 50 rounds", len(seen))
 	}
+	if got := DrawCohort(seed, cands, -5); len(got) != 7 {
+		t.Fatalf("overflowed size: %v", got)
+	}
 	if got := DrawCohort(seed, cands, 10); len(got) != 7 {
 		t.Fatalf("oversized draw: %v", got)
 	}

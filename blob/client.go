@@ -256,6 +256,7 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (ID, *
 		unlink()
 		wcancel()
 		writers.Wait()
+		x.release()
 		if err := ctx.Err(); err != nil {
 			return ID{}, nil, fmt.Errorf("blob: put: %w", err)
 		}
@@ -265,6 +266,8 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (ID, *
 	if pc.waitAll {
 		unlink()
 		wcancel()
+		writers.Wait() // every writer answered; none reads x.slivers now
+		x.release()
 		c.pushCert(ctx, cert)
 		return x.id, cert, nil
 	}
@@ -276,6 +279,7 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (ID, *
 		defer c.wg.Done()
 		defer wcancel()
 		writers.Wait()
+		x.release()
 		c.pushCert(wctx, cert)
 	}()
 	return x.id, cert, nil

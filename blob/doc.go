@@ -76,8 +76,10 @@
 //
 // Memory: a node streams every sliver through one 1 MiB buffer (plus the
 // transport's stream window), whatever its size. A client holds whole
-// blobs: Put the n slivers (n/k times the blob), Get the blob plus the
-// n - k re-encoded slivers of its consistency check, Repair one blob.
+// blobs: Put the n slivers (n/k times the blob, in a buffer recycled by
+// later Puts once every write to the nodes finished), Get the blob plus
+// n - k stripes of 256 KiB (its consistency check re-encodes stripe by
+// stripe), Repair one blob.
 //
 // Every file is written to a temporary name, fsynced, renamed and its
 // directory fsynced, so a node killed at any instant keeps every sliver it

@@ -112,6 +112,7 @@ func (n *Node) repairOne(ctx context.Context, c *Client, e listEntry, self int) 
 	if err != nil {
 		return err
 	}
+	defer x.release()
 	if x.id != e.Cert.ID {
 		return errors.New("blob: repair: rebuilt blob has another ID")
 	}

@@ -47,7 +47,22 @@ type Config struct {
 	Logger  *slog.Logger
 	// OnCommit, if set, is called after each round is committed.
 	OnCommit func(c *ledger.SignedCommitment, head ledger.BlobID)
+	// Fault, if set, is asked at each fault point of a round (FaultClosed:
+	// closed and journaled, nothing aggregated; FaultStored: the commitment
+	// blob is stored but the commit not journaled); when it answers true, Run
+	// stops there with ErrCrashed, as if the process died. Simulations use it;
+	// it is nil in production.
+	Fault func(point string, round uint64) bool
 }
+
+// Fault points.
+const (
+	FaultClosed = "closed"
+	FaultStored = "stored"
+)
+
+// ErrCrashed is returned by Run when Config.Fault simulated a crash.
+var ErrCrashed = errors.New("coordinator: simulated crash")
 
 // Server drives a Core: it serves the round protocol, journals events and does
 // the I/O of closing rounds. Goroutines: Run's loop (owns closing rounds) and
@@ -56,6 +71,9 @@ type Server struct {
 	cfg     Config
 	journal *Journal
 	jobRec  []byte
+
+	closed    chan struct{} // closed by Close: wakes long polls
+	closeOnce sync.Once
 
 	mu      sync.Mutex // guards the following
 	core    *Core
@@ -139,7 +157,7 @@ func Open(ctx context.Context, cfg Config, newJob func() (ledger.JobSpec, []byte
 	if sj.Job.Coordinator != me.String() {
 		return nil, fmt.Errorf("coordinator: job in %s belongs to coordinator %s, this key is %s", cfg.DataDir, sj.Job.Coordinator, me)
 	}
-	s := &Server{cfg: cfg, jobRec: jrec, changed: make(chan struct{})}
+	s := &Server{cfg: cfg, jobRec: jrec, changed: make(chan struct{}), closed: make(chan struct{})}
 	s.core = NewCore(sj, jb, cfg.Store.VerifyCert)
 	j, evs, err := OpenJournal(filepath.Join(cfg.DataDir, "journal"))
 	if err != nil {
@@ -197,6 +215,7 @@ func (s *Server) Status() (round uint64, phase Phase, head ledger.BlobID) {
 // Close stops serving and closes the journal.
 func (s *Server) Close() error {
 	s.cfg.Host.RemoveStreamHandler(transport.ProtoRound)
+	s.closeOnce.Do(func() { close(s.closed) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.journal.Close()
@@ -311,6 +330,9 @@ func (s *Server) closeRound(ctx context.Context) error {
 	cached := s.model
 	s.mu.Unlock()
 	log := s.cfg.Logger
+	if s.cfg.Fault != nil && s.cfg.Fault(FaultClosed, round) {
+		return ErrCrashed
+	}
 
 	global := cached
 	if global == nil || ledger.Sum(global) != modelHash {
@@ -379,6 +401,9 @@ func (s *Server) closeRound(ctx context.Context) error {
 	newHead, err := s.put(ctx, "store commitment", rec)
 	if err != nil {
 		return err
+	}
+	if s.cfg.Fault != nil && s.cfg.Fault(FaultStored, round) {
+		return ErrCrashed
 	}
 	s.mu.Lock()
 	_, err = s.stepLocked(Event{Kind: EvCommit, Round: round, Commit: &CommitInfo{Head: newHead, Model: cm.OutputModel, ModelHash: cm.OutputModelHash, StateBlob: cm.StateBlob}})
@@ -550,6 +575,8 @@ func (s *Server) task(sender string, after uint64) Response {
 		case <-changed:
 		case <-deadline:
 			return Response{Status: RespWait, Round: round}
+		case <-s.closed:
+			return Response{Status: RespError, Reason: "coordinator shutting down"}
 		}
 	}
 }

@@ -62,6 +62,8 @@ type Options struct {
 	Deadline     time.Duration
 	Dropout      float64 // probability a cohort member skips a round
 	Attackers    int     // participants that send scaled sign-flipped updates
+	Crashes      int     // coordinator crashes (each restarted from its data directory), at seeded rounds and points
+	DeadNodes    int     // storage nodes killed for good after a third of the rounds (at most f)
 	Out          string  // directory for keys, node data, committee and head
 	NoAudit      bool    // skip auditing the chain at the end
 	Logger       *slog.Logger
@@ -94,6 +96,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("sims: dropout must be in [0, 1)")
 	case o.Attackers < 0 || o.Attackers > o.Participants:
 		return fmt.Errorf("sims: attackers must be in [0, participants]")
+	case o.Crashes < 0 || o.Crashes > o.Rounds:
+		return fmt.Errorf("sims: crashes must be in [0, rounds]")
+	case o.DeadNodes < 0 || o.DeadNodes > (o.Nodes-1)/3:
+		return fmt.Errorf("sims: dead storage nodes must be in [0, f] = [0, %d] for %d nodes", max((o.Nodes-1)/3, 0), o.Nodes)
 	case o.Privacy != "sealed" && o.Privacy != "plain":
 		return fmt.Errorf("sims: privacy must be sealed or plain")
 	case o.Out == "":
@@ -123,6 +129,10 @@ type Result struct {
 	Committee blob.Committee
 	// Audit is the report of auditing the finished chain (nil with NoAudit).
 	Audit *audit.Report
+	// Crashes lists the simulated coordinator crashes as "round R at POINT".
+	Crashes []string
+	// DeadNodes lists the committee indices of the storage nodes killed.
+	DeadNodes []int
 }
 
 // keyFor derives a deterministic Ed25519 key for a role.
@@ -265,7 +275,11 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	defer net.close()
 
 	// Storage nodes, with keys and data where a user can restart them.
-	var com blob.Committee
+	var (
+		com       blob.Committee
+		nodes     []*blob.Node
+		nodeHosts []host.Host
+	)
 	for i := 0; i < o.Nodes; i++ {
 		dir := filepath.Join(o.Out, "nodes", strconv.Itoa(i))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -284,6 +298,7 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 			return nil, err
 		}
 		defer node.Close()
+		nodes, nodeHosts = append(nodes, node), append(nodeHosts, h)
 		com.Members = append(com.Members, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
 	}
 	if err := blob.WriteCommitteeFile(filepath.Join(o.Out, "committee"), com); err != nil {
@@ -358,8 +373,20 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	// short carries rounds whose cohort has finished with fewer accepted
 	// submissions than members: with a simulated clock, time jumps to their deadline.
 	short := make(chan struct{}, o.Rounds)
-	srv, err := coordinator.Open(ctx, coordinator.Config{
+	crashAt, crashed := crashPlan(o), map[uint64]bool{}
+	var crashes []string
+	committed := make(chan uint64, o.Rounds)
+	ccfg := coordinator.Config{
 		Host: ch, Key: ckey, HPKE: hkey, Store: cstore, DataDir: cdir, Clock: clk, Eval: eval, Logger: o.Logger,
+		Fault: func(point string, round uint64) bool {
+			// Called from the coordinator's Run goroutine only.
+			if crashAt[round] != point || crashed[round] {
+				return false
+			}
+			crashed[round] = true
+			crashes = append(crashes, fmt.Sprintf("round %d at %s", round, point))
+			return true
+		},
 		OnCommit: func(c *ledger.SignedCommitment, head ledger.BlobID) {
 			st := RoundStat{Round: c.C.Round, Status: c.C.Status, Cohort: len(c.C.Cohort), Head: head}
 			for _, s := range c.C.Submissions {
@@ -383,18 +410,21 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 			lastTime = now
 			stats = append(stats, st)
 			mu.Unlock()
+			committed <- c.C.Round
 			if onRound != nil {
 				onRound(st)
 			}
 		},
-	}, func() (ledger.JobSpec, []byte, error) {
+	}
+	newJob := func() (ledger.JobSpec, []byte, error) {
 		b, err := model.MarshalSafetensors(arch.Init(o.Seed), coordinator.ModelMeta(&spec, 0))
 		return spec, b, err
-	})
+	}
+	srv, err := coordinator.Open(ctx, ccfg, newJob)
 	if err != nil {
 		return nil, err
 	}
-	defer srv.Close()
+	defer func() { srv.Close() }()
 	lastTime = time.Now()
 
 	// Participants.
@@ -476,12 +506,32 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	// deadline closes the round at exactly its deadline.
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Run(ctx) }()
-	var runErr error
+	var (
+		runErr error
+		dead   []int
+	)
+	killAt := uint64(max(1, o.Rounds/3))
 loop:
 	for {
 		select {
 		case runErr = <-srvDone:
-			break loop
+			if !errors.Is(runErr, coordinator.ErrCrashed) {
+				break loop
+			}
+			// The coordinator "died": reopen it from its data directory alone.
+			srv.Close()
+			if srv, runErr = coordinator.Open(ctx, ccfg, newJob); runErr != nil {
+				break loop
+			}
+			go func(s *coordinator.Server) { srvDone <- s.Run(ctx) }(srv)
+		case r := <-committed:
+			if r == killAt && o.DeadNodes > 0 {
+				for i := o.Nodes - 1; i >= o.Nodes-o.DeadNodes; i-- {
+					nodes[i].Close()
+					nodeHosts[i].Close()
+					dead = append(dead, i)
+				}
+			}
 		case err := <-errs:
 			runErr = err
 			break loop
@@ -503,7 +553,7 @@ loop:
 	if err := os.WriteFile(filepath.Join(o.Out, "head"), []byte(ledger.Hash(head).String()+"\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("sims: %w", err)
 	}
-	res := &Result{Head: head, JobBlob: srv.JobBlob(), Committee: com}
+	res := &Result{Head: head, JobBlob: srv.JobBlob(), Committee: com, Crashes: crashes, DeadNodes: dead}
 	mu.Lock()
 	res.Rounds = stats
 	mu.Unlock()
@@ -519,6 +569,20 @@ loop:
 		}
 	}
 	return res, nil
+}
+
+// crashPlan picks o.Crashes distinct rounds, and for each a fault point, from the seed.
+func crashPlan(o Options) map[uint64]string {
+	r := rand.New(rand.NewPCG(o.Seed, 0x6372617368)) // "crash"
+	plan := map[uint64]string{}
+	for _, i := range r.Perm(o.Rounds)[:o.Crashes] {
+		point := coordinator.FaultClosed
+		if r.IntN(2) == 1 {
+			point = coordinator.FaultStored
+		}
+		plan[uint64(i+1)] = point
+	}
+	return plan
 }
 
 // dropout returns a uniform number in [0, 1) fixed by seed, participant and round.

@@ -121,3 +121,50 @@ func TestRobustRuleResistsAttackers(t *testing.T) {
 		t.Fatalf("trimmed mean %.3f does not beat fedavg %.3f under attack", tm, avg)
 	}
 }
+
+// TestCrashesChangeNothing: a coordinator that crashes at its fault points
+// (after closing a round, and after storing a commitment it never journaled)
+// and restarts from its data directory makes the very same chain.
+func TestCrashesChangeNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := smallOptions(t)
+	o.Rounds = 5
+	clean, err := Run(ctx, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Out, o.Crashes = t.TempDir(), 4
+	crashy, err := Run(ctx, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(crashy.Crashes) != 4 {
+		t.Fatalf("%d crashes happened, want 4: %v", len(crashy.Crashes), crashy.Crashes)
+	}
+	if crashy.Head != clean.Head {
+		t.Fatalf("crashes changed the chain: %s vs %s (crashes %v)", ledger.Hash(crashy.Head), ledger.Hash(clean.Head), crashy.Crashes)
+	}
+	if err := crashy.Audit.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeadStorageNodes: with f of the storage nodes killed mid-job, rounds go
+// on, and the chain still audits.
+func TestDeadStorageNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := smallOptions(t)
+	o.Nodes, o.DeadNodes, o.Rounds = 7, 2, 4
+	res, err := Run(ctx, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.DeadNodes) != 2 || len(res.Rounds) != 4 {
+		t.Fatalf("dead nodes %v, %d rounds", res.DeadNodes, len(res.Rounds))
+	}
+	if err := res.Audit.Err(); err != nil {
+		t.Fatal(err)
+	}
+}

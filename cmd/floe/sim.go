@@ -56,6 +56,8 @@ func runSim(args []string) error {
 	fs.DurationVar(&o.Deadline, "deadline", o.Deadline, "round deadline")
 	fs.Float64Var(&o.Dropout, "dropout", o.Dropout, "probability that a cohort member drops out of a round")
 	fs.IntVar(&o.Attackers, "attackers", o.Attackers, "participants that send sign-flipped, scaled updates")
+	fs.IntVar(&o.Crashes, "crashes", o.Crashes, "coordinator crashes, each restarted from its data directory (seeded rounds and points)")
+	fs.IntVar(&o.DeadNodes, "dead-nodes", o.DeadNodes, "storage nodes killed for good after a third of the rounds (at most f)")
 	fs.StringVar(&o.Out, "out", "out", "output directory: metrics.csv, summary.json, accuracy.png, nodes/, committee, head")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.BoolVar(&o.NoAudit, "no-audit", false, "do not audit the chain at the end")
@@ -78,8 +80,8 @@ func runSim(args []string) error {
 	if err := o.Validate(); err != nil {
 		return usagef("%v", err)
 	}
-	fmt.Printf("floe sim: seed=%d net=%s nodes=%d participants=%d cohort=%d rounds=%d dataset=%s model=%s E=%d B=%d lr=%g rule=%s privacy=%s dropout=%g attackers=%d\n",
-		o.Seed, o.Net, o.Nodes, o.Participants, o.Cohort, o.Rounds, o.Dataset, o.Arch, o.Epochs, o.Batch, o.LR, o.Rule.Canonical(), o.Privacy, o.Dropout, o.Attackers)
+	fmt.Printf("floe sim: seed=%d net=%s nodes=%d participants=%d cohort=%d rounds=%d dataset=%s model=%s E=%d B=%d lr=%g rule=%s privacy=%s dropout=%g attackers=%d crashes=%d dead-nodes=%d\n",
+		o.Seed, o.Net, o.Nodes, o.Participants, o.Cohort, o.Rounds, o.Dataset, o.Arch, o.Epochs, o.Batch, o.LR, o.Rule.Canonical(), o.Privacy, o.Dropout, o.Attackers, o.Crashes, o.DeadNodes)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	bar := progressbar.NewOptions(o.Rounds, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("rounds"),
@@ -96,6 +98,12 @@ func runSim(args []string) error {
 		return err
 	}
 	elapsed := time.Since(start)
+	for _, c := range res.Crashes {
+		fmt.Printf("coordinator crashed and restarted: %s\n", c)
+	}
+	if len(res.DeadNodes) > 0 {
+		fmt.Printf("storage nodes killed: %v\n", res.DeadNodes)
+	}
 	if err := writeSimOutputs(o, res, elapsed); err != nil {
 		return err
 	}

@@ -494,12 +494,13 @@ func (c *Client) fetchSliver(ctx context.Context, id ID, i int, keep bool) (fetc
 	if keep {
 		dst = func(size uint64) []byte { return make([]byte, size) }
 	}
-	return c.fetchSliverInto(ctx, id, i, dst, &last)
+	return c.fetchSliverInto(ctx, id, i, dst, &last, nil)
 }
 
 // fetchSliverInto is fetchSliver reading the sliver into dst(size) (nil:
-// hash only) and recording read progress in last.
-func (c *Client) fetchSliverInto(ctx context.Context, id ID, i int, dst func(uint64) []byte, last *atomic.Int64) (fetched, SliverState, error) {
+// hash only), recording read progress in last, and calling onData (when not
+// nil) with the count of bytes of dst(size) filled after each chunk.
+func (c *Client) fetchSliverInto(ctx context.Context, id ID, i int, dst func(uint64) []byte, last *atomic.Int64, onData func(int)) (fetched, SliverState, error) {
 	dctx, dcancel := context.WithTimeout(ctx, c.cfg.baseTimeout)
 	s, stop, err := c.openStream(dctx, i)
 	if err != nil {
@@ -557,7 +558,7 @@ func (c *Client) fetchSliverInto(ctx context.Context, id ID, i int, dst func(uin
 	var leaf Hash
 	if dst != nil {
 		buf = dst(size)
-		leaf, err = readHashed(buf, r)
+		leaf, err = readHashed(buf, r, onData)
 	} else {
 		leaf, err = copyHashed(nil, r, size, make([]byte, min(uint64(copyBuf), size)))
 	}
@@ -622,24 +623,51 @@ func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadRepo
 	hedged := make([]bool, n)
 	running := make([]bool, n)
 	var wg sync.WaitGroup
+	var chk *stripeCheck // set by the first fetch into base
+	// After wg.Wait (deferred below, so run before this), no fetch sets
+	// chk any more.
+	defer func() {
+		if chk != nil {
+			chk.finish(false)
+		}
+	}()
 	defer wg.Wait()
 	defer cancel() // runs before wg.Wait
 	// Data slivers are read straight into one buffer, which becomes the
 	// returned blob without a copy. Every valid header names the same
 	// sliver size (it hashes to the ID), and each index is fetched once.
+	//
+	// While they arrive, a stripeCheck re-encodes the data slivers' common
+	// prefix stripe by stripe and hashes the parity, so that the
+	// consistency check mostly overlaps the transfer; it is used only when
+	// the k valid slivers are the data slivers (else decode does it all).
 	var base []byte
 	var baseOnce sync.Once
-	alloc := func(i int) func(uint64) []byte {
-		return func(size uint64) []byte {
-			if i >= k {
-				return make([]byte, size)
-			}
-			baseOnce.Do(func() { base = make([]byte, uint64(k)*size) })
+	//
+	// fetchInto returns the destination and progress callbacks of fetch i;
+	// both run on that fetch's goroutine, dst before any onData.
+	fetchInto := func(i int) (dst func(uint64) []byte, onData func(int)) {
+		if i >= k {
+			return func(size uint64) []byte { return make([]byte, size) }, nil
+		}
+		var check *stripeCheck // set when the sliver goes to base
+		dst = func(size uint64) []byte {
+			baseOnce.Do(func() {
+				base = make([]byte, uint64(k)*size)
+				chk = startStripeCheck(n, base, int(size))
+			})
 			if uint64(len(base)) != uint64(k)*size {
 				return make([]byte, size)
 			}
+			check = chk
 			return base[uint64(i)*size : uint64(i+1)*size : uint64(i+1)*size]
 		}
+		onData = func(done int) {
+			if check != nil {
+				check.progress(i, done)
+			}
+		}
+		return dst, onData
 	}
 	active := 0
 	launch := func() bool {
@@ -654,7 +682,8 @@ func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadRepo
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f, st, err := c.fetchSliverInto(rctx, id, i, alloc(i), &progress[i])
+			dst, onData := fetchInto(i)
+			f, st, err := c.fetchSliverInto(rctx, id, i, dst, &progress[i], onData)
 			results <- fetchResult{index: i, f: f, st: st, err: err}
 		}()
 		return true
@@ -707,10 +736,26 @@ func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadRepo
 		}
 	}
 	cancel()
+	wg.Wait() // no fetch writes into base any more
+	dataOnly := true
+	for i := range k {
+		dataOnly = dataOnly && slivers[i] != nil
+	}
+	var parity []Hash
+	if chk != nil {
+		parity = chk.finish(dataOnly) // nil unless every stripe was checked
+	}
 	if valid < k {
 		return nil, rep, &NotEnoughSliversError{ID: id, Valid: valid, Need: k, Nodes: rep.Nodes}
 	}
-	wg.Wait() // no fetch writes into base any more
+	if want, err := EncodingFor(n); parity != nil && err == nil && first.Enc == want {
+		ss := int(want.SliverSize(first.Length))
+		copy(leaves[k:], parity)
+		if len(base) != k*ss || !allZero(base[first.Length:]) || merkleRoot(leaves) != first.Root {
+			return nil, rep, ErrInconsistentEncoding
+		}
+		return base[:first.Length:first.Length], rep, nil
+	}
 	data, err := decode(first.Enc, first.Length, first.Root, slivers, leaves, base)
 	if err != nil {
 		return nil, rep, err

@@ -47,7 +47,9 @@
 //     each that fails or stalls for the hedge delay (WithReadAll: all at
 //     once); it verifies slivers as they arrive, decodes from the first k
 //     valid ones (cancelling the rest), re-encodes and checks the root and
-//     zero padding. Asking k first instead of all n was measured: on a
+//     zero padding. When those k are the data slivers (a healthy
+//     committee), the re-encoding runs stripe by stripe while they arrive,
+//     so the check mostly overlaps the transfer. Asking k first instead of all n was measured: on a
 //     loaded machine the n - k extra transfers cost more than half of a
 //     read's CPU time. A blob whose slivers verify but
 //     do not form the committed codeword gives ErrInconsistentEncoding and

@@ -514,6 +514,114 @@ func decode(e Encoding, length uint64, root Hash, slivers [][]byte, leaves []Has
 // decodeStripe is the width of the stripes decode re-encodes at a time.
 const decodeStripe = 256 << 10
 
+// stripeCheck re-encodes a blob's k data slivers stripe by stripe while a
+// read receives them into base (sliver i at base[i*s:(i+1)*s]), hashing
+// the n-k parity slivers it produces as leaves. It is decode's consistency
+// check moved into the transfer, for reads that get every data sliver.
+type stripeCheck struct {
+	n, k, ss int
+	base     []byte
+	recvd    []atomic.Int64 // bytes of data sliver i present in base
+	wake     chan struct{}  // capacity 1: progress was made
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	leaves   []Hash // parity leaves, once every stripe was hashed
+}
+
+// startStripeCheck starts a check for a committee of n members whose data
+// slivers of ss bytes arrive in base; it returns nil when base does not
+// fit n's encoding.
+func startStripeCheck(n int, base []byte, ss int) *stripeCheck {
+	e, err := EncodingFor(n)
+	if err != nil || len(base) != int(e.K)*ss {
+		return nil
+	}
+	rs, err := newCoder(e)
+	if err != nil {
+		return nil
+	}
+	k := int(e.K)
+	c := &stripeCheck{n: n, k: k, ss: ss, base: base, recvd: make([]atomic.Int64, k),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go c.run(rs)
+	return c
+}
+
+// progress records that the first done bytes of data sliver i are in base.
+func (c *stripeCheck) progress(i, done int) {
+	c.recvd[i].Store(int64(done))
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ready reports whether every data sliver's first end bytes are in base.
+func (c *stripeCheck) ready(end int) bool {
+	for i := range c.recvd {
+		if c.recvd[i].Load() < int64(end) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *stripeCheck) run(rs reedsolomon.Encoder) {
+	defer close(c.done)
+	n, k := c.n, c.k
+	hs := make([]hashWriter, n)
+	idx := make([]int, 0, n-k)
+	for i := k; i < n; i++ {
+		hs[i] = leafHasher()
+		idx = append(idx, i)
+	}
+	stripe := min(c.ss, decodeStripe)
+	pbuf := make([]byte, (n-k)*stripe)
+	shards := make([][]byte, n)
+	for off := 0; off < c.ss; {
+		end := min(off+stripe, c.ss)
+		for !c.ready(end) {
+			select {
+			case <-c.wake:
+			case <-c.stop:
+				return
+			}
+		}
+		for i := range k {
+			shards[i] = c.base[i*c.ss+off : i*c.ss+end : i*c.ss+end]
+		}
+		for j := range n - k {
+			shards[k+j] = pbuf[j*stripe : j*stripe+end-off : j*stripe+end-off]
+		}
+		if err := rs.Encode(shards); err != nil {
+			return
+		}
+		writeParallel(hs, shards, idx)
+		off = end
+	}
+	leaves := make([]Hash, n-k)
+	for j := range leaves {
+		hs[k+j].Sum(leaves[j][:0])
+	}
+	c.leaves = leaves
+}
+
+// finish returns the parity leaves when complete (every data sliver was
+// received whole into base and verified), waiting for the check's last
+// stripes. Otherwise (some data sliver failed, or was never fetched) it
+// stops the check, waits for it and returns nil: the bytes it hashed are
+// not the blob's. It may be called more than once.
+func (c *stripeCheck) finish(complete bool) []Hash {
+	if !complete || !c.ready(c.ss) {
+		c.stopOnce.Do(func() { close(c.stop) })
+		<-c.done
+		return nil
+	}
+	<-c.done
+	return c.leaves
+}
+
 // writeParallel writes pieces[i] to hs[i] for each i in idx, using up to
 // GOMAXPROCS goroutines (each hasher gets one writer).
 func writeParallel(hs []hashWriter, pieces [][]byte, idx []int) {

@@ -255,6 +255,15 @@ func TestInconsistentEncoding(t *testing.T) {
 			}
 			return commit(e, length, sl)
 		}},
+		{"random slivers over several stripes", func() *encoded {
+			e, _ := EncodingFor(4)
+			length := uint64(2 * (2*decodeStripe + 5))
+			sl := make([][]byte, 4)
+			for i := range sl {
+				sl[i] = randBytes(uint64(200+i), int(e.SliverSize(length)))
+			}
+			return commit(e, length, sl)
+		}},
 		{"nonzero padding", func() *encoded {
 			x, _ := encode(randBytes(5, 1999), 4)
 			// Flip a padding byte of the last data shard and recompute parity:

@@ -28,6 +28,7 @@ const (
 	listLimit    = 4 << 20   // a page of certificates
 	listPage     = 128       // certificates per list page
 	copyBuf      = 1 << 20   // streaming buffer per transfer
+	readChunk    = 256 << 10 // a read into a sliver buffer between progress reports
 )
 
 // Timeouts on the node side.
@@ -154,16 +155,20 @@ func copyHashed(w io.Writer, r io.Reader, n uint64, buf []byte) (Hash, error) {
 }
 
 // readHashed reads exactly len(dst) bytes from r into dst, hashing them as
-// a leaf as they arrive (no intermediate buffer).
-func readHashed(dst []byte, r io.Reader) (Hash, error) {
+// a leaf as they arrive (no intermediate buffer). onData, when not nil, is
+// called with the count of bytes of dst filled so far after each chunk.
+func readHashed(dst []byte, r io.Reader, onData func(int)) (Hash, error) {
 	h := leafHasher()
 	done := 0
 	for done < len(dst) {
-		end := min(done+copyBuf, len(dst))
+		end := min(done+readChunk, len(dst))
 		m, err := io.ReadFull(r, dst[done:end])
 		if m > 0 {
 			h.Write(dst[done : done+m])
 			done += m
+			if onData != nil {
+				onData(done)
+			}
 		}
 		if err != nil {
 			return Hash{}, fmt.Errorf("blob: sliver body: read %d of %d bytes: %w", done, len(dst), err)

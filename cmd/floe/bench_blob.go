@@ -49,6 +49,14 @@ type blobBench struct {
 	Cores           int     `json:"cores"`
 	PutHashBoundMBp float64 `json:"put_hash_bound_mbps"`
 	GetHashBoundMBp float64 `json:"get_hash_bound_mbps"`
+	// CPU time of this whole process (client and nodes) per operation on
+	// the blob, from /proc/self/stat (Linux; 0 elsewhere), mean of the
+	// runs. Unlike the MB/s figures it hardly depends on what else the
+	// machine runs: its ratios say what fraction of the stream's
+	// throughput a put or get would reach if all were CPU-bound.
+	StreamCPUMs float64 `json:"libp2p_stream_cpu_ms,omitempty"`
+	PutAllCPUMs float64 `json:"put_wait_all_cpu_ms,omitempty"`
+	GetCPUMs    float64 `json:"get_cpu_ms,omitempty"`
 	// Peak resident memory of a storage-node process receiving one sliver.
 	NodeSliverMiB  int                `json:"node_sliver_mib,omitempty"`
 	NodePeakRSSMiB float64            `json:"node_peak_rss_mib,omitempty"`
@@ -108,9 +116,11 @@ func benchBlob(args []string) (any, error) {
 	if out.TCPMBps, err = median(*runs, func() (float64, error) { return rawTCP(data) }); err != nil {
 		return nil, fmt.Errorf("bench blob: raw tcp: %w", err)
 	}
+	cpu0 := processCPU()
 	if out.StreamMBps, err = median(*runs, func() (float64, error) { return libp2pStream(data, "/ip4/127.0.0.1/tcp/0") }); err != nil {
 		return nil, fmt.Errorf("bench blob: libp2p stream: %w", err)
 	}
+	out.StreamCPUMs = cpuMsPerRun(cpu0, *runs)
 	if out.QUICMBps, err = median(*runs, func() (float64, error) { return libp2pStream(data, "/ip4/127.0.0.1/udp/0/quic-v1") }); err != nil {
 		return nil, fmt.Errorf("bench blob: libp2p quic stream: %w", err)
 	}
@@ -145,6 +155,7 @@ func benchBlob(args []string) (any, error) {
 		}); err != nil {
 			return nil, fmt.Errorf("bench blob: put: %w", err)
 		}
+		cpu0 := processCPU()
 		if out.PutAllMBps, err = median(*runs, func() (float64, error) {
 			start := time.Now()
 			_, _, err := cl.Put(ctx, data, blob.WithWaitAll())
@@ -152,8 +163,10 @@ func benchBlob(args []string) (any, error) {
 		}); err != nil {
 			return nil, fmt.Errorf("bench blob: put: %w", err)
 		}
+		out.PutAllCPUMs = cpuMsPerRun(cpu0, *runs)
 	}
 	if *only != "put" {
+		cpu0 := processCPU()
 		if out.GetMBps, err = median(*runs, func() (float64, error) {
 			start := time.Now()
 			got, err := cl.Get(ctx, id)
@@ -164,6 +177,7 @@ func benchBlob(args []string) (any, error) {
 		}); err != nil {
 			return nil, fmt.Errorf("bench blob: get: %w", err)
 		}
+		out.GetCPUMs = cpuMsPerRun(cpu0, *runs)
 	}
 	if *sliverMiB > 0 {
 		out.NodeSliverMiB = *sliverMiB
@@ -181,7 +195,13 @@ func benchBlob(args []string) (any, error) {
 	out.Ratios["put_vs_tcp"] = round3(out.PutMBps / out.TCPMBps)
 	out.Ratios["put_vs_hash_bound"] = round3(out.PutMBps / out.PutHashBoundMBp)
 	out.Ratios["get_vs_hash_bound"] = round3(out.GetMBps / out.GetHashBoundMBp)
-	for _, p := range []*float64{&out.TCPMBps, &out.StreamMBps, &out.QUICMBps, &out.PutMBps, &out.PutAllMBps, &out.GetMBps, &out.NodePeakRSSMiB, &out.NodeIdleRSSMiB, &out.Blake3MBps, &out.PutHashBoundMBp, &out.GetHashBoundMBp, &out.Expansion} {
+	if out.StreamCPUMs > 0 && out.GetCPUMs > 0 {
+		out.Ratios["stream_cpu_over_get_cpu"] = round3(out.StreamCPUMs / out.GetCPUMs)
+	}
+	if out.StreamCPUMs > 0 && out.PutAllCPUMs > 0 {
+		out.Ratios["stream_cpu_x_expansion_over_put_wait_all_cpu"] = round3(out.StreamCPUMs * out.Expansion / out.PutAllCPUMs)
+	}
+	for _, p := range []*float64{&out.TCPMBps, &out.StreamMBps, &out.QUICMBps, &out.PutMBps, &out.PutAllMBps, &out.GetMBps, &out.NodePeakRSSMiB, &out.NodeIdleRSSMiB, &out.Blake3MBps, &out.PutHashBoundMBp, &out.GetHashBoundMBp, &out.Expansion, &out.StreamCPUMs, &out.PutAllCPUMs, &out.GetCPUMs} {
 		*p = round3(*p)
 	}
 	return out, nil
@@ -428,4 +448,37 @@ func procMemory(pid int) (rss, hwm float64, err error) {
 		return 0, 0, errors.New("no VmHWM in /proc status")
 	}
 	return rss, hwm, nil
+}
+
+// processCPU returns the user and system CPU time of this process so far
+// (all threads), from /proc/self/stat, or -1 where that is unavailable.
+func processCPU() time.Duration {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return -1
+	}
+	// Fields after the parenthesised command name; utime and stime are
+	// fields 14 and 15 of the whole line, in clock ticks (USER_HZ = 100
+	// on Linux).
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return -1
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
+
+// cpuMsPerRun returns the process CPU milliseconds since start per run, or
+// 0 when processCPU is unavailable.
+func cpuMsPerRun(start time.Duration, runs int) float64 {
+	end := processCPU()
+	if start < 0 || end < 0 {
+		return 0
+	}
+	return float64(end-start) / float64(time.Millisecond) / float64(runs)
 }

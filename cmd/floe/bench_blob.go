@@ -98,7 +98,8 @@ func benchBlob(args []string) (any, error) {
 	}
 	out := blobBench{SizeMiB: *sizeMiB, N: *n, K: int(enc.K), Runs: *runs, Ratios: map[string]float64{},
 		Notes: "MB/s = 1e6 bytes of blob data per second, median of runs; client and all nodes in this process on loopback TCP (Noise, yamux); " +
-			"nodes write to a temp dir with fsync; put returns at n-f acks, put_wait_all after every node"}
+			"nodes write to a temp dir with fsync; put returns at n-f acks, put_wait_all after every node; " +
+			"*_cpu_ms: CPU time of this whole process (client and nodes) per operation, mean of runs"}
 	out.Expansion = float64(*n) / float64(enc.K)
 
 	out.Cores = runtime.GOMAXPROCS(0)

@@ -263,15 +263,25 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("sims: %w", err)
 	}
+	// A simulation owns what it leaves in Out: clear a previous run's.
+	for _, d := range []string{"nodes", "coordinator", "auditor.hpke", "head", "committee"} {
+		if err := os.RemoveAll(filepath.Join(o.Out, d)); err != nil {
+			return nil, fmt.Errorf("sims: %w", err)
+		}
+	}
 
-	var clk clock.Clock = clock.Real{}
-	var fake *clock.Fake
+	// Round deadlines run on a simulated clock in both modes: once every
+	// cohort member has submitted or dropped out, time jumps to the deadline,
+	// so dropouts never make a simulation wait. The memory network starts it
+	// at a fixed instant, so that commitments are reproducible.
+	start := time.Now().Truncate(time.Second)
 	net := &network{}
 	if o.Net == "memory" {
 		net.mn = mocknet.New()
-		fake = clock.NewFake(time.Unix(1_700_000_000, 0).UTC())
-		clk = fake
+		start = time.Unix(1_700_000_000, 0).UTC()
 	}
+	fake := clock.NewFake(start)
+	var clk clock.Clock = fake
 	defer net.close()
 
 	// Storage nodes, with keys and data where a user can restart them.
@@ -315,9 +325,6 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	// Coordinator.
 	ckey := keyFor(o.Seed, "coordinator")
 	cdir := filepath.Join(o.Out, "coordinator")
-	if err := os.RemoveAll(cdir); err != nil {
-		return nil, fmt.Errorf("sims: %w", err)
-	}
 	ch, err := net.newHost(ckey, o.Nodes)
 	if err != nil {
 		return nil, err
@@ -536,9 +543,7 @@ loop:
 			runErr = err
 			break loop
 		case <-short:
-			if fake != nil {
-				fake.Advance(o.Deadline)
-			}
+			fake.Advance(o.Deadline)
 		case <-ctx.Done():
 			runErr = ctx.Err()
 			break loop

@@ -90,7 +90,11 @@ func runSim(args []string) error {
 	start := time.Now()
 	res, err := sims.Run(ctx, o, func(r sims.RoundStat) {
 		bar.Clear()
-		fmt.Printf("%5d  %6s  %6d  %8d  %8.4f  %8.4f  %8.2f\n", r.Round, r.Status, r.Cohort, r.Accepted, r.Loss, r.Accuracy, r.Seconds)
+		loss, acc := fmt.Sprintf("%8.4f", r.Loss), fmt.Sprintf("%8.4f", r.Accuracy)
+		if r.Status != ledger.StatusOK {
+			loss, acc = "-", "-" // a failed round keeps the model: nothing new to evaluate
+		}
+		fmt.Printf("%5d  %6s  %6d  %8d  %8s  %8s  %8.2f\n", r.Round, r.Status, r.Cohort, r.Accepted, loss, acc, r.Seconds)
 		bar.Add(1)
 	})
 	bar.Finish()
@@ -107,9 +111,11 @@ func runSim(args []string) error {
 	if err := writeSimOutputs(o, res, elapsed); err != nil {
 		return err
 	}
-	if len(res.Rounds) > 0 {
-		last := res.Rounds[len(res.Rounds)-1]
-		fmt.Printf("final accuracy %.4f after %d rounds in %.1fs\n", last.Accuracy, len(res.Rounds), elapsed.Seconds())
+	for i := len(res.Rounds) - 1; i >= 0; i-- {
+		if r := res.Rounds[i]; r.Status == ledger.StatusOK {
+			fmt.Printf("final accuracy %.4f (round %d) after %d rounds in %.1fs\n", r.Accuracy, r.Round, len(res.Rounds), elapsed.Seconds())
+			break
+		}
 	}
 	fmt.Printf("outputs in %s (metrics.csv, summary.json, accuracy.png, committee, head, nodes/)\n", o.Out)
 	fmt.Printf("chain head %s\n", ledger.Hash(res.Head))
@@ -144,8 +150,12 @@ func writeSimOutputs(o sims.Options, res *sims.Result, elapsed time.Duration) er
 	w := csv.NewWriter(f)
 	w.Write([]string{"round", "status", "cohort", "submitted", "accepted", "loss", "accuracy", "seconds", "head"})
 	for _, r := range res.Rounds {
+		loss, acc := strconv.FormatFloat(r.Loss, 'g', 6, 64), strconv.FormatFloat(r.Accuracy, 'g', 6, 64)
+		if r.Status != ledger.StatusOK {
+			loss, acc = "", ""
+		}
 		w.Write([]string{strconv.FormatUint(r.Round, 10), r.Status, strconv.Itoa(r.Cohort), strconv.Itoa(r.Submitted), strconv.Itoa(r.Accepted),
-			strconv.FormatFloat(r.Loss, 'g', 6, 64), strconv.FormatFloat(r.Accuracy, 'g', 6, 64), strconv.FormatFloat(r.Seconds, 'f', 3, 64), ledger.Hash(r.Head).String()})
+			loss, acc, strconv.FormatFloat(r.Seconds, 'f', 3, 64), ledger.Hash(r.Head).String()})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
@@ -173,7 +183,9 @@ func writeSimOutputs(o sims.Options, res *sims.Result, elapsed time.Duration) er
 	sum.Options.Logger = nil
 	for _, r := range res.Rounds {
 		sum.Rounds = append(sum.Rounds, summaryRound{r.Round, r.Status, r.Accepted, r.Loss, r.Accuracy})
-		sum.FinalAccuracy = r.Accuracy
+		if r.Status == ledger.StatusOK {
+			sum.FinalAccuracy = r.Accuracy
+		}
 	}
 	b, err := json.MarshalIndent(sum, "", "  ")
 	if err != nil {
@@ -190,9 +202,14 @@ func plotAccuracy(path string, rounds []sims.RoundStat) error {
 	p.Title.Text = "floe sim: test accuracy per round"
 	p.X.Label.Text = "round"
 	p.Y.Label.Text = "accuracy"
-	pts := make(plotter.XYs, len(rounds))
-	for i, r := range rounds {
-		pts[i].X, pts[i].Y = float64(r.Round), r.Accuracy
+	var pts plotter.XYs
+	for _, r := range rounds {
+		if r.Status == ledger.StatusOK { // failed rounds have no new model to evaluate
+			pts = append(pts, plotter.XY{X: float64(r.Round), Y: r.Accuracy})
+		}
+	}
+	if len(pts) == 0 {
+		pts = plotter.XYs{{X: 0, Y: 0}}
 	}
 	line, err := plotter.NewLine(pts)
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package sims runs a whole floe federation in one process, with the same
 // code as the separate processes: storage nodes, a coordinator and
 // participants on real libp2p hosts (TCP on loopback) or on go-libp2p's
-// in-memory mocknet with a simulated clock.
+// in-memory mocknet. Round deadlines run on a simulated clock in both: once
+// every cohort member has submitted or dropped out, time jumps to the deadline.
 //
 // Use:
 //  1. Fill Options (DefaultOptions gives the README's default simulation) and
@@ -12,7 +13,11 @@
 //     leaves each storage node's key and data (nodes/I/key, nodes/I/data), the
 //     committee file (committee), the chain head (head), the coordinator's
 //     key and data (coordinator/) and, for sealed jobs, the HPKE key of the
-//     job's auditor recipient (auditor.hpke).
+//     job's auditor recipient (auditor.hpke). A run first clears these.
+//  4. Faults: Dropout, Attackers, Crashes (the coordinator stops at a fault
+//     point and is reopened from its data directory) and DeadNodes.
+//  5. Unless NoAudit, Run audits the finished chain from its head alone and
+//     returns the report.
 //
 // With Net "memory" the run is reproducible bit for bit: keys, data, training,
 // sealing randomness and the clock all come from the seed, and certificates

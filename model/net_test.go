@@ -304,6 +304,9 @@ func TestTrainErrors(t *testing.T) {
 // TestTrainAllocations checks that the training loop allocates nothing per
 // step: four epochs allocate as much as one.
 func TestTrainAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates per step itself")
+	}
 	a, _ := ParseArch("mlp:20-16-4")
 	data := toyData(200, 20, 4, 1)
 	global := a.Init(1)

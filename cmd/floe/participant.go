@@ -22,7 +22,9 @@ func runParticipant(args []string) error {
   floe participant --key p.key --coordinator $(head -1 coord.addrs) --committee committee \
       --dataset mnist --data ../shared/datasets/mnist --partition shards --clients 100 --index 7
   floe participant --key p.key --coordinator ADDR --committee committee --dataset csv --data mine.csv \
-      --trainer "python3 train.py {model_in} {model_out} {result}"`)
+      --trainer "python3 examples/trainer/train.py"
+  (the trainer gets FLOE_MODEL_IN, FLOE_MODEL_OUT, FLOE_RESULT_OUT, FLOE_DATA, ... in its
+   environment, or {model_in}, {model_out}, {result_out}, {data} placeholders in its arguments)`)
 	keyPath := fs.String("key", "", "identity key file (created 0600 if missing)")
 	coordAddr := fs.String("coordinator", "", "coordinator multiaddr with /p2p/ID")
 	comPath := fs.String("committee", "", "committee file of the blob store")

@@ -77,6 +77,7 @@ func runCoordinator(args []string) error {
 			committee = append(committee, a[0].String())
 		}
 	}
+	created := false // a new job was made from the job file (not resumed from --data)
 	srv, err := coordinator.Open(ctx, coordinator.Config{
 		Host: h, Key: key, HPKE: hkey, Store: coordinator.BlobStore{Client: ep.client}, DataDir: *dataDir, Eval: heldOut, Logger: log,
 		OnCommit: func(c *ledger.SignedCommitment, head ledger.BlobID) {
@@ -89,6 +90,7 @@ func runCoordinator(args []string) error {
 			}
 		},
 	}, func() (ledger.JobSpec, []byte, error) {
+		created = true
 		a, err := model.ParseArch(job.Model)
 		if err != nil {
 			return ledger.JobSpec{}, nil, err
@@ -122,6 +124,15 @@ func runCoordinator(args []string) error {
 		}
 	}
 	round, phase, head := srv.Status()
+	if stored := srv.Job().Job; !created {
+		// Resuming: the job in --data rules; say so if the job file changed since.
+		want := job.spec(stored.Coordinator, hkey, stored.Arch, stored.Committee)
+		want.Recipients, want.Eval = stored.Recipients, stored.Eval
+		want.InitialModel, want.InitialModelHash = stored.InitialModel, stored.InitialModelHash
+		if want.ID() != stored.ID() {
+			log.Warn("the job file differs from the job being resumed; continuing the stored job", "data", *dataDir, "job", stored.ID().String())
+		}
+	}
 	log.Info("coordinator listening", "peer", h.ID(), "addrs", strings.Join(addrs, " "), "job", srv.Job().Job.ID().String(),
 		"round", round, "phase", phase.String(), "head", ledger.Hash(head).String())
 	if err := srv.Run(ctx); err != nil && ctx.Err() == nil {

@@ -187,17 +187,7 @@ func (n *network) close() {
 func loadData(o *Options) ([]*model.Dataset, *model.Dataset, error) {
 	switch o.Dataset {
 	case "synthetic":
-		sets, err := model.Synthetic(o.Alpha, o.Beta, o.Participants, o.Seed)
-		if err != nil {
-			return nil, nil, err
-		}
-		var test []*model.Dataset
-		for i, d := range sets {
-			tr, te := d.Split(0.8, o.Seed+uint64(i))
-			sets[i] = tr
-			test = append(test, te)
-		}
-		return sets, concat(test), nil
+		return model.SyntheticFederated(o.Alpha, o.Beta, o.Participants, o.Seed)
 	case "mnist":
 		train, test, err := model.LoadMNIST(o.DataDir)
 		if err != nil {
@@ -226,16 +216,6 @@ func partition(labels []int, o *Options) ([][]int, error) {
 		return model.PartitionIID(labels, o.Participants, o.Seed), nil
 	}
 	return nil, fmt.Errorf("sims: unknown partition %q (iid, shards or dirichlet)", o.Partition)
-}
-
-func concat(ds []*model.Dataset) *model.Dataset {
-	out := &model.Dataset{D: ds[0].D, Classes: ds[0].Classes}
-	for _, d := range ds {
-		out.X = append(out.X, d.X...)
-		out.Y = append(out.Y, d.Y...)
-		out.N += d.N
-	}
-	return out
 }
 
 // Run runs a simulation. onRound, if set, is called after each round.

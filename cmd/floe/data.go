@@ -36,12 +36,11 @@ func (d *dataFlags) local() (*model.Dataset, error) {
 	case "csv":
 		return model.LoadCSV(d.path, d.labelColumn)
 	case "synthetic":
-		sets, err := model.Synthetic(d.alpha, d.beta, d.clients, d.seed)
+		train, _, err := model.SyntheticFederated(d.alpha, d.beta, d.clients, d.seed)
 		if err != nil {
 			return nil, err
 		}
-		tr, _ := sets[d.index].Split(0.8, d.seed+uint64(d.index))
-		return tr, nil
+		return train[d.index], nil
 	case "mnist":
 		train, _, err := model.LoadMNIST(d.path)
 		if err != nil {
@@ -66,18 +65,8 @@ func (d *dataFlags) heldOut() (*model.Dataset, error) {
 	case "csv":
 		return model.LoadCSV(d.path, d.labelColumn)
 	case "synthetic":
-		sets, err := model.Synthetic(d.alpha, d.beta, d.clients, d.seed)
-		if err != nil {
-			return nil, err
-		}
-		out := &model.Dataset{D: sets[0].D, Classes: sets[0].Classes}
-		for i, s := range sets {
-			_, te := s.Split(0.8, d.seed+uint64(i))
-			out.X = append(out.X, te.X...)
-			out.Y = append(out.Y, te.Y...)
-			out.N += te.N
-		}
-		return out, nil
+		_, test, err := model.SyntheticFederated(d.alpha, d.beta, d.clients, d.seed)
+		return test, err
 	case "mnist":
 		_, test, err := model.LoadMNIST(d.path)
 		return test, err

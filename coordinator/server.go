@@ -192,11 +192,7 @@ func writeFileSync(path string, b []byte) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return transport.SyncDir(filepath.Dir(path))
 }
 
 // JobBlob returns the blob ID of the job record (the chain's root).

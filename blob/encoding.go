@@ -57,15 +57,18 @@ func (id *ID) UnmarshalText(b []byte) error {
 func (id ID) MarshalCBOR() ([]byte, error) { return cbor.Marshal(id[:]) }
 
 // UnmarshalCBOR decodes a CBOR byte string of exactly 32 bytes.
-func (id *ID) UnmarshalCBOR(b []byte) error {
+func (id *ID) UnmarshalCBOR(b []byte) error { return unmarshal32(b, (*[32]byte)(id), "ID") }
+
+// unmarshal32 decodes a CBOR byte string of exactly 32 bytes into dst.
+func unmarshal32(b []byte, dst *[32]byte, what string) error {
 	var v []byte
 	if err := cbor.Unmarshal(b, &v); err != nil {
-		return fmt.Errorf("blob: decode ID: %w", err)
+		return fmt.Errorf("blob: decode %s: %w", what, err)
 	}
-	if len(v) != len(id) {
-		return fmt.Errorf("blob: decode ID: %d bytes, want %d", len(v), len(id))
+	if len(v) != len(dst) {
+		return fmt.Errorf("blob: decode %s: %d bytes, want %d", what, len(v), len(dst))
 	}
-	copy(id[:], v)
+	copy(dst[:], v)
 	return nil
 }
 
@@ -76,17 +79,7 @@ type Hash [32]byte
 func (h Hash) MarshalCBOR() ([]byte, error) { return cbor.Marshal(h[:]) }
 
 // UnmarshalCBOR decodes a CBOR byte string of exactly 32 bytes.
-func (h *Hash) UnmarshalCBOR(b []byte) error {
-	var v []byte
-	if err := cbor.Unmarshal(b, &v); err != nil {
-		return fmt.Errorf("blob: decode hash: %w", err)
-	}
-	if len(v) != len(h) {
-		return fmt.Errorf("blob: decode hash: %d bytes, want %d", len(v), len(h))
-	}
-	copy(h[:], v)
-	return nil
-}
+func (h *Hash) UnmarshalCBOR(b []byte) error { return unmarshal32(b, (*[32]byte)(h), "hash") }
 
 // Encoding format constants. A change to any of them changes every blob ID,
 // so each gets a new number instead of a new meaning.

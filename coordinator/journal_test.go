@@ -91,3 +91,24 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+func FuzzResponse(f *testing.F) {
+	var buf bytes.Buffer
+	transport.WriteMsg(&buf, Response{Status: RespOK, Task: &Task{Round: 3, DeadlineMillis: 9}, Job: []byte{'J', 0xa0}})
+	f.Add(buf.Bytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var resp Response
+		if err := transport.ReadMsg(bytes.NewReader(b), MaxRequestSize+ledger.MaxRecordSize, &resp); err != nil {
+			return
+		}
+		// What a participant decodes re-encodes to the same value.
+		var out bytes.Buffer
+		if err := transport.WriteMsg(&out, resp); err != nil {
+			t.Fatal(err)
+		}
+		var again Response
+		if err := transport.ReadMsg(&out, MaxRequestSize+ledger.MaxRecordSize, &again); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

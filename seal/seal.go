@@ -75,9 +75,18 @@ func LoadOrCreateKey(path string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal: read key: %w", err)
 	}
-	sk, err := hpke.KEM_X25519_HKDF_SHA256.Scheme().UnmarshalBinaryPrivateKey(b)
+	k, err := ParseKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("seal: key file %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// ParseKey decodes the bytes of a key file (a raw X25519 private key).
+func ParseKey(b []byte) (*Key, error) {
+	sk, err := hpke.KEM_X25519_HKDF_SHA256.Scheme().UnmarshalBinaryPrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("seal: bad HPKE key: %w", err)
 	}
 	return &Key{sk: sk}, nil
 }

@@ -79,3 +79,25 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseKey(f *testing.F) {
+	k, _ := DeriveKey(bytes.Repeat([]byte{7}, 32))
+	raw, _ := k.sk.MarshalBinary()
+	f.Add(raw)
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := ParseKey(b)
+		if err != nil {
+			return
+		}
+		// A key that parses seals and opens.
+		aad := AAD(ledger.Hash{}, 1, "p")
+		env, err := Seal([]byte("x"), []ledger.Recipient{k.Recipient("r")}, aad, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pt, err := Open(env, "r", k, aad); err != nil || string(pt) != "x" {
+			t.Fatalf("parsed key does not round-trip: %v", err)
+		}
+	})
+}

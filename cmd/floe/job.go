@@ -51,6 +51,11 @@ func readJobFile(path string) (*jobFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job file: %w", err)
 	}
+	return parseJobFile(b, path)
+}
+
+// parseJobFile parses and checks the bytes of a job file named path.
+func parseJobFile(b []byte, path string) (*jobFile, error) {
 	var j jobFile
 	if err := yaml.UnmarshalWithOptions(b, &j, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
 		return nil, fmt.Errorf("job file %s: %s", path, yaml.FormatError(err, false, true))

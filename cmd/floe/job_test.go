@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/seal"
 )
 
 func TestExampleJobFile(t *testing.T) {
@@ -37,4 +38,28 @@ func TestBadJobFiles(t *testing.T) {
 			t.Errorf("%s: error does not name the job file: %v", name, err)
 		}
 	}
+}
+
+func FuzzJobFile(f *testing.F) {
+	b, _ := os.ReadFile(filepath.Join("..", "..", "examples", "job.yaml"))
+	f.Add(b)
+	f.Add([]byte("model: logreg:4-3\nrounds: 1\ncohort_size: 1\ntrain: {epochs: 1, batch_size: 1, lr: 0.1}\n"))
+	hkey, err := seal.DeriveKey(make([]byte, 32))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		j, err := parseJobFile(b, "fuzz.yaml")
+		if err != nil {
+			return
+		}
+		// Whatever is accepted makes a valid job spec.
+		spec := j.spec("coordinator", hkey, j.Model, nil)
+		if spec.Rounds == 0 || spec.CohortSize == 0 || spec.Quorum == 0 || spec.Quorum > spec.CohortSize {
+			t.Fatalf("accepted job with rounds %d cohort %d quorum %d", spec.Rounds, spec.CohortSize, spec.Quorum)
+		}
+		if _, err := aggregate.ParseCanonical(spec.Aggregation); err != nil {
+			t.Fatalf("accepted job with a bad rule: %v", err)
+		}
+	})
 }

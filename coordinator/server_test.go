@@ -3,9 +3,11 @@ package coordinator_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -319,4 +321,21 @@ func (f *fixture) peerByID(id string) *peerT {
 	}
 	f.t.Fatalf("no peer %s", id)
 	return nil
+}
+
+// TestParticipantDataMismatchIsFatal: a participant whose data does not fit
+// the job's model stops with a PermanentError instead of retrying forever.
+func TestParticipantDataMismatchIsFatal(t *testing.T) {
+	f := newFixture(t)
+	p := f.peers[0]
+	bad := &model.Dataset{N: 2, D: 5, Classes: 3, X: make([]float32, 10), Y: []int{0, 1}}
+	pt, err := participant.New(participant.Config{Host: p.h, Key: p.key, Coordinator: f.coord, Store: p.st, Data: bad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pt.Run(f.ctx)
+	var perm *participant.PermanentError
+	if !errors.As(err, &perm) || !strings.Contains(err.Error(), "does not fit") {
+		t.Fatalf("got %v, want a PermanentError about the data", err)
+	}
 }

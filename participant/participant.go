@@ -156,6 +156,10 @@ func (p *Participant) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		var perm *PermanentError
+		if errors.As(err, &perm) {
+			return err // retrying cannot help: the job and this participant do not fit
+		}
 		log.Warn("participant retrying", "err", err, "in", backoff)
 		registered = false
 		select {
@@ -169,10 +173,20 @@ func (p *Participant) Run(ctx context.Context) error {
 
 var errDone = errors.New("participant: job done")
 
+// PermanentError reports a problem that retrying cannot mend, such as local
+// data that does not fit the job's model; Run returns it.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
 func (p *Participant) register(ctx context.Context) error {
 	resp, err := p.call(ctx, Request{Op: coordinator.OpRegister, NumExamples: uint64(p.cfg.Data.N)})
 	if err != nil {
 		return err
+	}
+	if resp.Status == coordinator.RespRejected {
+		return &PermanentError{fmt.Errorf("participant: registration refused: %s", resp.Reason)}
 	}
 	if resp.Status != coordinator.RespOK {
 		return fmt.Errorf("participant: register: %s %s", resp.Status, resp.Reason)
@@ -185,14 +199,14 @@ func (p *Participant) register(ctx context.Context) error {
 		return err
 	}
 	if job.Job.Coordinator != p.cfg.Coordinator.ID.String() {
-		return fmt.Errorf("participant: job is signed by %s, not the coordinator %s", job.Job.Coordinator, p.cfg.Coordinator.ID)
+		return &PermanentError{fmt.Errorf("participant: job is signed by %s, not the coordinator %s", job.Job.Coordinator, p.cfg.Coordinator.ID)}
 	}
 	a, err := model.ParseArch(job.Job.Arch)
 	if err != nil {
-		return err
+		return &PermanentError{fmt.Errorf("participant: job model: %w", err)}
 	}
 	if a, err = a.ForData(p.cfg.Data); err != nil {
-		return err
+		return &PermanentError{fmt.Errorf("participant: local data does not fit the job's model %s: %w", job.Job.Arch, err)}
 	}
 	p.job, p.arch = job, a
 	return nil

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Element-wise kernels. Each output element depends only on the same
@@ -34,23 +35,36 @@ func forChunks(n int, fn func(lo, hi int)) {
 		}
 		return
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	next := 0
-	for range w {
+	forEach(chunks, w, func(c int) {
+		lo := c * chunkElems
+		fn(lo, min(lo+chunkElems, n))
+	})
+}
+
+// forEach calls fn(i) for every i in [0, n) on up to workers goroutines,
+// each taking the next index from a shared counter, and returns when all are
+// done. Results must not depend on which goroutine runs which index.
+func forEach(n, workers int, fn func(i int)) {
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
-				mu.Lock()
-				c := next
-				next++
-				mu.Unlock()
-				if c >= chunks {
+				i := int(next.Add(1)) - 1
+				if i >= n {
 					return
 				}
-				lo := c * chunkElems
-				fn(lo, min(lo+chunkElems, n))
+				fn(i)
 			}
 		}()
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 )
 
 // robust buffers every update of the round (O(n*dim) memory) and applies
@@ -197,29 +196,12 @@ func PairwiseSquaredDistances(rows [][]float32) [][]float64 {
 	lanes := make([][8]float64, n*n) // lanes[i*n+j] for i < j
 	for b0 := 0; b0 < dim; b0 += krumBlock {
 		b1 := min(b0+krumBlock, dim)
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		next := 0
-		for range max(1, min(maxWorkers, n)) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					mu.Lock()
-					i := next
-					next++
-					mu.Unlock()
-					if i >= n {
-						return
-					}
-					x := rows[i][b0:b1]
-					for j := i + 1; j < n; j++ {
-						distLanes(&lanes[i*n+j], x, rows[j][b0:b1])
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		forEach(n, max(1, min(maxWorkers, n)), func(i int) {
+			x := rows[i][b0:b1]
+			for j := i + 1; j < n; j++ {
+				distLanes(&lanes[i*n+j], x, rows[j][b0:b1])
+			}
+		})
 	}
 	d := make([][]float64, n)
 	for i := range d {

@@ -618,38 +618,22 @@ func (c *stripeCheck) finish(complete bool) []Hash {
 // writeParallel writes pieces[i] to hs[i] for each i in idx, using up to
 // GOMAXPROCS goroutines (each hasher gets one writer).
 func writeParallel(hs []hashWriter, pieces [][]byte, idx []int) {
-	workers := min(runtime.GOMAXPROCS(0), len(idx))
-	if workers <= 1 {
-		for _, i := range idx {
-			hs[i].Write(pieces[i])
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				j := int(next.Add(1)) - 1
-				if j >= len(idx) {
-					return
-				}
-				hs[idx[j]].Write(pieces[idx[j]])
-			}
-		}()
-	}
-	wg.Wait()
+	forEachParallel(idx, func(i int) { hs[i].Write(pieces[i]) })
 }
 
 // hashParallel sets out[i] = leafHash(slivers[i]) for each i in idx, using
 // up to GOMAXPROCS goroutines.
 func hashParallel(slivers [][]byte, idx []int, out []Hash) {
+	forEachParallel(idx, func(i int) { out[i] = leafHash(slivers[i]) })
+}
+
+// forEachParallel calls fn(i) for each i in idx on up to GOMAXPROCS
+// goroutines and returns when all calls are done.
+func forEachParallel(idx []int, fn func(i int)) {
 	workers := min(runtime.GOMAXPROCS(0), len(idx))
 	if workers <= 1 {
 		for _, i := range idx {
-			out[i] = leafHash(slivers[i])
+			fn(i)
 		}
 		return
 	}
@@ -664,7 +648,7 @@ func hashParallel(slivers [][]byte, idx []int, out []Hash) {
 				if j >= len(idx) {
 					return
 				}
-				out[idx[j]] = leafHash(slivers[idx[j]])
+				fn(idx[j])
 			}
 		}()
 	}

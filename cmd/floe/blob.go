@@ -164,15 +164,12 @@ func runBlobGet(args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want exactly one blob ID, got %d arguments", len(pos))
-	}
 	if *out == "" {
 		return usagef("-o PATH is required")
 	}
-	id, err := blob.ParseID(pos[0])
+	id, err := oneID(pos)
 	if err != nil {
-		return usagef("%v", err)
+		return err
 	}
 	c, h, ctx, cancel, err := bf.open()
 	if err != nil {
@@ -200,12 +197,9 @@ func runBlobStat(args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("want exactly one blob ID, got %d arguments", len(pos))
-	}
-	id, err := blob.ParseID(pos[0])
+	id, err := oneID(pos)
 	if err != nil {
-		return usagef("%v", err)
+		return err
 	}
 	c, h, ctx, cancel, err := bf.open()
 	if err != nil {
@@ -273,4 +267,16 @@ func writeFileSync(path string, b []byte) error {
 		err = os.Rename(f.Name(), path)
 	}
 	return err
+}
+
+// oneID parses the single blob ID argument of get and stat.
+func oneID(pos []string) (blob.ID, error) {
+	if len(pos) != 1 {
+		return blob.ID{}, usagef("want exactly one blob ID, got %d arguments", len(pos))
+	}
+	id, err := blob.ParseID(pos[0])
+	if err != nil {
+		return blob.ID{}, usagef("%v", err)
+	}
+	return id, nil
 }

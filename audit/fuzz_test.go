@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
-	"github.com/floe-fl/floe/transport"
 )
 
 // FuzzParseLoose checks that the lenient parse the walk uses to follow
@@ -59,7 +59,7 @@ func FuzzApplySigned(f *testing.F) {
 	// Seeds: testdata/fuzz/FuzzApplySigned.
 	f.Fuzz(func(t *testing.T, b []byte, fix uint8) {
 		var c ledger.Commitment
-		if transport.Unmarshal(b, &c) != nil {
+		if codec.Unmarshal(b, &c) != nil {
 			return
 		}
 		if fix&1 != 0 {

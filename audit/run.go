@@ -8,9 +8,9 @@ import (
 	"sync"
 
 	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/seal"
-	"github.com/floe-fl/floe/transport"
 )
 
 // Config says what to audit and with what means.
@@ -214,7 +214,7 @@ func parseLoose(b []byte) *ledger.SignedCommitment {
 		return nil
 	}
 	var sc ledger.SignedCommitment
-	if transport.Unmarshal(b[1:], &sc) != nil {
+	if codec.Unmarshal(b[1:], &sc) != nil {
 		return nil
 	}
 	return &sc

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/transport"
 )
 
@@ -63,7 +64,7 @@ func sendStreamedSliver(ctx context.Context, t testing.TB, cl *Client, size int6
 		return id, err
 	}
 	defer stop()
-	if err := transport.WriteMsg(s, request{Op: opStore, ID: id, Index: 0, Store: &storeHeader{Enc: e, Length: length, Root: root, Proof: proofs[0]}}); err != nil {
+	if err := codec.WriteMsg(s, request{Op: opStore, ID: id, Index: 0, Store: &storeHeader{Enc: e, Length: length, Root: root, Proof: proofs[0]}}); err != nil {
 		return id, err
 	}
 	if _, err := transport.CopyBuffer(s, seededStream(1, size), copyBuf); err != nil {
@@ -71,7 +72,7 @@ func sendStreamedSliver(ctx context.Context, t testing.TB, cl *Client, size int6
 	}
 	s.CloseWrite()
 	var rep storeReply
-	if err := transport.ReadMsg(s, replyLimit, &rep); err != nil {
+	if err := codec.ReadMsg(s, replyLimit, &rep); err != nil {
 		return id, err
 	}
 	s.Close()

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/floe-fl/floe/transport"
+	"github.com/floe-fl/floe/codec"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -30,7 +30,7 @@ type ackBody struct {
 
 // ackMessage returns the exact bytes an ack signature covers.
 func ackMessage(id ID, index uint32, node peer.ID, lifetimeMs uint64) ([]byte, error) {
-	b, err := transport.Marshal(ackBody{ID: id, Index: index, Node: []byte(node), LifetimeMs: lifetimeMs})
+	b, err := codec.Marshal(ackBody{ID: id, Index: index, Node: []byte(node), LifetimeMs: lifetimeMs})
 	if err != nil {
 		return nil, fmt.Errorf("blob: encode ack: %w", err)
 	}
@@ -116,13 +116,13 @@ func (c *Certificate) Verify(com Committee) error {
 }
 
 // Marshal returns the certificate's deterministic CBOR bytes.
-func (c *Certificate) Marshal() ([]byte, error) { return transport.Marshal(c) }
+func (c *Certificate) Marshal() ([]byte, error) { return codec.Marshal(c) }
 
 // ParseCertificate decodes a certificate written by Marshal. It checks
 // structure only; call Verify with the committee.
 func ParseCertificate(b []byte) (*Certificate, error) {
 	var c Certificate
-	if err := transport.Unmarshal(b, &c); err != nil {
+	if err := codec.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("blob: parse certificate: %w", err)
 	}
 	if len(c.Acks) > MaxCommittee {

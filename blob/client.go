@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -324,7 +325,7 @@ func (c *Client) storeSliver(ctx context.Context, x *encoded, i int, lifetimeMs 
 		if err := s.CloseWrite(); err != nil {
 			return fmt.Errorf("close write: %w", err)
 		}
-		return transport.ReadMsg(s, replyLimit, &rep)
+		return codec.ReadMsg(s, replyLimit, &rep)
 	}()
 	if err != nil {
 		_ = s.Reset()
@@ -376,7 +377,7 @@ func (c *Client) sendCert(ctx context.Context, i int, cert *Certificate) error {
 	var rep errReply
 	if err := writeMsg(s, request{Op: opCert, ID: cert.ID, Cert: cert}); err == nil {
 		_ = s.CloseWrite()
-		err = transport.ReadMsg(s, replyLimit, &rep)
+		err = codec.ReadMsg(s, replyLimit, &rep)
 	}
 	if err != nil {
 		_ = s.Reset()
@@ -537,7 +538,7 @@ func (c *Client) fetchSliverInto(ctx context.Context, id ID, i int, dst func(uin
 	_ = s.CloseWrite()
 	r := progressReader{s, last}
 	var hdr fetchHeader
-	if err := transport.ReadMsg(r, replyLimit, &hdr); err != nil {
+	if err := codec.ReadMsg(r, replyLimit, &hdr); err != nil {
 		return fail(SliverUnreachable, err)
 	}
 	if !hdr.Found {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/network"
 )
@@ -441,7 +442,7 @@ func TestPartialWriteLeavesNothing(t *testing.T) {
 	}
 	defer stop()
 	req := request{Op: opStore, ID: x.id, Index: 0, Store: &storeHeader{Enc: x.enc, Length: x.length, Root: x.root, Proof: x.proofs[0]}}
-	if err := transport.WriteMsg(s, req); err != nil {
+	if err := codec.WriteMsg(s, req); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Write(x.slivers[0][:len(x.slivers[0])/2]); err != nil {

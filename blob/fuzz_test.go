@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/floe-fl/floe/transport"
+	"github.com/floe-fl/floe/codec"
 )
 
 func FuzzParseID(f *testing.F) {
@@ -75,7 +75,7 @@ func FuzzSliverFile(f *testing.F) {
 	x, _ := encode([]byte("hello sliver"), 4)
 	var buf bytes.Buffer
 	buf.WriteString(sliverMagic)
-	transport.WriteMsg(&buf, sliverMeta{ID: x.id, Index: 1, Enc: x.enc, Length: x.length, Root: x.root, Proof: x.proofs[1]})
+	codec.WriteMsg(&buf, sliverMeta{ID: x.id, Index: 1, Enc: x.enc, Length: x.length, Root: x.root, Proof: x.proofs[1]})
 	buf.Write(x.slivers[1])
 	f.Add(buf.Bytes())
 	f.Add([]byte(sliverMagic + "\x01\xa0"))
@@ -92,7 +92,7 @@ func FuzzSliverFile(f *testing.F) {
 }
 
 func FuzzCertRecord(f *testing.F) {
-	b, _ := transport.Marshal(certRecord{Cert: Certificate{ID: ID{9}, Acks: []Ack{{Index: 1, Sig: []byte{1, 2}}}}, ExpiresAtMs: 5})
+	b, _ := codec.Marshal(certRecord{Cert: Certificate{ID: ID{9}, Acks: []Ack{{Index: 1, Sig: []byte{1, 2}}}}, ExpiresAtMs: 5})
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := parseCertRecord(b)
@@ -118,24 +118,24 @@ func FuzzWireMessages(f *testing.F) {
 		listReply{Entries: []listEntry{{Cert: Certificate{ID: x.id}}}, More: true},
 	} {
 		var buf bytes.Buffer
-		transport.WriteMsg(&buf, v)
+		codec.WriteMsg(&buf, v)
 		f.Add(buf.Bytes())
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var req request
-		if transport.ReadMsg(bytes.NewReader(b), requestLimit, &req) == nil && req.Store != nil {
+		if codec.ReadMsg(bytes.NewReader(b), requestLimit, &req) == nil && req.Store != nil {
 			checkHeader(req.ID, req.Index, req.Store.Enc, req.Store.Length, req.Store.Root, req.Store.Proof)
 		}
 		var fh fetchHeader
-		if transport.ReadMsg(bytes.NewReader(b), replyLimit, &fh) == nil {
+		if codec.ReadMsg(bytes.NewReader(b), replyLimit, &fh) == nil {
 			if size, err := checkHeader(x.id, 0, fh.Enc, fh.Length, fh.Root, fh.Proof); err == nil && size != x.enc.SliverSize(x.length) {
 				t.Fatal("header of another blob accepted")
 			}
 		}
 		var sr storeReply
-		_ = transport.ReadMsg(bytes.NewReader(b), replyLimit, &sr)
+		_ = codec.ReadMsg(bytes.NewReader(b), replyLimit, &sr)
 		var lr listReply
-		if transport.ReadMsg(bytes.NewReader(b), listLimit, &lr) == nil {
+		if codec.ReadMsg(bytes.NewReader(b), listLimit, &lr) == nil {
 			_ = slices.Clone(lr.Entries)
 		}
 	})

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -205,7 +206,7 @@ func (n *Node) handle(s network.Stream) {
 	defer s.Close()
 	_ = s.SetReadDeadline(time.Now().Add(headerTimeout))
 	var req request
-	if err := transport.ReadMsg(s, requestLimit, &req); err != nil {
+	if err := codec.ReadMsg(s, requestLimit, &req); err != nil {
 		n.cfg.log.Debug("blob: bad request", "peer", s.Conn().RemotePeer(), "err", err)
 		_ = s.Reset()
 		return
@@ -377,7 +378,7 @@ func readSliverHeader(r io.Reader) (sliverMeta, error) {
 		return sliverMeta{}, errors.New("blob: sliver file: bad magic")
 	}
 	var meta sliverMeta
-	if err := transport.ReadMsg(r, requestLimit, &meta); err != nil {
+	if err := codec.ReadMsg(r, requestLimit, &meta); err != nil {
 		return sliverMeta{}, fmt.Errorf("blob: sliver file header: %w", err)
 	}
 	if _, err := checkHeader(meta.ID, meta.Index, meta.Enc, meta.Length, meta.Root, meta.Proof); err != nil {
@@ -446,7 +447,7 @@ func (n *Node) acceptCert(c *Certificate) error {
 }
 
 func (n *Node) storeCert(c *Certificate, expiresAtMs int64) error {
-	b, err := transport.Marshal(certRecord{Cert: *c, ExpiresAtMs: expiresAtMs})
+	b, err := codec.Marshal(certRecord{Cert: *c, ExpiresAtMs: expiresAtMs})
 	if err != nil {
 		return fmt.Errorf("blob: encode certificate: %w", err)
 	}
@@ -463,7 +464,7 @@ func (n *Node) readCert(id ID) (certRecord, error) {
 
 func parseCertRecord(b []byte) (certRecord, error) {
 	var r certRecord
-	if err := transport.Unmarshal(b, &r); err != nil {
+	if err := codec.Unmarshal(b, &r); err != nil {
 		return certRecord{}, fmt.Errorf("blob: certificate file: %w", err)
 	}
 	if len(r.Cert.Acks) > MaxCommittee {

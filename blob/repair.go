@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/floe-fl/floe/transport"
+	"github.com/floe-fl/floe/codec"
 )
 
 // RepairReport says what one Repair did.
@@ -159,7 +159,7 @@ func (c *Client) listPage(ctx context.Context, j int, after ID, has bool) (listR
 	var rep listReply
 	if err := writeMsg(s, request{Op: opList, ID: after, HasAfter: has}); err == nil {
 		_ = s.CloseWrite()
-		err = transport.ReadMsg(s, listLimit, &rep)
+		err = codec.ReadMsg(s, listLimit, &rep)
 	}
 	if err != nil {
 		_ = s.Reset()

@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/floe-fl/floe/transport"
+	"github.com/floe-fl/floe/codec"
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
@@ -179,6 +179,6 @@ func readHashed(dst []byte, r io.Reader, onData func(int)) (Hash, error) {
 	return out, nil
 }
 
-func writeMsg(w io.Writer, v any) error { return transport.WriteMsg(w, v) }
+func writeMsg(w io.Writer, v any) error { return codec.WriteMsg(w, v) }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

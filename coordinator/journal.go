@@ -9,7 +9,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/floe-fl/floe/transport"
+	"github.com/floe-fl/floe/codec"
 )
 
 // Journal is the coordinator's append-only event log. Every event is durable
@@ -83,7 +83,7 @@ func ReadJournal(r io.Reader) ([]Event, int64, error) {
 			return evs, good, nil // torn tail
 		}
 		var ev Event
-		if err := transport.Unmarshal(body[:n], &ev); err != nil {
+		if err := codec.Unmarshal(body[:n], &ev); err != nil {
 			return nil, 0, fmt.Errorf("%w: record at offset %d: %v", ErrJournalCorrupt, good, err)
 		}
 		evs = append(evs, ev)
@@ -93,7 +93,7 @@ func ReadJournal(r io.Reader) ([]Event, int64, error) {
 
 // Append writes ev and fsyncs.
 func (j *Journal) Append(ev Event) error {
-	b, err := transport.Marshal(ev)
+	b, err := codec.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("coordinator: journal encode: %w", err)
 	}

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/ledger"
-	"github.com/floe-fl/floe/transport"
 )
 
 func TestJournalTornTailAndCorruption(t *testing.T) {
@@ -54,7 +54,7 @@ func TestJournalTornTailAndCorruption(t *testing.T) {
 func FuzzReadJournal(f *testing.F) {
 	var buf bytes.Buffer
 	for _, ev := range []Event{{Kind: EvRegister, Peer: "p", NumExamples: 3}, {Kind: EvClose, Round: 1, Millis: 5}} {
-		b, _ := transport.Marshal(ev)
+		b, _ := codec.Marshal(ev)
 		rec := appendRecord(nil, b)
 		buf.Write(rec)
 	}
@@ -77,11 +77,11 @@ func FuzzReadJournal(f *testing.F) {
 
 func FuzzRequest(f *testing.F) {
 	var buf bytes.Buffer
-	transport.WriteMsg(&buf, Request{Op: OpSubmit, Sub: &ledger.SignedSubmission{Sub: ledger.Submission{Round: 1, Participant: "x"}, Sig: []byte{1}}})
+	codec.WriteMsg(&buf, Request{Op: OpSubmit, Sub: &ledger.SignedSubmission{Sub: ledger.Submission{Round: 1, Participant: "x"}, Sig: []byte{1}}})
 	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var req Request
-		if err := transport.ReadMsg(bytes.NewReader(b), MaxRequestSize, &req); err != nil {
+		if err := codec.ReadMsg(bytes.NewReader(b), MaxRequestSize, &req); err != nil {
 			return
 		}
 		c := &Core{Registered: map[string]uint64{}, Accepted: map[string]ledger.SignedSubmission{}, Job: &ledger.SignedJob{}}
@@ -94,20 +94,20 @@ func FuzzRequest(f *testing.F) {
 
 func FuzzResponse(f *testing.F) {
 	var buf bytes.Buffer
-	transport.WriteMsg(&buf, Response{Status: RespOK, Task: &Task{Round: 3, DeadlineMillis: 9}, Job: []byte{'J', 0xa0}})
+	codec.WriteMsg(&buf, Response{Status: RespOK, Task: &Task{Round: 3, DeadlineMillis: 9}, Job: []byte{'J', 0xa0}})
 	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var resp Response
-		if err := transport.ReadMsg(bytes.NewReader(b), MaxRequestSize+ledger.MaxRecordSize, &resp); err != nil {
+		if err := codec.ReadMsg(bytes.NewReader(b), MaxRequestSize+ledger.MaxRecordSize, &resp); err != nil {
 			return
 		}
 		// What a participant decodes re-encodes to the same value.
 		var out bytes.Buffer
-		if err := transport.WriteMsg(&out, resp); err != nil {
+		if err := codec.WriteMsg(&out, resp); err != nil {
 			t.Fatal(err)
 		}
 		var again Response
-		if err := transport.ReadMsg(&out, MaxRequestSize+ledger.MaxRecordSize, &again); err != nil {
+		if err := codec.ReadMsg(&out, MaxRequestSize+ledger.MaxRecordSize, &again); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/floe-fl/floe/clock"
+	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/seal"
@@ -491,15 +492,15 @@ func (s *Server) handle(st network.Stream) {
 	var req Request
 	resp := s.serve(st, sender, &req)
 	st.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	if err := transport.WriteMsg(st, resp); err != nil {
+	if err := codec.WriteMsg(st, resp); err != nil {
 		st.Reset()
 	}
 }
 
 func (s *Server) serve(st network.Stream, sender string, req *Request) Response {
-	if err := transport.ReadMsg(st, MaxRequestSize, req); err != nil {
+	if err := codec.ReadMsg(st, MaxRequestSize, req); err != nil {
 		reason := ReasonMalformed
-		if errors.Is(err, transport.ErrMessageTooLarge) {
+		if errors.Is(err, codec.ErrMessageTooLarge) {
 			reason = ReasonOversized
 		}
 		s.mu.Lock()

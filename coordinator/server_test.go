@@ -14,6 +14,7 @@ import (
 	"github.com/floe-fl/floe/aggregate"
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/clock"
+	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
@@ -191,7 +192,7 @@ func rawSend(t *testing.T, f *fixture, p *peerT, payload []byte) *coordinator.Re
 	st.Write(payload)
 	st.CloseWrite()
 	var resp coordinator.Response
-	if err := transport.ReadMsg(st, 1<<20, &resp); err != nil {
+	if err := codec.ReadMsg(st, 1<<20, &resp); err != nil {
 		t.Fatal(err)
 	}
 	return &resp

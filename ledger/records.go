@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/floe-fl/floe/transport"
+	"github.com/floe-fl/floe/codec"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -166,7 +166,7 @@ type SignedCommitment struct {
 }
 
 func sigInput(domain string, v any) ([]byte, error) {
-	b, err := transport.Marshal(v)
+	b, err := codec.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: encode: %w", err)
 	}
@@ -249,7 +249,7 @@ func (s *SignedCommitment) Verify(coordinator string) error {
 
 // Marshal encodes a record in deterministic CBOR.
 func Marshal(v any) ([]byte, error) {
-	b, err := transport.Marshal(v)
+	b, err := codec.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: encode: %w", err)
 	}
@@ -295,7 +295,7 @@ func Decode(b []byte) (*SignedJob, *SignedCommitment, error) {
 	default:
 		return nil, nil, fmt.Errorf("%w: unknown record kind 0x%02x", ErrCorruption, b[0])
 	}
-	if err := transport.Unmarshal(b[1:], v); err != nil {
+	if err := codec.Unmarshal(b[1:], v); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrCorruption, err)
 	}
 	again, err := encodeKind(b[0], v)

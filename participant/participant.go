@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
@@ -91,7 +92,7 @@ func Call(ctx context.Context, h host.Host, coord peer.AddrInfo, req Request) (*
 	} else {
 		st.SetDeadline(time.Now().Add(time.Minute))
 	}
-	if err := transport.WriteMsg(st, req); err != nil {
+	if err := codec.WriteMsg(st, req); err != nil {
 		st.Reset()
 		return nil, err
 	}
@@ -100,7 +101,7 @@ func Call(ctx context.Context, h host.Host, coord peer.AddrInfo, req Request) (*
 		return nil, err
 	}
 	var resp coordinator.Response
-	if err := transport.ReadMsg(st, coordinator.MaxRequestSize+ledger.MaxRecordSize, &resp); err != nil {
+	if err := codec.ReadMsg(st, coordinator.MaxRequestSize+ledger.MaxRecordSize, &resp); err != nil {
 		st.Reset()
 		return nil, fmt.Errorf("participant: read response: %w", err)
 	}

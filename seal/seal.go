@@ -12,8 +12,8 @@ import (
 
 	"github.com/cloudflare/circl/hpke"
 	"github.com/cloudflare/circl/kem"
+	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/ledger"
-	"github.com/floe-fl/floe/transport"
 )
 
 // SuiteName names the HPKE suite in recipients and envelopes.
@@ -155,7 +155,7 @@ func Seal(plaintext []byte, recipients []ledger.Recipient, aad []byte, rnd io.Re
 	}
 	gcm := newGCM(dataKey)
 	env.Ciphertext = gcm.Seal(nil, nonce, plaintext, aad)
-	return transport.Marshal(env)
+	return codec.Marshal(env)
 }
 
 func newGCM(key []byte) cipher.AEAD {
@@ -185,7 +185,7 @@ func Recipients(b []byte) ([]string, error) {
 
 func decode(b []byte) (*envelope, error) {
 	var env envelope
-	if err := transport.Unmarshal(b, &env); err != nil {
+	if err := codec.Unmarshal(b, &env); err != nil {
 		return nil, fmt.Errorf("seal: malformed envelope: %w", err)
 	}
 	if env.Version != 1 || env.Suite != SuiteName {

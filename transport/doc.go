@@ -1,4 +1,5 @@
-// Package transport builds floe's libp2p hosts and frames its messages.
+// Package transport builds floe's libp2p hosts; package codec frames the
+// messages they carry.
 //
 // Callers:
 //
@@ -9,10 +10,10 @@
 //     budget so yamux windows can grow) and a connection manager. Hosts from
 //     elsewhere (such as go-libp2p's mocknet) work with every other package.
 //  3. Publish FullAddrs(h): listen multiaddrs ending in /p2p/<peer ID>.
-//  4. On a stream, exchange control messages with WriteMsg and ReadMsg:
-//     varint-length-prefixed deterministic CBOR with a size limit. Set a
-//     deadline before every read (SetDeadline) and, because some transports
-//     ignore deadlines, also ResetOnDone with the call's context.
+//  4. On a stream, exchange control messages with codec.WriteMsg and
+//     codec.ReadMsg: varint-length-prefixed deterministic CBOR with a size
+//     limit. Set a deadline before every read (SetDeadline) and, because some
+//     transports ignore deadlines, also ResetOnDone with the call's context.
 //  5. Stream bulk bytes raw after a header message, with CopyBuffer; call
 //     CloseWrite before reading a reply and Close or Reset every stream.
 //

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floe-fl/floe/codec"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -73,13 +74,13 @@ func TestHostsExchangeMessages(t *testing.T) {
 		defer s.Close()
 		SetDeadline(s, 5*time.Second)
 		var m msg
-		if err := ReadMsg(s, 1024, &m); err != nil {
+		if err := codec.ReadMsg(s, 1024, &m); err != nil {
 			s.Reset()
 			return
 		}
 		payload, _ := io.ReadAll(io.LimitReader(s, 1<<20))
 		m.N = len(payload)
-		WriteMsg(s, m)
+		codec.WriteMsg(s, m)
 	})
 	ai, _ := peer.AddrInfoFromString(full[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -93,7 +94,7 @@ func TestHostsExchangeMessages(t *testing.T) {
 	}
 	defer ResetOnDone(ctx, s)()
 	SetDeadline(s, 5*time.Second)
-	if err := WriteMsg(s, msg{Text: "hi"}); err != nil {
+	if err := codec.WriteMsg(s, msg{Text: "hi"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Write(make([]byte, 300_000)); err != nil {
@@ -101,7 +102,7 @@ func TestHostsExchangeMessages(t *testing.T) {
 	}
 	s.CloseWrite()
 	var got msg
-	if err := ReadMsg(s, 1024, &got); err != nil {
+	if err := codec.ReadMsg(s, 1024, &got); err != nil {
 		t.Fatal(err)
 	}
 	if got.N != 300_000 || got.Text != "hi" {

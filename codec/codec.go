@@ -1,4 +1,4 @@
-package transport
+package codec
 
 import (
 	"bufio"
@@ -14,7 +14,7 @@ import (
 const MaxMessageSize = 4 << 20
 
 // ErrMessageTooLarge reports a length prefix above the reader's limit.
-var ErrMessageTooLarge = errors.New("transport: message exceeds size limit")
+var ErrMessageTooLarge = errors.New("codec: message exceeds size limit")
 
 var (
 	encMode cbor.EncMode
@@ -49,7 +49,7 @@ func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
 // unknown fields and invalid UTF-8 are errors.
 func Unmarshal(data []byte, v any) error {
 	if err := decMode.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("transport: decode: %w", err)
+		return fmt.Errorf("codec: decode: %w", err)
 	}
 	return nil
 }
@@ -58,12 +58,12 @@ func Unmarshal(data []byte, v any) error {
 func WriteMsg(w io.Writer, v any) error {
 	b, err := Marshal(v)
 	if err != nil {
-		return fmt.Errorf("transport: encode: %w", err)
+		return fmt.Errorf("codec: encode: %w", err)
 	}
 	var hdr [binary.MaxVarintLen64]byte
 	n := binary.PutUvarint(hdr[:], uint64(len(b)))
 	if _, err := w.Write(append(hdr[:n:n], b...)); err != nil {
-		return fmt.Errorf("transport: write: %w", err)
+		return fmt.Errorf("codec: write: %w", err)
 	}
 	return nil
 }
@@ -89,14 +89,14 @@ func ReadFrame(r io.Reader, limit int) ([]byte, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, io.EOF
 		}
-		return nil, fmt.Errorf("transport: read length: %w", err)
+		return nil, fmt.Errorf("codec: read length: %w", err)
 	}
 	if n > uint64(limit) {
 		return nil, fmt.Errorf("%w: %d > %d bytes", ErrMessageTooLarge, n, limit)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, fmt.Errorf("transport: read body: %w", err)
+		return nil, fmt.Errorf("codec: read body: %w", err)
 	}
 	return b, nil
 }

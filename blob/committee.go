@@ -5,10 +5,9 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/floe-fl/floe/transport"
+	"github.com/floe-fl/floe/atomicfile"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -134,32 +133,11 @@ func WriteCommitteeFile(path string, c Committee) error {
 	return writeFileAtomic(path, c.Format(), 0o644)
 }
 
-// writeFileAtomic writes b to path via a synced temp file and a rename, then
-// syncs the directory.
+// writeFileAtomic writes b to path with atomicfile.WriteFile (temp file,
+// fsync, rename, directory fsync; devices and FIFOs in place).
 func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("blob: write %s: %w", path, err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("blob: write %s: %w", path, err)
-	}
-	if err := transport.SyncDir(dir); err != nil {
-		return err
+	if err := atomicfile.WriteFile(path, b, mode); err != nil {
+		return fmt.Errorf("blob: %w", err)
 	}
 	return nil
 }

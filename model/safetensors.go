@@ -9,10 +9,11 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/floe-fl/floe/atomicfile"
 )
 
 // HeaderSizeMax is the largest safetensors JSON header accepted (the limit of
@@ -536,25 +537,11 @@ func WriteSafetensorsFile(path string, p *Params, meta map[string]string) error 
 	return writeFileAtomic(path, b)
 }
 
+// writeFileAtomic writes b to path with atomicfile.WriteFile, with the mode
+// (0600) the model writer has always used.
 func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
 		return fmt.Errorf("model: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("model: writing %s: %w", path, err)
 	}
 	return nil
 }

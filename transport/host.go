@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/floe-fl/floe/atomicfile"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -260,17 +261,10 @@ func WriteKeyFile(path string, k crypto.PrivKey) error {
 }
 
 // SyncDir fsyncs a directory so that renames and creations in it are durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("transport: sync dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("transport: sync dir: %w", err)
-	}
-	return nil
-}
+//
+// Deprecated: use atomicfile.SyncDir; SyncDir remains until its last callers
+// (coordinator/server.go, blob/node.go) move.
+func SyncDir(dir string) error { return atomicfile.SyncDir(dir) }
 
 // CopyBuffer copies from src to dst with a buffer of size bytes, bypassing
 // ReaderFrom/WriterTo fast paths so the buffer size is what governs the

@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"github.com/floe-fl/floe/blob"
 	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/floe-fl/floe/atomicfile"
+	"github.com/floe-fl/floe/blob"
 )
 
 const blobUsage = `Usage: floe blob <put|get|stat> [flags]
@@ -147,7 +148,7 @@ func runBlobPut(args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileSync(*certOut, b); err != nil {
+		if err := atomicfile.WriteFile(*certOut, b, 0o644); err != nil {
 			return err
 		}
 	}
@@ -186,7 +187,7 @@ func runBlobGet(args []string) error {
 		_, err = os.Stdout.Write(data)
 		return err
 	}
-	return writeFileSync(*out, data)
+	return atomicfile.WriteFile(*out, data, 0o644)
 }
 
 func runBlobStat(args []string) error {
@@ -245,28 +246,6 @@ func runBlobStat(args []string) error {
 		return errors.New("blob stat: blob is not readable: fewer than k valid slivers")
 	}
 	return nil
-}
-
-// writeFileSync writes b to path via a synced temp file and a rename.
-func writeFileSync(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".floe-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err = f.Write(b); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	return err
 }
 
 // oneID parses the single blob ID argument of get and stat.

@@ -191,6 +191,16 @@ func TestCLIBlobKill9(t *testing.T) {
 	if got, _ := os.ReadFile(outPath); !bytes.Equal(got, data) {
 		t.Fatal("get after restart returned other bytes")
 	}
+	// -o /dev/null writes to the device; it is not renamed over (we may run
+	// as root, where a rename would replace the device with a regular file).
+	if st, err := os.Lstat(os.DevNull); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+		if _, stderr, code := floeRun(t, "blob", "get", "--committee", com, idText, "-o", os.DevNull); code != 0 {
+			t.Fatalf("get -o %s: code %d: %s", os.DevNull, code, stderr)
+		}
+		if after, err := os.Lstat(os.DevNull); err != nil || after.Mode() != st.Mode() || !os.SameFile(st, after) {
+			t.Fatalf("after get -o %s it is %v (was %v), err %v", os.DevNull, after.Mode(), st.Mode(), err)
+		}
+	}
 	out, stderr, code = floeRun(t, "blob", "stat", "--committee", com, idText)
 	if code != 0 || !strings.Contains(out, "4 of 4 slivers valid") {
 		t.Fatalf("stat: code %d out %q err %q", code, out, stderr)

@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/floe-fl/floe/atomicfile"
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/transport"
 )
@@ -109,24 +109,10 @@ func repairLoop(ctx context.Context, node *blob.Node, com blob.Committee, every 
 	}
 }
 
-// writeAddrFile writes one address a line, atomically (temp file, rename),
+// writeAddrFile writes one address a line, atomically (atomicfile.WriteFile),
 // so a reader polling for the file never sees it half written.
 func writeAddrFile(path string, addrs []string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".addrs-*")
-	if err != nil {
-		return fmt.Errorf("addr file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(strings.Join(addrs, "\n") + "\n")
-	if err == nil {
-		err = tmp.Close()
-	} else {
-		tmp.Close()
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
+	if err := atomicfile.WriteFile(path, []byte(strings.Join(addrs, "\n")+"\n"), 0o600); err != nil {
 		return fmt.Errorf("addr file: %w", err)
 	}
 	return nil

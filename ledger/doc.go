@@ -6,6 +6,14 @@
 // "domain\x00" || CBOR(record without signature), with domains
 // "floe/job/v1", "floe/commitment/v1" and "floe/submission/v1".
 //
+// Keys: records are signed through a Signer (libp2p's crypto.PrivKey is one)
+// and name their signers by Ed25519 peer ID text. ParsePeerID reads the key
+// out of that text without libp2p: base58btc of the identity multihash
+// 0x00 0x24 of the protobuf PublicKey {Type: Ed25519, Data: 32 bytes}, that
+// is 0x00 0x24 0x08 0x01 0x12 0x20 || key. Any other signer name (RSA,
+// secp256k1, hashed or CID-form peer IDs) fails with ErrSignature. The
+// package imports no networking code; deps_test.go keeps it so.
+//
 // Stored form: a record blob is one kind byte ('J' for a SignedJob, 'C' for a
 // SignedCommitment) followed by the record's CBOR. Decode accepts only the
 // canonical byte form.

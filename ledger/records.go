@@ -1,14 +1,13 @@
 package ledger
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 
 	"github.com/floe-fl/floe/codec"
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Hash is a SHA-256 digest.
@@ -173,7 +172,7 @@ func sigInput(domain string, v any) ([]byte, error) {
 	return append([]byte(domain+"\x00"), b...), nil
 }
 
-func sign(k crypto.PrivKey, domain string, v any) ([]byte, error) {
+func sign(k Signer, domain string, v any) ([]byte, error) {
 	msg, err := sigInput(domain, v)
 	if err != nil {
 		return nil, err
@@ -183,27 +182,22 @@ func sign(k crypto.PrivKey, domain string, v any) ([]byte, error) {
 
 // verify checks sig over v by the peer named id (Ed25519 peer IDs embed their key).
 func verify(id string, domain string, v any, sig []byte) error {
-	pid, err := peer.Decode(id)
+	pub, err := ParsePeerID(id)
 	if err != nil {
-		return fmt.Errorf("%w: signer %q is not a peer ID", ErrSignature, id)
-	}
-	pub, err := pid.ExtractPublicKey()
-	if err != nil {
-		return fmt.Errorf("%w: no public key in peer ID %s", ErrSignature, id)
+		return err
 	}
 	msg, err := sigInput(domain, v)
 	if err != nil {
 		return err
 	}
-	ok, err := pub.Verify(msg, sig)
-	if err != nil || !ok {
+	if !ed25519.Verify(pub, msg, sig) {
 		return fmt.Errorf("%w: %s record not signed by %s", ErrSignature, domain, id)
 	}
 	return nil
 }
 
 // SignJob signs j with the coordinator key k.
-func SignJob(k crypto.PrivKey, j JobSpec) (*SignedJob, error) {
+func SignJob(k Signer, j JobSpec) (*SignedJob, error) {
 	sig, err := sign(k, DomainJob, j)
 	if err != nil {
 		return nil, err
@@ -224,7 +218,7 @@ func (j *JobSpec) ID() Hash {
 }
 
 // SignSubmission signs s with the participant key k.
-func SignSubmission(k crypto.PrivKey, s Submission) ([]byte, error) {
+func SignSubmission(k Signer, s Submission) ([]byte, error) {
 	return sign(k, DomainSubmission, s)
 }
 
@@ -234,7 +228,7 @@ func (s *SignedSubmission) Verify() error {
 }
 
 // SignCommitment signs c with the coordinator key k.
-func SignCommitment(k crypto.PrivKey, c Commitment) (*SignedCommitment, error) {
+func SignCommitment(k Signer, c Commitment) (*SignedCommitment, error) {
 	sig, err := sign(k, DomainCommitment, c)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,179 @@
+package ledger
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/floe-fl/floe/decimal"
+)
+
+// KEMX25519 is the KEM name of an X25519 HPKE recipient (seal.SuiteName).
+const KEMX25519 = "X25519-HKDF-SHA256/AES-128-GCM"
+
+// kemKeySize maps each known recipient KEM to the length of its public keys.
+var kemKeySize = map[string]int{KEMX25519: 32}
+
+// MaxCohort bounds JobSpec.CohortSize, MinParticipants and the training
+// epochs and batch size.
+const MaxCohort = 1 << 30
+
+// JobError reports a JobSpec field that fails validation. Its text is
+// "ledger: job: FIELD: PROBLEM", FIELD named as in the job file.
+type JobError struct {
+	Field string // e.g. "quorum", "train.lr", "recipients[1].public_key"
+	Msg   string
+}
+
+func (e *JobError) Error() string { return "ledger: job: " + e.Field + ": " + e.Msg }
+
+func jobErr(field, format string, args ...any) error {
+	return &JobError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate reports the first field of j that no coordinator, participant or
+// auditor can work with, as a *JobError. It does not modify j. The checks:
+// version is Version; name, coordinator, arch and aggregation are not empty
+// (the aggregation rule's parameters are checked by package job, which knows
+// the rules); privacy is "sealed", with at least one recipient, each with a
+// non-empty unique name, a known KEM and a public key of that KEM's length,
+// or "plain", with none; the committee is non-empty with non-empty, distinct
+// entries; 1 <= cohort size <= MaxCohort; 1 <= quorum <= cohort size;
+// 1 <= min participants <= MaxCohort; deadline and rounds are at least 1;
+// an update lifetime is 0 (forever) or at least the deadline; train epochs
+// and batch size are in [1, MaxCohort]; lr is a canonical decimal > 0; mu,
+// weight decay and norm bound are empty or canonical decimals >= 0; clip
+// needs a norm bound. It does not check InitialModel, which the coordinator
+// fills in when it stores the initial model.
+func (j *JobSpec) Validate() error {
+	switch {
+	case j.Version != Version:
+		return jobErr("version", "%d, want %d", j.Version, Version)
+	case j.Name == "":
+		return jobErr("name", "empty")
+	case j.Coordinator == "":
+		return jobErr("coordinator", "empty")
+	case j.Arch == "":
+		return jobErr("model", "empty")
+	case j.Aggregation == "":
+		return jobErr("aggregation", "empty")
+	}
+	if err := j.Train.validate(); err != nil {
+		return err
+	}
+	if err := j.validateRecipients(); err != nil {
+		return err
+	}
+	if len(j.Committee) == 0 {
+		return jobErr("committee", "empty")
+	}
+	seen := make(map[string]bool, len(j.Committee))
+	for i, m := range j.Committee {
+		switch {
+		case m == "":
+			return jobErr(fmt.Sprintf("committee[%d]", i), "empty")
+		case seen[m]:
+			return jobErr(fmt.Sprintf("committee[%d]", i), "%q repeated", m)
+		}
+		seen[m] = true
+	}
+	switch {
+	case j.CohortSize < 1 || j.CohortSize > MaxCohort:
+		return jobErr("cohort_size", "%d, want 1 to %d", j.CohortSize, MaxCohort)
+	case j.Quorum < 1 || j.Quorum > j.CohortSize:
+		return jobErr("quorum", "%d, want 1 to the cohort size %d", j.Quorum, j.CohortSize)
+	case j.MinParticipants < 1 || j.MinParticipants > MaxCohort:
+		return jobErr("min_participants", "%d, want 1 to %d", j.MinParticipants, MaxCohort)
+	case j.DeadlineMillis < 1:
+		return jobErr("deadline", "0ms, want at least 1ms")
+	case j.Rounds < 1:
+		return jobErr("rounds", "0, want at least 1")
+	case j.UpdateLifetimeMillis != 0 && j.UpdateLifetimeMillis < j.DeadlineMillis:
+		return jobErr("update_lifetime", "%dms is shorter than the deadline %dms: updates could vanish before their round closes", j.UpdateLifetimeMillis, j.DeadlineMillis)
+	}
+	bound, err := nonNegative("norm_bound", j.NormBound)
+	if err != nil {
+		return err
+	}
+	if j.Clip && bound.IsZero() {
+		return jobErr("clip", "needs a norm_bound > 0")
+	}
+	return nil
+}
+
+func (t *TrainParams) validate() error {
+	switch {
+	case t.Epochs < 1 || t.Epochs > MaxCohort:
+		return jobErr("train.epochs", "%d, want 1 to %d", t.Epochs, MaxCohort)
+	case t.BatchSize < 1 || t.BatchSize > MaxCohort:
+		return jobErr("train.batch_size", "%d, want 1 to %d", t.BatchSize, MaxCohort)
+	}
+	lr, err := decimal.Parse(t.LR)
+	if err != nil {
+		return jobErr("train.lr", "%v", err)
+	}
+	if lr.Sign() <= 0 {
+		return jobErr("train.lr", "%s, want > 0", lr)
+	}
+	if _, err := nonNegative("train.mu", t.Mu); err != nil {
+		return err
+	}
+	_, err = nonNegative("train.weight_decay", t.WeightDecay)
+	return err
+}
+
+// nonNegative parses an optional decimal field ("" is 0) that must be >= 0.
+func nonNegative(field, s string) (decimal.Decimal, error) {
+	d, err := decimal.ParseOptional(s)
+	if err != nil {
+		return d, jobErr(field, "%v", err)
+	}
+	if d.Sign() < 0 {
+		return d, jobErr(field, "%s, want >= 0", d)
+	}
+	return d, nil
+}
+
+func (j *JobSpec) validateRecipients() error {
+	switch j.Privacy {
+	case "plain":
+		if len(j.Recipients) != 0 {
+			return jobErr("recipients", "%d recipients in a plain job, want none", len(j.Recipients))
+		}
+		return nil
+	case "sealed":
+	default:
+		return jobErr("privacy", "%q, want sealed or plain", j.Privacy)
+	}
+	if len(j.Recipients) == 0 {
+		return jobErr("recipients", "a sealed job needs at least one")
+	}
+	seen := make(map[string]bool, len(j.Recipients))
+	for i, r := range j.Recipients {
+		field := fmt.Sprintf("recipients[%d]", i)
+		switch {
+		case r.Name == "":
+			return jobErr(field+".name", "empty")
+		case seen[r.Name]:
+			return jobErr(field+".name", "%q repeated", r.Name)
+		}
+		seen[r.Name] = true
+		n, ok := kemKeySize[r.KEM]
+		if !ok {
+			return jobErr(field+".kem", "%q (recipient %q), want one of %s", r.KEM, r.Name, knownKEMs())
+		}
+		if len(r.PublicKey) != n {
+			return jobErr(field+".public_key", "%d bytes (recipient %q), want %d for %s", len(r.PublicKey), r.Name, n, r.KEM)
+		}
+	}
+	return nil
+}
+
+func knownKEMs() string {
+	ks := make([]string, 0, len(kemKeySize))
+	for k := range kemKeySize {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ", ")
+}

@@ -1,0 +1,111 @@
+package ledger
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// validJob is a sealed job that passes Validate.
+func validJob() JobSpec {
+	return JobSpec{
+		Version: Version, Name: "t", Coordinator: "12D3KooWcoordinator", Arch: "logreg:60-10",
+		Train:       TrainParams{Epochs: 1, BatchSize: 10, LR: "0.05", Mu: "0.01", WeightDecay: "0.0001"},
+		Aggregation: "fedavg(dp_clip=0,dp_noise_multiplier=0)", Privacy: "sealed",
+		Recipients: []Recipient{
+			{Name: "coordinator", KEM: KEMX25519, PublicKey: make([]byte, 32)},
+			{Name: "auditor", KEM: KEMX25519, PublicKey: make([]byte, 32)},
+		},
+		Committee:  []string{"/ip4/10.0.0.1/tcp/1/p2p/a", "/ip4/10.0.0.2/tcp/1/p2p/b"},
+		CohortSize: 3, Quorum: 2, DeadlineMillis: 60000, Rounds: 5, NormBound: "10", Clip: true,
+		Seed: 1, MinParticipants: 3, UpdateLifetimeMillis: 86400000,
+	}
+}
+
+func TestJobSpecValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(j *JobSpec)
+		err    string // "" means valid; else the whole prefix of the error text
+	}{
+		{"valid", func(j *JobSpec) {}, ""},
+		{"plain", func(j *JobSpec) { j.Privacy, j.Recipients = "plain", nil }, ""},
+		{"optional decimals absent", func(j *JobSpec) { j.Train.Mu, j.Train.WeightDecay, j.NormBound, j.Clip = "", "", "", false }, ""},
+		{"zero decimals", func(j *JobSpec) { j.Train.Mu, j.Train.WeightDecay, j.NormBound, j.Clip = "0", "0", "0", false }, ""},
+		{"lifetime forever", func(j *JobSpec) { j.UpdateLifetimeMillis = 0 }, ""},
+		{"lifetime = deadline", func(j *JobSpec) { j.UpdateLifetimeMillis = j.DeadlineMillis }, ""},
+		{"quorum = cohort", func(j *JobSpec) { j.Quorum = j.CohortSize }, ""},
+		{"largest cohort", func(j *JobSpec) { j.CohortSize = MaxCohort }, ""},
+
+		{"version", func(j *JobSpec) { j.Version = 2 }, "ledger: job: version: 2, want 1"},
+		{"name", func(j *JobSpec) { j.Name = "" }, "ledger: job: name: empty"},
+		{"coordinator", func(j *JobSpec) { j.Coordinator = "" }, "ledger: job: coordinator: empty"},
+		{"arch", func(j *JobSpec) { j.Arch = "" }, "ledger: job: model: empty"},
+		{"aggregation", func(j *JobSpec) { j.Aggregation = "" }, "ledger: job: aggregation: empty"},
+		{"epochs", func(j *JobSpec) { j.Train.Epochs = 0 }, "ledger: job: train.epochs: 0, want 1 to"},
+		{"epochs huge", func(j *JobSpec) { j.Train.Epochs = 1 << 40 }, "ledger: job: train.epochs: 1099511627776, want 1 to"},
+		{"batch", func(j *JobSpec) { j.Train.BatchSize = 0 }, "ledger: job: train.batch_size: 0, want 1 to"},
+		{"lr absent", func(j *JobSpec) { j.Train.LR = "" }, "ledger: job: train.lr: decimal: not a canonical finite decimal: empty"},
+		{"lr malformed", func(j *JobSpec) { j.Train.LR = "0.o5" }, "ledger: job: train.lr: decimal: not a canonical finite decimal: \"0.o5\" has the character 'o'"},
+		{"lr not canonical", func(j *JobSpec) { j.Train.LR = "0.050" }, "ledger: job: train.lr: decimal: not a canonical finite decimal: \"0.050\" is not canonical (want \"0.05\")"},
+		{"lr NaN", func(j *JobSpec) { j.Train.LR = "NaN" }, "ledger: job: train.lr: decimal"},
+		{"lr Inf", func(j *JobSpec) { j.Train.LR = "+Inf" }, "ledger: job: train.lr: decimal"},
+		{"lr zero", func(j *JobSpec) { j.Train.LR = "0" }, "ledger: job: train.lr: 0, want > 0"},
+		{"lr negative", func(j *JobSpec) { j.Train.LR = "-0.1" }, "ledger: job: train.lr: -0.1, want > 0"},
+		{"mu malformed", func(j *JobSpec) { j.Train.Mu = "1e400" }, "ledger: job: train.mu: decimal: not a canonical finite decimal: \"1e400\" is out of range"},
+		{"mu negative", func(j *JobSpec) { j.Train.Mu = "-1" }, "ledger: job: train.mu: -1, want >= 0"},
+		{"weight decay malformed", func(j *JobSpec) { j.Train.WeightDecay = "x" }, "ledger: job: train.weight_decay: decimal"},
+		{"weight decay negative", func(j *JobSpec) { j.Train.WeightDecay = "-1e-05" }, "ledger: job: train.weight_decay: -1e-05, want >= 0"},
+		{"privacy", func(j *JobSpec) { j.Privacy = "secret" }, "ledger: job: privacy: \"secret\", want sealed or plain"},
+		{"privacy empty", func(j *JobSpec) { j.Privacy = "" }, "ledger: job: privacy: \"\", want sealed or plain"},
+		{"plain with recipients", func(j *JobSpec) { j.Privacy = "plain" }, "ledger: job: recipients: 2 recipients in a plain job, want none"},
+		{"sealed without recipients", func(j *JobSpec) { j.Recipients = nil }, "ledger: job: recipients: a sealed job needs at least one"},
+		{"recipient name", func(j *JobSpec) { j.Recipients[1].Name = "" }, "ledger: job: recipients[1].name: empty"},
+		{"recipient repeated", func(j *JobSpec) { j.Recipients[1].Name = "coordinator" }, "ledger: job: recipients[1].name: \"coordinator\" repeated"},
+		{"recipient KEM", func(j *JobSpec) { j.Recipients[1].KEM = "RSA" }, "ledger: job: recipients[1].kem: \"RSA\" (recipient \"auditor\"), want one of " + KEMX25519},
+		{"recipient key of 3 bytes", func(j *JobSpec) { j.Recipients[1].PublicKey = []byte{1, 2, 3} }, "ledger: job: recipients[1].public_key: 3 bytes (recipient \"auditor\"), want 32 for " + KEMX25519},
+		{"recipient key empty", func(j *JobSpec) { j.Recipients[0].PublicKey = nil }, "ledger: job: recipients[0].public_key: 0 bytes"},
+		{"recipient key of 33 bytes", func(j *JobSpec) { j.Recipients[0].PublicKey = make([]byte, 33) }, "ledger: job: recipients[0].public_key: 33 bytes"},
+		{"committee", func(j *JobSpec) { j.Committee = nil }, "ledger: job: committee: empty"},
+		{"committee entry", func(j *JobSpec) { j.Committee[1] = "" }, "ledger: job: committee[1]: empty"},
+		{"committee repeated", func(j *JobSpec) { j.Committee[1] = j.Committee[0] }, "ledger: job: committee[1]: \"/ip4/10.0.0.1/tcp/1/p2p/a\" repeated"},
+		{"cohort 0", func(j *JobSpec) { j.CohortSize = 0 }, "ledger: job: cohort_size: 0, want 1 to 1073741824"},
+		{"cohort 2^30+1", func(j *JobSpec) { j.CohortSize = MaxCohort + 1 }, "ledger: job: cohort_size: 1073741825, want 1 to 1073741824"},
+		{"quorum 0", func(j *JobSpec) { j.Quorum = 0 }, "ledger: job: quorum: 0, want 1 to the cohort size 3"},
+		{"quorum > cohort", func(j *JobSpec) { j.Quorum = 4 }, "ledger: job: quorum: 4, want 1 to the cohort size 3"},
+		{"min participants 0", func(j *JobSpec) { j.MinParticipants = 0 }, "ledger: job: min_participants: 0, want 1 to"},
+		{"min participants huge", func(j *JobSpec) { j.MinParticipants = 1 << 31 }, "ledger: job: min_participants: 2147483648, want 1 to"},
+		{"deadline 0", func(j *JobSpec) { j.DeadlineMillis = 0 }, "ledger: job: deadline: 0ms, want at least 1ms"},
+		{"rounds 0", func(j *JobSpec) { j.Rounds = 0 }, "ledger: job: rounds: 0, want at least 1"},
+		{"lifetime < deadline", func(j *JobSpec) { j.UpdateLifetimeMillis = 1 }, "ledger: job: update_lifetime: 1ms is shorter than the deadline 60000ms"},
+		{"norm bound malformed", func(j *JobSpec) { j.NormBound = "ten" }, "ledger: job: norm_bound: decimal"},
+		{"norm bound negative", func(j *JobSpec) { j.NormBound = "-10" }, "ledger: job: norm_bound: -10, want >= 0"},
+		{"clip without bound", func(j *JobSpec) { j.NormBound = "" }, "ledger: job: clip: needs a norm_bound > 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := validJob()
+			tc.mutate(&j)
+			before := j.ID()
+			err := j.Validate()
+			if j.ID() != before {
+				t.Fatal("Validate modified the job")
+			}
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted, want %q", tc.err)
+			}
+			if !strings.HasPrefix(err.Error(), tc.err) {
+				t.Fatalf("error %q, want it to start with %q", err, tc.err)
+			}
+			var je *JobError
+			if !errors.As(err, &je) || !strings.HasPrefix(tc.err, "ledger: job: "+je.Field+": ") {
+				t.Fatalf("error %v is not a *JobError naming its field", err)
+			}
+		})
+	}
+}

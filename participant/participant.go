@@ -14,6 +14,7 @@ import (
 
 	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/coordinator"
+	"github.com/floe-fl/floe/decimal"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/seal"
@@ -209,6 +210,9 @@ func (p *Participant) register(ctx context.Context) error {
 	if a, err = a.ForData(p.cfg.Data); err != nil {
 		return &PermanentError{fmt.Errorf("participant: local data does not fit the job's model %s: %w", job.Job.Arch, err)}
 	}
+	if err := job.Job.Validate(); err != nil {
+		return &PermanentError{fmt.Errorf("participant: the coordinator's job cannot be run: %w", err)}
+	}
 	p.job, p.arch = job, a
 	return nil
 }
@@ -219,12 +223,26 @@ func TrainSeed(jobSeed uint64, round uint64, participant string) uint64 {
 	return binary.BigEndian.Uint64(h[:8])
 }
 
-func parseFloat(s string) float64 {
-	if s == "" {
-		return 0
+// trainConfig reads the job's training hyperparameters for a round. The
+// decimals were checked by JobSpec.Validate at registration; an error here
+// means the job changed underneath.
+func trainConfig(job *ledger.JobSpec, seed uint64) (model.TrainConfig, error) {
+	lr, err := decimal.Parse(job.Train.LR)
+	if err != nil {
+		return model.TrainConfig{}, fmt.Errorf("participant: job learning rate: %w", err)
 	}
-	f, _ := strconv.ParseFloat(s, 64)
-	return f
+	mu, err := decimal.ParseOptional(job.Train.Mu)
+	if err != nil {
+		return model.TrainConfig{}, fmt.Errorf("participant: job mu: %w", err)
+	}
+	wd, err := decimal.ParseOptional(job.Train.WeightDecay)
+	if err != nil {
+		return model.TrainConfig{}, fmt.Errorf("participant: job weight decay: %w", err)
+	}
+	return model.TrainConfig{
+		Epochs: int(job.Train.Epochs), BatchSize: int(job.Train.BatchSize),
+		LR: lr.Float64(), Mu: mu.Float64(), WeightDecay: wd.Float64(), Seed: seed,
+	}, nil
 }
 
 func (p *Participant) doRound(ctx context.Context, t *coordinator.Task) error {
@@ -247,11 +265,11 @@ func (p *Participant) doRound(ctx context.Context, t *coordinator.Task) error {
 	if tr == nil {
 		tr = model.NewLocalTrainer(p.arch)
 	}
-	res, err := tr.Train(ctx, global, p.cfg.Data, model.TrainConfig{
-		Epochs: int(job.Train.Epochs), BatchSize: int(job.Train.BatchSize),
-		LR: parseFloat(job.Train.LR), Mu: parseFloat(job.Train.Mu), WeightDecay: parseFloat(job.Train.WeightDecay),
-		Seed: TrainSeed(job.Seed, t.Round, p.self),
-	})
+	cfg, err := trainConfig(job, TrainSeed(job.Seed, t.Round, p.self))
+	if err != nil {
+		return &PermanentError{err}
+	}
+	res, err := tr.Train(ctx, global, p.cfg.Data, cfg)
 	if err != nil {
 		return fmt.Errorf("participant: train round %d: %w", t.Round, err)
 	}

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -21,6 +23,8 @@ import (
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/clock"
 	"github.com/floe-fl/floe/coordinator"
+	"github.com/floe-fl/floe/decimal"
+	"github.com/floe-fl/floe/job"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/participant"
@@ -104,8 +108,27 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("sims: privacy must be sealed or plain")
 	case o.Out == "":
 		return fmt.Errorf("sims: an output directory is required")
+	case o.Quorum < 0:
+		return fmt.Errorf("sims: quorum must be >= 0 (0: half the cohort, rounded up)")
+	case o.Epochs < 1 || o.Batch < 1:
+		return fmt.Errorf("sims: epochs and batch size must be at least 1")
 	}
-	return o.Rule.Validate()
+	if err := o.jobConfig().Validate(); err != nil {
+		return fmt.Errorf("sims: %w", err)
+	}
+	return nil
+}
+
+// jobConfig is the simulated job, built and checked by package job like a
+// job file (without the auditor, whose key Run derives).
+func (o *Options) jobConfig() job.Config {
+	c := job.Default()
+	c.Name, c.Model, c.Seed = "sim", o.Arch, job.Uint(o.Seed)
+	c.Rounds, c.CohortSize, c.Quorum = job.Uint(o.Rounds), job.Uint(min(o.Cohort, o.Participants)), job.Uint(o.Quorum)
+	c.MinParticipants, c.Deadline = job.Uint(o.Participants), o.Deadline.String()
+	c.Train = job.Train{Epochs: job.Uint(o.Epochs), BatchSize: job.Uint(o.Batch), LR: o.LR, Mu: o.Mu}
+	c.Aggregation, c.Privacy, c.NormBound = o.Rule, o.Privacy, o.NormBound
+	return c
 }
 
 // RoundStat summarises one committed round.
@@ -318,11 +341,7 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	quorum := o.Quorum
 	cohort := min(o.Cohort, o.Participants)
-	if quorum == 0 {
-		quorum = (cohort + 1) / 2
-	}
 	var committee []string
 	for _, m := range com.Members {
 		a, _ := peer.AddrInfoToP2pAddrs(&m)
@@ -330,14 +349,7 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 			committee = append(committee, a[0].String())
 		}
 	}
-	spec := ledger.JobSpec{
-		Version: ledger.Version, Name: "sim", Coordinator: ch.ID().String(), Arch: arch.String(),
-		Train:       ledger.TrainParams{Epochs: uint64(o.Epochs), BatchSize: uint64(o.Batch), LR: fmtF(o.LR), Mu: fmtOpt(o.Mu)},
-		Aggregation: o.Rule.Canonical(), Privacy: o.Privacy, Committee: committee,
-		CohortSize: uint64(cohort), Quorum: uint64(quorum), DeadlineMillis: uint64(o.Deadline.Milliseconds()),
-		Rounds: uint64(o.Rounds), NormBound: fmtOpt(o.NormBound), Eval: "held-out " + o.Dataset,
-		Seed: o.Seed, MinParticipants: uint64(o.Participants),
-	}
+	jc := o.jobConfig()
 	var auditorKey *seal.Key
 	if o.Privacy == "sealed" {
 		// An auditor recipient, whose key is left in Out so that a separate
@@ -349,8 +361,13 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 		if err := auditorKey.WriteFile(filepath.Join(o.Out, "auditor.hpke")); err != nil {
 			return nil, err
 		}
-		spec.Recipients = []ledger.Recipient{hkey.Recipient(coordinator.RecipientName), auditorKey.Recipient(AuditorName)}
+		jc.Auditors = []job.Auditor{{Name: AuditorName, PublicKey: base64.StdEncoding.EncodeToString(auditorKey.PublicKey())}}
 	}
+	spec, err := jc.Spec(ch.ID().String(), hkey, arch.String(), committee)
+	if err != nil {
+		return nil, fmt.Errorf("sims: %w", err)
+	}
+	spec.Eval = "held-out " + o.Dataset
 	var (
 		mu       sync.Mutex // guards the following
 		stats    []RoundStat
@@ -383,7 +400,12 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 				}
 			}
 			for _, m := range c.C.Metrics {
-				v, _ := strconv.ParseFloat(m.Value, 64)
+				v := math.NaN() // an unreadable metric shows as NaN, not as 0
+				if d, err := decimal.Parse(m.Value); err == nil {
+					v = d.Float64()
+				} else if o.Logger != nil {
+					o.Logger.Warn("unreadable metric in commitment", "round", c.C.Round, "metric", m.Name, "err", err)
+				}
 				switch m.Name {
 				case "loss":
 					st.Loss = v
@@ -574,13 +596,4 @@ func crashPlan(o Options) map[uint64]string {
 func dropout(seed uint64, p string, round uint64) float64 {
 	h := sha256.Sum256([]byte("floe/sim-dropout/v1\x00" + strconv.FormatUint(seed, 10) + "\x00" + p + "\x00" + strconv.FormatUint(round, 10)))
 	return rand.New(rand.NewPCG(binary.BigEndian.Uint64(h[:8]), binary.BigEndian.Uint64(h[8:16]))).Float64()
-}
-
-func fmtF(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
-
-func fmtOpt(f float64) string {
-	if f == 0 {
-		return ""
-	}
-	return fmtF(f)
 }

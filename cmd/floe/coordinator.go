@@ -11,6 +11,7 @@ import (
 
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/coordinator"
+	"github.com/floe-fl/floe/job"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/seal"
@@ -48,7 +49,7 @@ func runCoordinator(args []string) error {
 	if err != nil {
 		return err
 	}
-	job, err := readJobFile(*jobPath)
+	jobCfg, err := job.Load(*jobPath)
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func runCoordinator(args []string) error {
 		},
 	}, func() (ledger.JobSpec, []byte, error) {
 		created = true
-		a, err := model.ParseArch(job.Model)
+		a, err := model.ParseArch(jobCfg.Model)
 		if err != nil {
 			return ledger.JobSpec{}, nil, err
 		}
@@ -101,16 +102,19 @@ func runCoordinator(args []string) error {
 			}
 		}
 		if _, err := a.Layout(); err != nil {
-			return ledger.JobSpec{}, nil, fmt.Errorf("job model %q needs its dimensions (e.g. logreg:784-10): %v", job.Model, err)
+			return ledger.JobSpec{}, nil, fmt.Errorf("job model %q needs its dimensions (e.g. logreg:784-10): %v", jobCfg.Model, err)
 		}
-		spec := job.spec(h.ID().String(), hkey, a.String(), committee)
+		spec, err := jobCfg.Spec(h.ID().String(), hkey, a.String(), committee)
+		if err != nil {
+			return ledger.JobSpec{}, nil, fmt.Errorf("job file %s: %w", *jobPath, err)
+		}
 		if heldOut != nil {
 			spec.Eval = fmt.Sprintf("%s %s (%d examples)", eval.dataset, eval.path, heldOut.N)
 			if eval.dataset == "synthetic" {
 				spec.Eval = fmt.Sprintf("synthetic(%g,%g) clients=%d seed=%d held-out 20%% (%d examples)", eval.alpha, eval.beta, eval.clients, eval.seed, heldOut.N)
 			}
 		}
-		b, err := model.MarshalSafetensors(a.Init(job.Seed), coordinator.ModelMeta(&spec, 0))
+		b, err := model.MarshalSafetensors(a.Init(uint64(jobCfg.Seed)), coordinator.ModelMeta(&spec, 0))
 		return spec, b, err
 	})
 	if err != nil {
@@ -126,10 +130,10 @@ func runCoordinator(args []string) error {
 	round, phase, head := srv.Status()
 	if stored := srv.Job().Job; !created {
 		// Resuming: the job in --data rules; say so if the job file changed since.
-		want := job.spec(stored.Coordinator, hkey, stored.Arch, stored.Committee)
+		want, err := jobCfg.Spec(stored.Coordinator, hkey, stored.Arch, stored.Committee)
 		want.Recipients, want.Eval = stored.Recipients, stored.Eval
 		want.InitialModel, want.InitialModelHash = stored.InitialModel, stored.InitialModelHash
-		if want.ID() != stored.ID() {
+		if err != nil || want.ID() != stored.ID() {
 			log.Warn("the job file differs from the job being resumed; continuing the stored job", "data", *dataDir, "job", stored.ID().String())
 		}
 	}

@@ -1,0 +1,347 @@
+package job
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/decimal"
+	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/seal"
+	"github.com/goccy/go-yaml"
+)
+
+// CoordinatorRecipient is the coordinator's name among a sealed job's
+// recipients (coordinator.RecipientName).
+const CoordinatorRecipient = "coordinator"
+
+// Config is the YAML job file (see README "Job file"). Unknown fields are
+// errors.
+type Config struct {
+	Name            string         `yaml:"name"`
+	Model           string         `yaml:"model"` // logreg:IN-CLASSES, mlp:IN-H1-...-CLASSES, or logreg alone (sizes from the data)
+	Seed            Uint           `yaml:"seed"`
+	Rounds          Uint           `yaml:"rounds"`
+	CohortSize      Uint           `yaml:"cohort_size"`
+	Quorum          Uint           `yaml:"quorum"` // 0: half the cohort, rounded up
+	MinParticipants Uint           `yaml:"min_participants"`
+	Deadline        string         `yaml:"deadline"` // Go duration
+	Train           Train          `yaml:"train"`
+	Aggregation     aggregate.Spec `yaml:"aggregation"`
+	Privacy         string         `yaml:"privacy"` // sealed or plain
+	NormBound       float64        `yaml:"norm_bound"`
+	Clip            bool           `yaml:"clip"`
+	UpdateLifetime  string         `yaml:"update_lifetime"` // Go duration; "" or 0: forever
+	Auditors        []Auditor      `yaml:"auditors"`
+}
+
+// Train holds the local training hyperparameters.
+type Train struct {
+	Epochs      Uint    `yaml:"epochs"`
+	BatchSize   Uint    `yaml:"batch_size"`
+	LR          float64 `yaml:"lr"`
+	Mu          float64 `yaml:"mu"`
+	WeightDecay float64 `yaml:"weight_decay"`
+}
+
+// Auditor is a further recipient of a sealed job's updates.
+type Auditor struct {
+	Name      string `yaml:"name"`
+	PublicKey string `yaml:"public_key"` // base64 of the X25519 public key (floe keygen --hpke prints it)
+}
+
+// Uint is a non-negative integer field of the job file. Its YAML form is
+// plain decimal digits: fractions, signs, hex and values past 2^64-1 are
+// errors (a plain uint64 would silently truncate or wrap them).
+type Uint uint64
+
+// UnmarshalYAML reads decimal digits.
+func (u *Uint) UnmarshalYAML(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || s == "" || s[0] == '+' {
+		return fmt.Errorf("%q is not an integer in [0, 18446744073709551615]", s)
+	}
+	*u = Uint(v)
+	return nil
+}
+
+// Default returns a Config with every default filled in. Name, model,
+// rounds, cohort_size and train.epochs, train.batch_size and train.lr have
+// no default: Validate requires them.
+func Default() Config {
+	return Config{
+		MinParticipants: 1,
+		Deadline:        "60s",
+		Aggregation:     aggregate.Spec{Rule: "fedavg"},
+		Privacy:         "sealed",
+	}
+}
+
+// DefaultQuorum returns the quorum of a cohort when the job sets none: half
+// the cohort, rounded up.
+func DefaultQuorum(cohort uint64) uint64 { return (cohort + 1) / 2 }
+
+// quorum returns the effective quorum of c.
+func (c Config) quorum() uint64 {
+	if c.Quorum == 0 {
+		return DefaultQuorum(uint64(c.CohortSize))
+	}
+	return uint64(c.Quorum)
+}
+
+// Error reports a bad field of a Config: "job: FIELD: PROBLEM".
+type Error struct {
+	Field string // as in the job file, e.g. "train.lr"
+	Msg   string
+}
+
+func (e *Error) Error() string { return "job: " + e.Field + ": " + e.Msg }
+
+func fieldErr(field, format string, args ...any) error {
+	return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Parse reads a job file's bytes over Default() and validates the result.
+// Unknown fields, duplicate keys and values of the wrong type are errors.
+func Parse(b []byte) (Config, error) {
+	c := Default()
+	if err := yaml.UnmarshalWithOptions(b, &c, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
+		return Config{}, fmt.Errorf("job: %s", yaml.FormatError(err, false, true))
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Load reads and parses the job file at path. Its errors name the file.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("job file: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("job file %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate reports the first field of c that cannot make a job, as an
+// *Error. It does not modify c. Besides each field's own range, it checks
+// that the aggregation rule's parameters can be met by a round of quorum
+// updates (see the package documentation).
+func (c Config) Validate() error {
+	switch {
+	case c.Name == "":
+		return fieldErr("name", "required")
+	case c.Model == "":
+		return fieldErr("model", "required (logreg:IN-CLASSES or mlp:IN-H1-...-CLASSES)")
+	case c.Rounds < 1:
+		return fieldErr("rounds", "must be at least 1")
+	case c.CohortSize < 1 || c.CohortSize > ledger.MaxCohort:
+		return fieldErr("cohort_size", "%d, want 1 to %d", c.CohortSize, ledger.MaxCohort)
+	case uint64(c.Quorum) > uint64(c.CohortSize):
+		return fieldErr("quorum", "%d exceeds cohort_size %d", c.Quorum, c.CohortSize)
+	case c.MinParticipants < 1 || c.MinParticipants > ledger.MaxCohort:
+		return fieldErr("min_participants", "%d, want 1 to %d", c.MinParticipants, ledger.MaxCohort)
+	case c.Train.Epochs < 1 || c.Train.Epochs > ledger.MaxCohort:
+		return fieldErr("train.epochs", "%d, want 1 to %d", c.Train.Epochs, ledger.MaxCohort)
+	case c.Train.BatchSize < 1 || c.Train.BatchSize > ledger.MaxCohort:
+		return fieldErr("train.batch_size", "%d, want 1 to %d", c.Train.BatchSize, ledger.MaxCohort)
+	case !(c.Train.LR > 0) || math.IsInf(c.Train.LR, 0):
+		return fieldErr("train.lr", "%v, want a finite number > 0", c.Train.LR)
+	case !(c.Train.Mu >= 0) || math.IsInf(c.Train.Mu, 0):
+		return fieldErr("train.mu", "%v, want a finite number >= 0", c.Train.Mu)
+	case !(c.Train.WeightDecay >= 0) || math.IsInf(c.Train.WeightDecay, 0):
+		return fieldErr("train.weight_decay", "%v, want a finite number >= 0", c.Train.WeightDecay)
+	case c.Privacy != "sealed" && c.Privacy != "plain":
+		return fieldErr("privacy", "%q, want sealed or plain", c.Privacy)
+	case !(c.NormBound >= 0) || math.IsInf(c.NormBound, 0):
+		return fieldErr("norm_bound", "%v, want a finite number >= 0 (0: no bound)", c.NormBound)
+	case c.Clip && c.NormBound == 0:
+		return fieldErr("clip", "needs a norm_bound > 0")
+	}
+	deadline, err := c.deadline()
+	if err != nil {
+		return err
+	}
+	lifetime, err := c.updateLifetime()
+	if err != nil {
+		return err
+	}
+	if lifetime != 0 && lifetime < deadline {
+		return fieldErr("update_lifetime", "%v is shorter than the deadline %v: updates could vanish before their round closes", lifetime, deadline)
+	}
+	if err := c.Aggregation.Validate(); err != nil {
+		return fieldErr("aggregation", "%v", err)
+	}
+	if err := checkRule(c.Aggregation, c.quorum()); err != nil {
+		return err
+	}
+	if c.Privacy == "plain" && len(c.Auditors) > 0 {
+		return fieldErr("auditors", "a plain job has no recipients; use privacy: sealed or remove the auditors")
+	}
+	seen := map[string]bool{CoordinatorRecipient: true}
+	for i, a := range c.Auditors {
+		field := fmt.Sprintf("auditors[%d]", i)
+		if a.Name == "" {
+			return fieldErr(field+".name", "required")
+		}
+		if seen[a.Name] {
+			return fieldErr(field+".name", "%q is taken (by the coordinator or an earlier auditor)", a.Name)
+		}
+		seen[a.Name] = true
+		if _, err := auditorKey(a); err != nil {
+			return fieldErr(field+".public_key", "%v", err)
+		}
+	}
+	return nil
+}
+
+// auditorKey decodes an auditor's public key and checks its length.
+func auditorKey(a Auditor) ([]byte, error) {
+	pk, err := base64.StdEncoding.DecodeString(a.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("auditor %q: not base64: %v", a.Name, err)
+	}
+	if len(pk) != 32 {
+		return nil, fmt.Errorf("auditor %q: %d bytes, want a 32-byte X25519 public key (floe keygen --hpke prints one)", a.Name, len(pk))
+	}
+	return pk, nil
+}
+
+func (c Config) deadline() (time.Duration, error) {
+	d, err := time.ParseDuration(c.Deadline)
+	switch {
+	case err != nil:
+		return 0, fieldErr("deadline", "%v", err)
+	case d < time.Millisecond:
+		return 0, fieldErr("deadline", "%v, want at least 1ms", d)
+	}
+	return d, nil
+}
+
+func (c Config) updateLifetime() (time.Duration, error) {
+	if c.UpdateLifetime == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(c.UpdateLifetime)
+	switch {
+	case err != nil:
+		return 0, fieldErr("update_lifetime", "%v", err)
+	case d < 0:
+		return 0, fieldErr("update_lifetime", "%v is negative (\"\" or 0 keeps updates forever)", d)
+	case d > 0 && d < time.Millisecond:
+		return 0, fieldErr("update_lifetime", "%v, want 0 (forever) or at least 1ms", d)
+	}
+	return d, nil
+}
+
+// checkRule reports rule parameters that no round of quorum updates can
+// satisfy. rule must be valid.
+func checkRule(rule aggregate.Spec, quorum uint64) error {
+	full, err := aggregate.ParseCanonical(rule.Canonical()) // every parameter, defaults filled in
+	if err != nil {
+		return fieldErr("aggregation", "%v", err)
+	}
+	p := full.Params
+	switch full.Rule {
+	case "krum", "multikrum":
+		f := uint64(p["f"])
+		if need := 2*f + 3; quorum < need {
+			return fieldErr("aggregation", "%s with f=%d needs at least 2f+3 = %d updates a round, but the quorum is %d", full.Rule, f, need, quorum)
+		}
+		if m, ok := p["m"]; ok && uint64(m) > quorum {
+			return fieldErr("aggregation", "multikrum selects m=%d updates, more than the quorum %d", uint64(m), quorum)
+		}
+	case "trimmedmean":
+		if k := uint64(math.Floor(p["beta"] * float64(quorum))); 2*k >= quorum {
+			return fieldErr("aggregation", "trimmedmean with beta=%g trims 2*%d of %d updates (the quorum), leaving none", p["beta"], k, quorum)
+		}
+	}
+	return nil
+}
+
+// Spec builds the signed-job definition of c. coordinator is the
+// coordinator's peer ID; coordKey its HPKE key, the first recipient of a
+// sealed job (unused for a plain one, may then be nil); arch the resolved
+// model architecture (c.Model, with sizes filled in); committee the storage
+// nodes' multiaddrs in sliver order. The result passes CheckSpec; the
+// caller may then add Eval and the initial model.
+func (c Config) Spec(coordinator string, coordKey *seal.Key, arch string, committee []string) (ledger.JobSpec, error) {
+	if err := c.Validate(); err != nil {
+		return ledger.JobSpec{}, err
+	}
+	deadline, _ := c.deadline()              // checked by Validate
+	lifetime, _ := c.updateLifetime()        // checked by Validate
+	lr, err := decimal.FromFloat(c.Train.LR) // finite: checked by Validate
+	if err != nil {
+		return ledger.JobSpec{}, fieldErr("train.lr", "%v", err)
+	}
+	mu, err := decimal.FromFloat(c.Train.Mu)
+	if err != nil {
+		return ledger.JobSpec{}, fieldErr("train.mu", "%v", err)
+	}
+	wd, err := decimal.FromFloat(c.Train.WeightDecay)
+	if err != nil {
+		return ledger.JobSpec{}, fieldErr("train.weight_decay", "%v", err)
+	}
+	bound, err := decimal.FromFloat(c.NormBound)
+	if err != nil {
+		return ledger.JobSpec{}, fieldErr("norm_bound", "%v", err)
+	}
+	s := ledger.JobSpec{
+		Version: ledger.Version, Name: c.Name, Coordinator: coordinator, Arch: arch,
+		Train: ledger.TrainParams{
+			Epochs: uint64(c.Train.Epochs), BatchSize: uint64(c.Train.BatchSize),
+			LR: lr.String(), Mu: mu.OptionalString(), WeightDecay: wd.OptionalString(),
+		},
+		Aggregation: c.Aggregation.Canonical(), Privacy: c.Privacy, Committee: committee,
+		CohortSize: uint64(c.CohortSize), Quorum: c.quorum(), DeadlineMillis: uint64(deadline.Milliseconds()),
+		Rounds: uint64(c.Rounds), NormBound: bound.OptionalString(), Clip: c.Clip, Seed: uint64(c.Seed),
+		MinParticipants: uint64(c.MinParticipants), UpdateLifetimeMillis: uint64(lifetime.Milliseconds()),
+	}
+	if c.Privacy == "sealed" {
+		if coordKey == nil {
+			return ledger.JobSpec{}, errors.New("job: a sealed job needs the coordinator's HPKE key")
+		}
+		s.Recipients = append(s.Recipients, coordKey.Recipient(CoordinatorRecipient))
+		for _, a := range c.Auditors {
+			pk, _ := auditorKey(a) // checked by Validate
+			s.Recipients = append(s.Recipients, ledger.Recipient{Name: a.Name, KEM: seal.SuiteName, PublicKey: pk})
+		}
+	}
+	if err := CheckSpec(&s); err != nil {
+		return ledger.JobSpec{}, err
+	}
+	return s, nil
+}
+
+// CheckSpec is s.Validate plus the checks that need package aggregate: the
+// aggregation is a canonical rule description whose parameters a round of
+// s.Quorum updates can satisfy. It does not modify s.
+func CheckSpec(s *ledger.JobSpec) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	rule, err := aggregate.ParseCanonical(s.Aggregation)
+	if err != nil {
+		return &ledger.JobError{Field: "aggregation", Msg: err.Error()}
+	}
+	if err := checkRule(rule, s.Quorum); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return &ledger.JobError{Field: e.Field, Msg: e.Msg}
+		}
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,300 @@
+package job
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/seal"
+)
+
+func testKey(t testing.TB) *seal.Key {
+	k, err := seal.DeriveKey(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+var testCommittee = []string{"/ip4/127.0.0.1/tcp/1/p2p/a", "/ip4/127.0.0.1/tcp/2/p2p/b"}
+
+func TestExampleJobFile(t *testing.T) {
+	j, err := Load(filepath.Join("..", "examples", "job.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Rounds != 5 || j.Aggregation.Canonical() != (aggregate.Spec{Rule: "fedavg"}).Canonical() || j.Privacy != "sealed" {
+		t.Fatalf("unexpected job: %+v", j)
+	}
+	s, err := j.Spec("coordinator-id", testKey(t), j.Model, testCommittee)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Train.LR != "0.05" || s.Train.Mu != "" || s.Quorum != 2 || s.DeadlineMillis != 60000 || len(s.Recipients) != 1 {
+		t.Fatalf("unexpected spec: %+v", s)
+	}
+}
+
+// TestKEM checks that ledger validates recipients with seal's suite.
+func TestKEM(t *testing.T) {
+	if ledger.KEMX25519 != seal.SuiteName || len(testKey(t).PublicKey()) != 32 {
+		t.Fatalf("ledger.KEMX25519 %q, seal.SuiteName %q", ledger.KEMX25519, seal.SuiteName)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse([]byte("name: t\nmodel: logreg:4-3\nrounds: 1\ncohort_size: 5\ntrain: {epochs: 1, batch_size: 1, lr: 0.1}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	if c.Privacy != d.Privacy || c.Deadline != "60s" || c.Aggregation.Rule != "fedavg" || c.MinParticipants != 1 || c.Quorum != 0 {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	s, err := c.Spec("c", testKey(t), "logreg:4-3", testCommittee)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Quorum != 3 || s.Quorum != DefaultQuorum(5) || s.MinParticipants != 1 || s.UpdateLifetimeMillis != 0 {
+		t.Fatalf("spec defaults: quorum %d min participants %d lifetime %d", s.Quorum, s.MinParticipants, s.UpdateLifetimeMillis)
+	}
+	if err := d.Validate(); err == nil {
+		t.Fatal("Default() validates without name, model, rounds, cohort and train")
+	}
+}
+
+func TestValidateDoesNotModify(t *testing.T) {
+	c := Default()
+	c.Auditors = []Auditor{{Name: "", PublicKey: "x"}}
+	c.Aggregation.Params = map[string]float64{"f": 1}
+	before := fmt.Sprintf("%#v", c)
+	c.Validate()
+	if after := fmt.Sprintf("%#v", c); after != before {
+		t.Fatalf("Validate modified the config:\n%s\n%s", before, after)
+	}
+}
+
+const base = "name: t\nmodel: logreg:4-3\nrounds: 1\ncohort_size: 3\ntrain: {epochs: 1, batch_size: 1, lr: 0.1}\n"
+
+// withField returns base with the line for key replaced by (or, when absent,
+// extended with) line.
+func withField(key, line string) string {
+	var out []string
+	found := false
+	for _, l := range strings.Split(strings.TrimSuffix(base, "\n"), "\n") {
+		if strings.HasPrefix(l, key+":") {
+			l, found = line, true
+		}
+		out = append(out, l)
+	}
+	if !found {
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
+func TestBadJobFiles(t *testing.T) {
+	key3 := base64.StdEncoding.EncodeToString([]byte{1, 2, 3})
+	key32 := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	for _, tc := range []struct {
+		name, text string
+		want       string // substring of the error
+	}{
+		{"unknown field", base + "bogus: 1\n", "bogus"},
+		{"no model", strings.Replace(base, "model: logreg:4-3\n", "", 1), "job: model: required"},
+		{"no name", strings.Replace(base, "name: t\n", "", 1), "job: name: required"},
+		{"bad rule", withField("aggregation", "aggregation: {rule: magic}"), "job: aggregation: aggregate: unknown rule"},
+		{"quorum", withField("quorum", "quorum: 4"), "job: quorum: 4 exceeds cohort_size 3"},
+		{"deadline", withField("deadline", "deadline: soon"), "job: deadline: time: invalid duration"},
+		{"not yaml", "{{{", "job: "},
+		{"duplicate key", base + "rounds: 2\n", "rounds"},
+
+		{"deadline 0s", withField("deadline", "deadline: 0s"), "job: deadline: 0s, want at least 1ms"},
+		{"deadline 0", withField("deadline", "deadline: 0"), "job: deadline: 0s, want at least 1ms"},
+		{"deadline negative", withField("deadline", "deadline: -5s"), "job: deadline: -5s, want at least 1ms"},
+		{"deadline sub-millisecond", withField("deadline", "deadline: 500us"), "job: deadline: 500µs, want at least 1ms"},
+		{"update_lifetime negative", withField("update_lifetime", "update_lifetime: -1h"), "job: update_lifetime: -1h0m0s is negative"},
+		{"update_lifetime bad", withField("update_lifetime", "update_lifetime: long"), "job: update_lifetime: time: invalid duration"},
+		{"update_lifetime below deadline", withField("update_lifetime", "update_lifetime: 1s"), "job: update_lifetime: 1s is shorter than the deadline 1m0s"},
+		{"rounds past 2^64", withField("rounds", "rounds: 18446744073709551616"), `"18446744073709551616" is not an integer`},
+		{"rounds 0", withField("rounds", "rounds: 0"), "job: rounds: must be at least 1"},
+		{"rounds fractional", withField("rounds", "rounds: 1.5"), `"1.5" is not an integer`},
+		{"rounds negative", withField("rounds", "rounds: -1"), `"-1" is not an integer`},
+		{"rounds hex", withField("rounds", "rounds: 0x10"), `"0x10" is not an integer`},
+		{"seed past 2^64", base + "seed: 99999999999999999999\n", `"99999999999999999999" is not an integer`},
+		{"cohort 0", withField("cohort_size", "cohort_size: 0"), "job: cohort_size: 0, want 1 to 1073741824"},
+		{"cohort past 2^30", withField("cohort_size", "cohort_size: 1073741825"), "job: cohort_size: 1073741825, want 1 to 1073741824"},
+		{"min_participants 0", base + "min_participants: 0\n", "job: min_participants: 0, want 1 to"},
+		{"epochs 0", withField("train", "train: {epochs: 0, batch_size: 1, lr: 0.1}"), "job: train.epochs: 0, want 1 to"},
+		{"batch 0", withField("train", "train: {epochs: 1, batch_size: 0, lr: 0.1}"), "job: train.batch_size: 0, want 1 to"},
+		{"lr malformed", withField("train", "train: {epochs: 1, batch_size: 1, lr: 0.o5}"), "lr"},
+		{"lr missing", withField("train", "train: {epochs: 1, batch_size: 1}"), "job: train.lr: 0, want a finite number > 0"},
+		{"lr NaN", withField("train", "train: {epochs: 1, batch_size: 1, lr: .nan}"), "job: train.lr: NaN, want a finite number > 0"},
+		{"lr Inf", withField("train", "train: {epochs: 1, batch_size: 1, lr: .inf}"), "job: train.lr: +Inf, want a finite number > 0"},
+		{"lr negative", withField("train", "train: {epochs: 1, batch_size: 1, lr: -0.1}"), "job: train.lr: -0.1, want a finite number > 0"},
+		{"mu negative", withField("train", "train: {epochs: 1, batch_size: 1, lr: 0.1, mu: -1}"), "job: train.mu: -1, want a finite number >= 0"},
+		{"weight decay Inf", withField("train", "train: {epochs: 1, batch_size: 1, lr: 0.1, weight_decay: .inf}"), "job: train.weight_decay: +Inf"},
+		{"privacy", base + "privacy: secret\n", `job: privacy: "secret", want sealed or plain`},
+		{"norm_bound negative", base + "norm_bound: -1\n", "job: norm_bound: -1, want a finite number >= 0"},
+		{"norm_bound Inf", base + "norm_bound: .inf\n", "job: norm_bound: +Inf"},
+		{"clip without bound", base + "clip: true\n", "job: clip: needs a norm_bound > 0"},
+		{"auditor key of 3 bytes", base + "auditors: [{name: a, public_key: " + key3 + "}]\n", `job: auditors[0].public_key: auditor "a": 3 bytes, want a 32-byte X25519 public key`},
+		{"auditor key not base64", base + "auditors: [{name: a, public_key: '!!'}]\n", `job: auditors[0].public_key: auditor "a": not base64`},
+		{"auditor without name", base + "auditors: [{public_key: " + key32 + "}]\n", "job: auditors[0].name: required"},
+		{"auditor named coordinator", base + "auditors: [{name: coordinator, public_key: " + key32 + "}]\n", `job: auditors[0].name: "coordinator" is taken`},
+		{"auditors repeated", base + "auditors: [{name: a, public_key: " + key32 + "}, {name: a, public_key: " + key32 + "}]\n", `job: auditors[1].name: "a" is taken`},
+		{"auditors in a plain job", base + "privacy: plain\nauditors: [{name: a, public_key: " + key32 + "}]\n", "job: auditors: a plain job has no recipients"},
+		{"krum f=100 with cohort 3", base + "aggregation: {rule: krum, params: {f: 100}}\n", "job: aggregation: krum with f=100 needs at least 2f+3 = 203 updates a round, but the quorum is 2"},
+		{"krum f=1 with quorum 4", withField("cohort_size", "cohort_size: 10") + "quorum: 4\naggregation: {rule: krum, params: {f: 1}}\n", "job: aggregation: krum with f=1 needs at least 2f+3 = 5 updates a round, but the quorum is 4"},
+		{"multikrum f=2", withField("cohort_size", "cohort_size: 10") + "quorum: 6\naggregation: {rule: multikrum, params: {f: 2, m: 3}}\n", "job: aggregation: multikrum with f=2 needs at least 2f+3 = 7 updates a round, but the quorum is 6"},
+		{"multikrum m > quorum", withField("cohort_size", "cohort_size: 10") + "quorum: 5\naggregation: {rule: multikrum, params: {f: 1, m: 6}}\n", "job: aggregation: multikrum selects m=6 updates, more than the quorum 5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "job.yaml")
+			if err := os.WriteFile(p, []byte(tc.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(p)
+			if err == nil {
+				t.Fatalf("accepted:\n%s", tc.text)
+			}
+			if !strings.Contains(err.Error(), "job file "+p+": ") {
+				t.Errorf("error does not name the job file: %v", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestGoodJobFiles(t *testing.T) {
+	key32 := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	for name, text := range map[string]string{
+		"krum f=1 with quorum 5":    withField("cohort_size", "cohort_size: 10") + "quorum: 5\naggregation: {rule: krum, params: {f: 1}}\n",
+		"krum by default quorum":    withField("cohort_size", "cohort_size: 10") + "aggregation: {rule: krum, params: {f: 1}}\n",
+		"trimmedmean beta=0.4":      "aggregation: {rule: trimmedmean, params: {beta: 0.4}}\n" + base,
+		"multikrum m = quorum":      withField("cohort_size", "cohort_size: 7") + "quorum: 7\naggregation: {rule: multikrum, params: {f: 2, m: 7}}\n",
+		"plain":                     base + "privacy: plain\n",
+		"auditor":                   base + "auditors: [{name: a, public_key: " + key32 + "}]\n",
+		"lifetime forever":          base + "update_lifetime: 0s\n",
+		"lifetime = deadline":       base + "update_lifetime: 60s\n",
+		"clip":                      base + "norm_bound: 2.5\nclip: true\n",
+		"largest rounds and seed":   withField("rounds", "rounds: 18446744073709551615") + "seed: 18446744073709551615\n",
+		"comment after a number":    withField("rounds", "rounds: 3 # three"),
+		"quorum 0 means default":    base + "quorum: 0\n",
+		"min participants > cohort": base + "min_participants: 10\n",
+	} {
+		c, err := Parse([]byte(text))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		s, err := c.Spec("c", testKey(t), "logreg:4-3", testCommittee)
+		if err != nil {
+			t.Errorf("%s: Spec: %v", name, err)
+			continue
+		}
+		if err := CheckSpec(&s); err != nil {
+			t.Errorf("%s: CheckSpec: %v", name, err)
+		}
+	}
+}
+
+func TestSpec(t *testing.T) {
+	key32 := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	c, err := Parse([]byte(base + "seed: 9\nquorum: 2\nmin_participants: 4\ndeadline: 1500ms\nupdate_lifetime: 24h\nnorm_bound: 3\nclip: true\n" +
+		"aggregation: {rule: trimmedmean, params: {beta: 0.2}}\nauditors: [{name: aud, public_key: " + key32 + "}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Train.Mu, c.Train.WeightDecay = 0.01, 1e-5
+	k := testKey(t)
+	s, err := c.Spec("coord", k, "logreg:4-3", testCommittee)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ledger.JobSpec{
+		Version: ledger.Version, Name: "t", Coordinator: "coord", Arch: "logreg:4-3",
+		Train:       ledger.TrainParams{Epochs: 1, BatchSize: 1, LR: "0.1", Mu: "0.01", WeightDecay: "1e-05"},
+		Aggregation: "trimmedmean(beta=0.2)", Privacy: "sealed",
+		Recipients: []ledger.Recipient{k.Recipient("coordinator"), {Name: "aud", KEM: seal.SuiteName, PublicKey: make([]byte, 32)}},
+		Committee:  testCommittee, CohortSize: 3, Quorum: 2, DeadlineMillis: 1500, Rounds: 1,
+		NormBound: "3", Clip: true, Seed: 9, MinParticipants: 4, UpdateLifetimeMillis: 86400000,
+	}
+	if s.ID() != want.ID() {
+		t.Fatalf("spec\n%+v\nwant\n%+v", s, want)
+	}
+	if _, err := c.Spec("coord", nil, "logreg:4-3", testCommittee); err == nil {
+		t.Error("a sealed job without the coordinator's key was built")
+	}
+	if _, err := c.Spec("coord", k, "logreg:4-3", nil); err == nil || !strings.HasPrefix(err.Error(), "ledger: job: committee: ") {
+		t.Errorf("a job without committee: %v", err)
+	}
+}
+
+func TestCheckSpec(t *testing.T) {
+	c, err := Parse([]byte(withField("cohort_size", "cohort_size: 10") + "quorum: 5\naggregation: {rule: krum, params: {f: 1}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Spec("c", testKey(t), "logreg:4-3", testCommittee)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(s *ledger.JobSpec)
+		want   string
+	}{
+		{"quorum too small for krum", func(s *ledger.JobSpec) { s.Quorum = 4 }, "ledger: job: aggregation: krum with f=1 needs at least 2f+3 = 5 updates"},
+		{"rule not canonical", func(s *ledger.JobSpec) { s.Aggregation = "krum(f=1.0)" }, "ledger: job: aggregation: aggregate: rule description"},
+		{"unknown rule", func(s *ledger.JobSpec) { s.Aggregation = "magic()" }, "ledger: job: aggregation: aggregate: unknown rule"},
+		{"malformed lr", func(s *ledger.JobSpec) { s.Train.LR = "0.o5" }, "ledger: job: train.lr: decimal"},
+		{"deadline 0", func(s *ledger.JobSpec) { s.DeadlineMillis = 0 }, "ledger: job: deadline: "},
+	} {
+		s := s
+		s.Recipients = append([]ledger.Recipient(nil), s.Recipients...)
+		tc.mutate(&s)
+		err := CheckSpec(&s)
+		var je *ledger.JobError
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || !errors.As(err, &je) {
+			t.Errorf("%s: %v, want a *ledger.JobError starting %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func FuzzJobFile(f *testing.F) {
+	b, _ := os.ReadFile(filepath.Join("..", "examples", "job.yaml"))
+	f.Add(b)
+	f.Add([]byte(base))
+	f.Add([]byte("model: logreg:4-3\nrounds: 1\ncohort_size: 1\ntrain: {epochs: 1, batch_size: 1, lr: 0.1}\n"))
+	f.Add([]byte(base + "aggregation: {rule: krum, params: {f: 100}}\n"))
+	hkey := testKey(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		j, err := Parse(b)
+		if err != nil {
+			return
+		}
+		// Whatever is accepted makes a valid job spec.
+		spec, err := j.Spec("coordinator", hkey, j.Model, testCommittee)
+		if err != nil {
+			t.Fatalf("accepted job file makes no spec: %v", err)
+		}
+		if spec.Rounds == 0 || spec.CohortSize == 0 || spec.Quorum == 0 || spec.Quorum > spec.CohortSize {
+			t.Fatalf("accepted job with rounds %d cohort %d quorum %d", spec.Rounds, spec.CohortSize, spec.Quorum)
+		}
+		if _, err := aggregate.ParseCanonical(spec.Aggregation); err != nil {
+			t.Fatalf("accepted job with a bad rule: %v", err)
+		}
+		if err := CheckSpec(&spec); err != nil {
+			t.Fatalf("accepted job fails CheckSpec: %v", err)
+		}
+	})
+}

@@ -37,7 +37,9 @@ func ackMessage(id ID, index uint32, node peer.ID, lifetimeMs uint64) ([]byte, e
 	return append([]byte(AckDomain), b...), nil
 }
 
-func signAck(k crypto.PrivKey, id ID, index uint32, node peer.ID, lifetimeMs uint64) (Ack, error) {
+// SignAck returns member node's acknowledgement, signed with its key k,
+// that it stores sliver index of blob id for lifetimeMs (0: forever).
+func SignAck(k crypto.PrivKey, id ID, index uint32, node peer.ID, lifetimeMs uint64) (Ack, error) {
 	msg, err := ackMessage(id, index, node, lifetimeMs)
 	if err != nil {
 		return Ack{}, err
@@ -49,8 +51,8 @@ func signAck(k crypto.PrivKey, id ID, index uint32, node peer.ID, lifetimeMs uin
 	return Ack{Index: index, Sig: sig}, nil
 }
 
-// verifyAck checks one ack against the member expected at its index.
-func verifyAck(a Ack, id ID, lifetimeMs uint64, member peer.ID) error {
+// VerifyAck checks one ack against the member expected at its index.
+func VerifyAck(a Ack, id ID, lifetimeMs uint64, member peer.ID) error {
 	pub, err := member.ExtractPublicKey()
 	if err != nil {
 		return fmt.Errorf("blob: ack %d: member %s has no inline public key: %v", a.Index, member, err)
@@ -105,7 +107,7 @@ func (c *Certificate) Verify(com Committee) error {
 			return fmt.Errorf("%w: ack index %d outside committee of %d", ErrBadCertificate, a.Index, n)
 		}
 		prev = int(a.Index)
-		if err := verifyAck(a, c.ID, c.LifetimeMs, com.Members[a.Index].ID); err != nil {
+		if err := VerifyAck(a, c.ID, c.LifetimeMs, com.Members[a.Index].ID); err != nil {
 			return fmt.Errorf("%w: %v", ErrBadCertificate, err)
 		}
 	}
@@ -134,4 +136,17 @@ func ParseCertificate(b []byte) (*Certificate, error) {
 		}
 	}
 	return &c, nil
+}
+
+// VerifyCert checks that cert (CBOR of a Certificate) certifies the blob id
+// on com.
+func VerifyCert(com Committee, id [32]byte, cert []byte) error {
+	c, err := ParseCertificate(cert)
+	if err != nil {
+		return err
+	}
+	if [32]byte(c.ID) != id {
+		return fmt.Errorf("blob: certificate is for another blob")
+	}
+	return c.Verify(com)
 }

@@ -1,6 +1,12 @@
-// Package blob is floe's erasure-coded, Walrus-like blob store: encoding,
-// blob IDs and Merkle proofs, storage nodes, a client, availability
-// certificates, repair and expiry, over any libp2p host (real or mocknet).
+// Package blob is the networking-free half of floe's erasure-coded,
+// Walrus-like blob store: the encoding, blob IDs and Merkle proofs,
+// committees, availability certificates and their verification, and the
+// Store interface every backend implements. The committee's storage nodes,
+// client, repair and wire protocol are in blob/p2p; an in-memory Store for
+// tests is blob/mem, and blob/blobtest is the conformance suite each Store
+// passes. Package blob links no libp2p host, network or transport package
+// (deps_test.go keeps it so); peer IDs and keys come from go-libp2p's core
+// peer and crypto packages only.
 //
 // # Encoding and IDs
 //
@@ -27,72 +33,25 @@
 //
 // # Callers
 //
-// Hosts may be real (transport.NewHost) or go-libp2p's mocknet; members need
-// Ed25519 identities (mocknet.AddPeer with an Ed25519 key, not GenPeer's
-// ECDSA), since acks are verified from the key inlined in the peer ID.
+//  1. Name a blob without any network: ComputeID(data, n) is the ID the
+//     bytes get on a committee of n members; Encode and Slivers.Decode give
+//     the slivers and rebuild a blob, exactly as the p2p client does.
+//  2. Read a committee with ParseCommittee or ReadCommitteeFile: one member
+//     per line, a peer ID and its multiaddrs. Members need Ed25519 peer IDs,
+//     since acks are verified from the key inlined in the peer ID.
+//  3. A storage node acknowledges a sliver with SignAck: Ed25519 over
+//     "floe/blob-ack/v1" followed by the deterministic CBOR of (ID, index,
+//     node peer ID, lifetime ms). A Certificate holds acks from at least
+//     n - f distinct members, sorted by index; check one with
+//     Certificate.Verify(committee), or its CBOR with VerifyCert(committee,
+//     id, cert), which also requires it to name id.
+//  4. Store, Get and certify blobs through a Store: p2p.Store (floe's own
+//     committee), mem.Store (tests), or any other backend that passes
+//     blobtest.Run. A Store's IDs are this package's blob IDs for its
+//     committee size, and its certificates are VerifyCert's CBOR.
 //
-//  1. Storage nodes: NewNode(h, dir) serves transport.ProtoBlob on h. A
-//     store verifies the sliver against the blob ID while streaming it to a
-//     temporary file (on Linux starting the kernel's writeback every 4 MiB,
-//     so little is left to flush at the end), fsyncs it, renames it into place, fsyncs the directory,
-//     and only then signs an Ack: Ed25519 over "floe/blob-ack/v1" followed by
-//     the deterministic CBOR of (ID, index, node peer ID, lifetime ms).
-//     Memory per transfer is one 1 MiB buffer plus the transport's window.
-//  2. Writers: NewClient(h, committee).Put(ctx, data) sends sliver i to
-//     member i in parallel with per-node deadlines and returns the ID and a
-//     Certificate once n - f distinct members acked (WithWaitAll: once all
-//     answered). Acks are sorted by index. The certificate is then pushed to
-//     every member, so that nodes can list it for repair.
-//  3. Anyone holding a certificate checks it with Certificate.Verify.
-//  4. Readers: Get asks k members (data slivers first), and one more for
-//     each that fails or stalls for the hedge delay (WithReadAll: all at
-//     once); it verifies slivers as they arrive, decodes from the first k
-//     valid ones (cancelling the rest), re-encodes and checks the root and
-//     zero padding. When those k are the data slivers (a healthy
-//     committee), the re-encoding runs stripe by stripe while they arrive,
-//     so the check mostly overlaps the transfer. Asking k first instead of all n was measured: on a
-//     loaded machine the n - k extra transfers cost more than half of a
-//     read's CPU time. A blob whose slivers verify but
-//     do not form the committed codeword gives ErrInconsistentEncoding and
-//     never data; fewer than k valid slivers give *NotEnoughSliversError.
-//     Stat verifies every member's sliver and reports its state.
-//  5. Repair: Node.Repair(ctx, committee) lists certificates held by the
-//     other members, and rebuilds this node's missing slivers of certified
-//     blobs from k others.
-//  6. Expiry: Put with WithLifetime(d) asks nodes to drop the blob d after
-//     storing it, by the node's Clock (WithClock injects one). Expired
-//     slivers are never served; CollectGarbage (or WithGCInterval) deletes
-//     them.
+// # Certificate format
 //
-// # On-disk format
-//
-// A node's data directory holds:
-//
-//	slivers/<ID>.<index>  "FLOESLV1", a varint-length-prefixed CBOR header
-//	                      {1: ID, 2: index, 3: encoding {1: version, 2: matrix,
-//	                      3: n, 4: k, 5: hash}, 4: length, 5: root, 6: proof (sibling
-//	                      hashes, leaf level first), 7: expiry in Unix ms or 0},
-//	                      then the s sliver bytes.
-//	certs/<ID>.cert       CBOR {1: certificate {1: ID, 2: lifetime ms,
-//	                      3: acks [{1: index, 2: signature}]}, 2: expiry ms}.
-//	tmp/                  partial writes; emptied when the node starts.
-//
-// Memory: a node streams every sliver through one 1 MiB buffer (plus the
-// transport's stream window), whatever its size. A client holds whole
-// blobs: Put the n slivers (n/k times the blob, in a buffer recycled by
-// later Puts once every write to the nodes finished), Get the blob plus
-// n - k stripes of 256 KiB (its consistency check re-encodes stripe by
-// stripe), Repair one blob.
-//
-// Every file is written to a temporary name, fsynced, renamed and its
-// directory fsynced, so a node killed at any instant keeps every sliver it
-// acknowledged.
-//
-// # Wire
-//
-// One request per transport.ProtoBlob stream: a varint-length-prefixed CBOR
-// request {1: op, 2: ID, 3: index, 4: store header, 5: certificate, 6: has
-// cursor}; a store is followed by the raw sliver bytes, a fetch reply by the
-// raw sliver bytes. Ops: 1 store, 2 fetch, 3 push certificate, 4 list
-// certificates (pages of 128 after a cursor ID).
+// A certificate is the CBOR {1: ID, 2: lifetime ms, 3: acks [{1: index,
+// 2: signature}]}; Marshal and ParseCertificate are its only codec.
 package blob

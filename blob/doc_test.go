@@ -12,7 +12,7 @@ func TestDocStatesFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{sliverMagic, AckDomain, "URL-safe unpadded base64", "Callers", "On-disk format"} {
+	for _, s := range []string{AckDomain, "URL-safe unpadded base64", "Callers", "Certificate format", "blob/p2p"} {
 		if !strings.Contains(string(b), s) {
 			t.Errorf("doc.go does not mention %q", s)
 		}

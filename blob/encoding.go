@@ -164,8 +164,9 @@ func (e Encoding) SliverSize(length uint64) uint64 {
 	return s
 }
 
-// blobID derives the blob ID from its encoding, length and root.
-func blobID(e Encoding, length uint64, root Hash) ID {
+// IDFor returns the blob ID of a blob of length bytes with the given
+// encoding and Merkle root: BLAKE3(encoding type || LE uint64 length || root).
+func IDFor(e Encoding, length uint64, root Hash) ID {
 	h := blake3.New()
 	h.Write(e.bytes())
 	var l [8]byte
@@ -181,19 +182,23 @@ func blobID(e Encoding, length uint64, root Hash) ID {
 // BLAKE3(0x01 || left || right), all with 32-byte output; the leaf level is
 // padded to a power of two with all-zero hashes.
 
-func leafHasher() hashWriter {
+// NewLeafHasher returns a hasher that computes a sliver's Merkle leaf
+// (BLAKE3(0x00 || sliver)) from the sliver bytes written to it, for
+// slivers hashed while they stream.
+func NewLeafHasher() LeafHasher {
 	h := blake3.New()
 	h.Write([]byte{0x00})
 	return h
 }
 
-type hashWriter interface {
+// LeafHasher hashes one sliver; Sum appends its leaf hash.
+type LeafHasher interface {
 	Write([]byte) (int, error)
 	Sum([]byte) []byte
 }
 
 func leafHash(sliver []byte) Hash {
-	h := leafHasher()
+	h := NewLeafHasher()
 	h.Write(sliver)
 	var out Hash
 	h.Sum(out[:0])
@@ -228,15 +233,15 @@ func merkleLevels(leaves []Hash) [][]Hash {
 	return levels
 }
 
-// merkleRoot returns the root over the leaves.
-func merkleRoot(leaves []Hash) Hash {
+// MerkleRoot returns the root over the leaves.
+func MerkleRoot(leaves []Hash) Hash {
 	l := merkleLevels(leaves)
 	return l[len(l)-1][0]
 }
 
-// merkleProofs returns the root and, for each leaf, its sibling path from
+// MerkleProofs returns the root and, for each leaf, its sibling path from
 // the leaf level up.
-func merkleProofs(leaves []Hash) (Hash, [][]Hash) {
+func MerkleProofs(leaves []Hash) (Hash, [][]Hash) {
 	levels := merkleLevels(leaves)
 	proofs := make([][]Hash, len(leaves))
 	for i := range leaves {
@@ -251,8 +256,8 @@ func merkleProofs(leaves []Hash) (Hash, [][]Hash) {
 	return levels[len(levels)-1][0], proofs
 }
 
-// proofDepth is the number of siblings in a proof for n leaves.
-func proofDepth(n int) int {
+// ProofDepth is the number of siblings in a proof for n leaves.
+func ProofDepth(n int) int {
 	d := 0
 	for w := 1; w < n; w *= 2 {
 		d++
@@ -260,10 +265,10 @@ func proofDepth(n int) int {
 	return d
 }
 
-// verifyProof reports whether leaf at index, with proof, hashes to root in a
+// VerifyProof reports whether leaf at index, with proof, hashes to root in a
 // tree of n leaves.
-func verifyProof(leaf Hash, index, n int, proof []Hash, root Hash) bool {
-	if index < 0 || index >= n || len(proof) != proofDepth(n) {
+func VerifyProof(leaf Hash, index, n int, proof []Hash, root Hash) bool {
+	if index < 0 || index >= n || len(proof) != ProofDepth(n) {
 		return false
 	}
 	h := leaf
@@ -383,8 +388,15 @@ func commit(e Encoding, length uint64, slivers [][]byte) *encoded {
 		idx[i] = i
 	}
 	hashParallel(slivers, idx, leaves)
-	root, proofs := merkleProofs(leaves)
-	return &encoded{enc: e, length: length, slivers: slivers, leaves: leaves, proofs: proofs, root: root, id: blobID(e, length, root)}
+	root, proofs := MerkleProofs(leaves)
+	return &encoded{enc: e, length: length, slivers: slivers, leaves: leaves, proofs: proofs, root: root, id: IDFor(e, length, root)}
+}
+
+// Commit hashes slivers (n of e.SliverSize(length) bytes each, the blob's
+// codeword or not) and builds their Merkle tree and blob ID. Tests use it to
+// build blobs whose slivers verify but do not decode.
+func Commit(e Encoding, length uint64, slivers [][]byte) *Slivers {
+	return commit(e, length, slivers).export()
 }
 
 // ComputeID returns the ID that the bytes data get on a committee of n
@@ -398,12 +410,16 @@ func ComputeID(data []byte, n int) (ID, error) {
 	return x.id, nil
 }
 
+// ErrNotEnoughSlivers reports a blob with fewer than k valid slivers to
+// decode from; readers wrap it in their own errors (p2p.NotEnoughSliversError).
+var ErrNotEnoughSlivers = errors.New("blob: not enough valid slivers")
+
 // ErrInconsistentEncoding reports a blob whose slivers all verify against its
 // ID but are not one Reed-Solomon codeword of zero-padded data: the writer
 // encoded it wrongly, and no reader may return it as data.
 var ErrInconsistentEncoding = errors.New("blob: inconsistent encoding: valid slivers do not form the committed codeword")
 
-// decode rebuilds the blob from at least k verified slivers (others nil),
+// DecodeVerified rebuilds the blob from at least k verified slivers (others nil),
 // whose leaf hashes are in leaves, re-encodes it, and checks that the
 // codeword matches the committed root and that the padding is zero. A
 // re-encoded sliver that was received is compared byte for byte (its leaf is
@@ -412,7 +428,7 @@ var ErrInconsistentEncoding = errors.New("blob: inconsistent encoding: valid sli
 // base, when it has k*s bytes, holds the received data slivers in place
 // (slivers[i] aliases base[i*s:(i+1)*s] for i < k when not nil): missing
 // data slivers are rebuilt into it and it is returned without a copy.
-func decode(e Encoding, length uint64, root Hash, slivers [][]byte, leaves []Hash, base []byte) ([]byte, error) {
+func DecodeVerified(e Encoding, length uint64, root Hash, slivers [][]byte, leaves []Hash, base []byte) ([]byte, error) {
 	rs, err := newCoder(e)
 	if err != nil {
 		return nil, err
@@ -462,7 +478,7 @@ func decode(e Encoding, length uint64, root Hash, slivers [][]byte, leaves []Has
 	// it is still in cache, and no (n-k)*s buffer is allocated.
 	all := make([]Hash, n)
 	var todo []int
-	hs := make([]hashWriter, n)
+	hs := make([]LeafHasher, n)
 	for i := range n {
 		if recv[i] {
 			// A received data sliver is its own re-encoding (reconstruction
@@ -472,9 +488,9 @@ func decode(e Encoding, length uint64, root Hash, slivers [][]byte, leaves []Has
 			continue
 		}
 		todo = append(todo, i)
-		hs[i] = leafHasher()
+		hs[i] = NewLeafHasher()
 	}
-	stripe := min(ss, decodeStripe)
+	stripe := min(ss, DecodeStripe)
 	pbuf := make([]byte, (n-k)*stripe)
 	shards := make([][]byte, n)
 	for off := 0; off < ss; off += stripe {
@@ -498,20 +514,21 @@ func decode(e Encoding, length uint64, root Hash, slivers [][]byte, leaves []Has
 	for _, i := range todo {
 		hs[i].Sum(all[i][:0])
 	}
-	if merkleRoot(all) != root {
+	if MerkleRoot(all) != root {
 		return nil, ErrInconsistentEncoding
 	}
 	return data[:length:length], nil
 }
 
-// decodeStripe is the width of the stripes decode re-encodes at a time.
-const decodeStripe = 256 << 10
+// DecodeStripe is the width of the stripes DecodeVerified and StripeCheck
+// re-encode at a time.
+const DecodeStripe = 256 << 10
 
-// stripeCheck re-encodes a blob's k data slivers stripe by stripe while a
+// StripeCheck re-encodes a blob's k data slivers stripe by stripe while a
 // read receives them into base (sliver i at base[i*s:(i+1)*s]), hashing
-// the n-k parity slivers it produces as leaves. It is decode's consistency
+// the n-k parity slivers it produces as leaves. It is DecodeVerified's consistency
 // check moved into the transfer, for reads that get every data sliver.
-type stripeCheck struct {
+type StripeCheck struct {
 	n, k, ss int
 	base     []byte
 	recvd    []atomic.Int64 // bytes of data sliver i present in base
@@ -522,10 +539,10 @@ type stripeCheck struct {
 	leaves   []Hash // parity leaves, once every stripe was hashed
 }
 
-// startStripeCheck starts a check for a committee of n members whose data
+// StartStripeCheck starts a check for a committee of n members whose data
 // slivers of ss bytes arrive in base; it returns nil when base does not
 // fit n's encoding.
-func startStripeCheck(n int, base []byte, ss int) *stripeCheck {
+func StartStripeCheck(n int, base []byte, ss int) *StripeCheck {
 	e, err := EncodingFor(n)
 	if err != nil || len(base) != int(e.K)*ss {
 		return nil
@@ -535,14 +552,14 @@ func startStripeCheck(n int, base []byte, ss int) *stripeCheck {
 		return nil
 	}
 	k := int(e.K)
-	c := &stripeCheck{n: n, k: k, ss: ss, base: base, recvd: make([]atomic.Int64, k),
+	c := &StripeCheck{n: n, k: k, ss: ss, base: base, recvd: make([]atomic.Int64, k),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run(rs)
 	return c
 }
 
-// progress records that the first done bytes of data sliver i are in base.
-func (c *stripeCheck) progress(i, done int) {
+// Progress records that the first done bytes of data sliver i are in base.
+func (c *StripeCheck) Progress(i, done int) {
 	c.recvd[i].Store(int64(done))
 	select {
 	case c.wake <- struct{}{}:
@@ -551,7 +568,7 @@ func (c *stripeCheck) progress(i, done int) {
 }
 
 // ready reports whether every data sliver's first end bytes are in base.
-func (c *stripeCheck) ready(end int) bool {
+func (c *StripeCheck) ready(end int) bool {
 	for i := range c.recvd {
 		if c.recvd[i].Load() < int64(end) {
 			return false
@@ -560,16 +577,16 @@ func (c *stripeCheck) ready(end int) bool {
 	return true
 }
 
-func (c *stripeCheck) run(rs reedsolomon.Encoder) {
+func (c *StripeCheck) run(rs reedsolomon.Encoder) {
 	defer close(c.done)
 	n, k := c.n, c.k
-	hs := make([]hashWriter, n)
+	hs := make([]LeafHasher, n)
 	idx := make([]int, 0, n-k)
 	for i := k; i < n; i++ {
-		hs[i] = leafHasher()
+		hs[i] = NewLeafHasher()
 		idx = append(idx, i)
 	}
-	stripe := min(c.ss, decodeStripe)
+	stripe := min(c.ss, DecodeStripe)
 	pbuf := make([]byte, (n-k)*stripe)
 	shards := make([][]byte, n)
 	for off := 0; off < c.ss; {
@@ -600,12 +617,12 @@ func (c *stripeCheck) run(rs reedsolomon.Encoder) {
 	c.leaves = leaves
 }
 
-// finish returns the parity leaves when complete (every data sliver was
+// Finish returns the parity leaves when complete (every data sliver was
 // received whole into base and verified), waiting for the check's last
 // stripes. Otherwise (some data sliver failed, or was never fetched) it
 // stops the check, waits for it and returns nil: the bytes it hashed are
 // not the blob's. It may be called more than once.
-func (c *stripeCheck) finish(complete bool) []Hash {
+func (c *StripeCheck) Finish(complete bool) []Hash {
 	if !complete || !c.ready(c.ss) {
 		c.stopOnce.Do(func() { close(c.stop) })
 		<-c.done
@@ -617,7 +634,7 @@ func (c *stripeCheck) finish(complete bool) []Hash {
 
 // writeParallel writes pieces[i] to hs[i] for each i in idx, using up to
 // GOMAXPROCS goroutines (each hasher gets one writer).
-func writeParallel(hs []hashWriter, pieces [][]byte, idx []int) {
+func writeParallel(hs []LeafHasher, pieces [][]byte, idx []int) {
 	forEachParallel(idx, func(i int) { hs[i].Write(pieces[i]) })
 }
 
@@ -667,6 +684,9 @@ type Slivers struct {
 	ID       ID
 	Data     [][]byte // n slivers of Encoding.SliverSize(Length) bytes
 	Leaves   []Hash   // leaf hash of each sliver
+	Proofs   [][]Hash // Merkle proof of each sliver, leaf level first
+
+	buf []byte // Data's recycled backing array (EncodePooled), or nil
 }
 
 // Encode splits and codes data for a committee of n members and commits to
@@ -677,7 +697,32 @@ func Encode(data []byte, n int) (*Slivers, error) {
 		return nil, err
 	}
 	x.buf = nil // the caller owns the slivers
-	return &Slivers{Encoding: x.enc, Length: x.length, Root: x.root, ID: x.id, Data: x.slivers, Leaves: x.leaves}, nil
+	return x.export(), nil
+}
+
+// EncodePooled is Encode with the slivers in a buffer recycled across calls
+// (see sliverBufs): the caller calls Release once nothing reads Data any
+// more. Puts and repairs use it.
+func EncodePooled(data []byte, n int) (*Slivers, error) {
+	x, err := encode(data, n)
+	if err != nil {
+		return nil, err
+	}
+	return x.export(), nil
+}
+
+// Release hands the slivers of an EncodePooled result back for reuse by a
+// later call and clears Data. It does nothing for Encode's results. The
+// caller must not use the old Data afterwards (nor let anything else).
+func (s *Slivers) Release() {
+	if s.buf != nil {
+		putSliverBuf(s.buf)
+		s.buf, s.Data = nil, nil
+	}
+}
+
+func (x *encoded) export() *Slivers {
+	return &Slivers{Encoding: x.enc, Length: x.length, Root: x.root, ID: x.id, Data: x.slivers, Leaves: x.leaves, Proofs: x.proofs, buf: x.buf}
 }
 
 // Decode rebuilds the blob from the slivers marked present (at least k),
@@ -698,5 +743,5 @@ func (s *Slivers) Decode(present []bool) ([]byte, error) {
 	if have < int(s.Encoding.K) {
 		return nil, fmt.Errorf("%w: %d of %d", ErrNotEnoughSlivers, have, s.Encoding.K)
 	}
-	return decode(s.Encoding, s.Length, s.Root, use, s.Leaves, nil)
+	return DecodeVerified(s.Encoding, s.Length, s.Root, use, s.Leaves, nil)
 }

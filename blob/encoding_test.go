@@ -3,6 +3,7 @@ package blob
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -29,11 +30,11 @@ func TestEncodeDecodeTable(t *testing.T) {
 			}
 			for i, sl := range s.Data {
 				h := leafHash(sl)
-				_, proofs := merkleProofs(leavesOf(s.Data))
-				if !verifyProof(h, i, n, proofs[i], s.Root) {
+				_, proofs := MerkleProofs(leavesOf(s.Data))
+				if !VerifyProof(h, i, n, proofs[i], s.Root) {
 					t.Fatalf("n=%d: proof %d does not verify", n, i)
 				}
-				if n > 1 && !bytes.Equal(sl, s.Data[(i+1)%n]) && verifyProof(h, (i+1)%n, n, proofs[i], s.Root) {
+				if n > 1 && !bytes.Equal(sl, s.Data[(i+1)%n]) && VerifyProof(h, (i+1)%n, n, proofs[i], s.Root) {
 					t.Fatalf("n=%d: proof %d verifies at another index", n, i)
 				}
 			}
@@ -142,13 +143,13 @@ func TestParseIDAndCommittee(t *testing.T) {
 // received parity sliver or of a rebuilt one, with a root recomputed to
 // match, is reported as ErrInconsistentEncoding.
 func TestDecodeStripes(t *testing.T) {
-	size := 3*(2*decodeStripe+123) - 2
+	size := 3*(2*DecodeStripe+123) - 2
 	data := randBytes(77, size)
 	s, err := Encode(data, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ss := len(s.Data[0]); ss <= 2*decodeStripe || ss%decodeStripe == 0 {
+	if ss := len(s.Data[0]); ss <= 2*DecodeStripe || ss%DecodeStripe == 0 {
 		t.Fatalf("sliver of %d bytes does not exercise partial stripes", ss)
 	}
 	for mask := range 1 << 7 {
@@ -181,9 +182,9 @@ func TestDecodeStripes(t *testing.T) {
 		for i := range s.Data {
 			bad.Data[i] = append([]byte(nil), s.Data[i]...)
 		}
-		bad.Data[5][decodeStripe+9] ^= 1
+		bad.Data[5][DecodeStripe+9] ^= 1
 		bad.Leaves = leavesOf(bad.Data)
-		bad.Root = merkleRoot(bad.Leaves)
+		bad.Root = MerkleRoot(bad.Leaves)
 		if _, err := bad.Decode(present); !errors.Is(err, ErrInconsistentEncoding) {
 			t.Fatalf("present %v: %v, want ErrInconsistentEncoding", present, err)
 		}
@@ -205,4 +206,21 @@ func TestRecycledBufferPadding(t *testing.T) {
 			t.Fatalf("\"floe\" after a recycled buffer: ID %s", id)
 		}
 	}
+}
+
+// randBytes returns n seeded pseudo-random bytes (the same as blob/p2p's
+// test helper).
+func randBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	for i := n &^ 7; i < n; i++ {
+		b[i] = byte(r.Uint32())
+	}
+	return b
 }

@@ -2,10 +2,7 @@ package blob
 
 import (
 	"bytes"
-	"slices"
 	"testing"
-
-	"github.com/floe-fl/floe/codec"
 )
 
 func FuzzParseID(f *testing.F) {
@@ -67,76 +64,6 @@ func FuzzParseCertificate(f *testing.F) {
 		m2, _ := c2.Marshal()
 		if !bytes.Equal(m, m2) {
 			t.Fatal("certificate encoding is not stable")
-		}
-	})
-}
-
-func FuzzSliverFile(f *testing.F) {
-	x, _ := encode([]byte("hello sliver"), 4)
-	var buf bytes.Buffer
-	buf.WriteString(sliverMagic)
-	codec.WriteMsg(&buf, sliverMeta{ID: x.id, Index: 1, Enc: x.enc, Length: x.length, Root: x.root, Proof: x.proofs[1]})
-	buf.Write(x.slivers[1])
-	f.Add(buf.Bytes())
-	f.Add([]byte(sliverMagic + "\x01\xa0"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		r := bytes.NewReader(b)
-		meta, err := readSliverHeader(r)
-		if err != nil {
-			return
-		}
-		if _, err := checkHeader(meta.ID, meta.Index, meta.Enc, meta.Length, meta.Root, meta.Proof); err != nil {
-			t.Fatalf("accepted header fails its check: %v", err)
-		}
-	})
-}
-
-func FuzzCertRecord(f *testing.F) {
-	b, _ := codec.Marshal(certRecord{Cert: Certificate{ID: ID{9}, Acks: []Ack{{Index: 1, Sig: []byte{1, 2}}}}, ExpiresAtMs: 5})
-	f.Add(b)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := parseCertRecord(b)
-		if err != nil {
-			return
-		}
-		if len(r.Cert.Acks) > MaxCommittee {
-			t.Fatal("oversized record accepted")
-		}
-	})
-}
-
-// FuzzWireMessages feeds bytes to every decoder of ProtoBlob messages, as a
-// node (requests) and as a client (replies) reads them.
-func FuzzWireMessages(f *testing.F) {
-	x, _ := encode([]byte("wire"), 4)
-	for _, v := range []any{
-		request{Op: opStore, ID: x.id, Index: 2, Store: &storeHeader{Enc: x.enc, Length: x.length, Root: x.root, Proof: x.proofs[2], LifetimeMs: 10}},
-		request{Op: opFetch, ID: x.id, Index: 1},
-		request{Op: opList, ID: x.id, HasAfter: true},
-		fetchHeader{Found: true, Enc: x.enc, Length: x.length, Root: x.root, Proof: x.proofs[0]},
-		storeReply{Ack: &Ack{Index: 1, Sig: []byte{1}}},
-		listReply{Entries: []listEntry{{Cert: Certificate{ID: x.id}}}, More: true},
-	} {
-		var buf bytes.Buffer
-		codec.WriteMsg(&buf, v)
-		f.Add(buf.Bytes())
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var req request
-		if codec.ReadMsg(bytes.NewReader(b), requestLimit, &req) == nil && req.Store != nil {
-			checkHeader(req.ID, req.Index, req.Store.Enc, req.Store.Length, req.Store.Root, req.Store.Proof)
-		}
-		var fh fetchHeader
-		if codec.ReadMsg(bytes.NewReader(b), replyLimit, &fh) == nil {
-			if size, err := checkHeader(x.id, 0, fh.Enc, fh.Length, fh.Root, fh.Proof); err == nil && size != x.enc.SliverSize(x.length) {
-				t.Fatal("header of another blob accepted")
-			}
-		}
-		var sr storeReply
-		_ = codec.ReadMsg(bytes.NewReader(b), replyLimit, &sr)
-		var lr listReply
-		if codec.ReadMsg(bytes.NewReader(b), listLimit, &lr) == nil {
-			_ = slices.Clone(lr.Entries)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/floe-fl/floe/aggregate"
 	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/clock"
 	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/coordinator"
@@ -70,7 +71,7 @@ func newFixture(t *testing.T) *fixture {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := blob.NewNode(h, t.TempDir())
+		n, err := p2p.NewNode(h, t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +86,7 @@ func newFixture(t *testing.T) *fixture {
 		if err := mn.LinkAll(); err != nil {
 			t.Fatal(err)
 		}
-		c, err := blob.NewClient(h, com)
+		c, err := p2p.NewClient(h, com)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/floe-fl/floe/aggregate"
 	"github.com/floe-fl/floe/audit"
 	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
@@ -51,8 +52,8 @@ func auditOptions(dir string) Options {
 // (keys and data) on a fresh mocknet, with a client to read it.
 type restarted struct {
 	com    blob.Committee
-	client *blob.Client
-	nodes  []*blob.Node
+	client *p2p.Client
+	nodes  []*p2p.Node
 	dirs   []string
 }
 
@@ -72,7 +73,7 @@ func restartNodes(t testing.TB, out string, n int) *restarted {
 		if err != nil {
 			t.Fatal(err)
 		}
-		node, err := blob.NewNode(h, filepath.Join(dir, "data"))
+		node, err := p2p.NewNode(h, filepath.Join(dir, "data"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +93,7 @@ func restartNodes(t testing.TB, out string, n int) *restarted {
 	if err := mn.LinkAll(); err != nil {
 		t.Fatal(err)
 	}
-	if r.client, err = blob.NewClient(ch, r.com); err != nil {
+	if r.client, err = p2p.NewClient(ch, r.com); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -702,7 +703,7 @@ func TestAuditSliverCorruptionOnDisk(t *testing.T) {
 	}
 	bad := 0
 	for _, s := range st {
-		if s.State == blob.SliverInvalid {
+		if s.State == p2p.SliverInvalid {
 			bad++
 		}
 	}
@@ -866,7 +867,7 @@ func BenchmarkAuditVsAggregate(b *testing.B) {
 	}
 	b.Logf("chain of %d rounds built in %.1fs (training included)", rounds, time.Since(start).Seconds())
 	nodes := restartNodes(b, o.Out, o.Nodes)
-	store := coordinator.BlobStore{Client: nodes.client}
+	store := p2p.Store{Client: nodes.client}
 	hkey := simHPKEKey2(b, o.Seed)
 	ckey := keyFor(o.Seed, "coordinator")
 	if _, err := store.Get(ctx, res.Head); err != nil { // warm the connections

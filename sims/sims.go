@@ -21,6 +21,7 @@ import (
 	"github.com/floe-fl/floe/aggregate"
 	"github.com/floe-fl/floe/audit"
 	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/clock"
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/decimal"
@@ -290,7 +291,7 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	// Storage nodes, with keys and data where a user can restart them.
 	var (
 		com       blob.Committee
-		nodes     []*blob.Node
+		nodes     []*p2p.Node
 		nodeHosts []host.Host
 	)
 	for i := 0; i < o.Nodes; i++ {
@@ -306,7 +307,7 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 		if err != nil {
 			return nil, err
 		}
-		node, err := blob.NewNode(h, filepath.Join(dir, "data"), blob.WithClock(clk))
+		node, err := p2p.NewNode(h, filepath.Join(dir, "data"), p2p.WithClock(clk))
 		if err != nil {
 			return nil, err
 		}
@@ -318,11 +319,11 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 		return nil, err
 	}
 	storeFor := func(h host.Host) (coordinator.Store, error) {
-		c, err := blob.NewClient(h, com)
+		c, err := p2p.NewClient(h, com)
 		if err != nil {
 			return nil, err
 		}
-		return coordinator.BlobStore{Client: c, WaitAll: o.Net == "memory"}, nil
+		return p2p.Store{Client: c, WaitAll: o.Net == "memory"}, nil
 	}
 
 	// Coordinator.

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/floe-fl/floe/blob"
+
+	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -142,7 +144,7 @@ func benchBlob(args []string) (any, error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	id, _, err := cl.Put(ctx, data, blob.WithWaitAll()) // the blob Get reads
+	id, _, err := cl.Put(ctx, data, p2p.WithWaitAll()) // the blob Get reads
 	if err != nil {
 		return nil, fmt.Errorf("bench blob: put: %w", err)
 	}
@@ -159,7 +161,7 @@ func benchBlob(args []string) (any, error) {
 		cpu0 := processCPU()
 		if out.PutAllMBps, err = median(*runs, func() (float64, error) {
 			start := time.Now()
-			_, _, err := cl.Put(ctx, data, blob.WithWaitAll())
+			_, _, err := cl.Put(ctx, data, p2p.WithWaitAll())
 			return float64(size) / time.Since(start).Seconds() / 1e6, err
 		}); err != nil {
 			return nil, fmt.Errorf("bench blob: put: %w", err)
@@ -318,13 +320,13 @@ func libp2pStream(data []byte, listen string) (float64, error) {
 
 // benchCommittee starts n storage nodes in this process on loopback TCP with
 // data in a temp dir, and a client.
-func benchCommittee(n int) (*blob.Client, func(), error) {
+func benchCommittee(n int) (*p2p.Client, func(), error) {
 	dir, err := os.MkdirTemp("", "floe-bench-blob-")
 	if err != nil {
 		return nil, nil, err
 	}
 	var hosts []host.Host
-	var nodes []*blob.Node
+	var nodes []*p2p.Node
 	cleanup := func() {
 		for _, nd := range nodes {
 			nd.Close()
@@ -342,7 +344,7 @@ func benchCommittee(n int) (*blob.Client, func(), error) {
 			return nil, nil, err
 		}
 		hosts = append(hosts, h)
-		nd, err := blob.NewNode(h, filepath.Join(dir, strconv.Itoa(i)))
+		nd, err := p2p.NewNode(h, filepath.Join(dir, strconv.Itoa(i)))
 		if err != nil {
 			cleanup()
 			return nil, nil, err
@@ -356,7 +358,7 @@ func benchCommittee(n int) (*blob.Client, func(), error) {
 		return nil, nil, err
 	}
 	hosts = append(hosts, ch)
-	cl, err := blob.NewClient(ch, com)
+	cl, err := p2p.NewClient(ch, com)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -409,7 +411,7 @@ func nodeMemory(sliverBytes int) (idle, peak float64, err error) {
 		return 0, 0, err
 	}
 	defer h.Close()
-	cl, err := blob.NewClient(h, com)
+	cl, err := p2p.NewClient(h, com)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -418,7 +420,7 @@ func nodeMemory(sliverBytes int) (idle, peak float64, err error) {
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
-	if _, _, err := cl.Put(context.Background(), data, blob.WithWaitAll()); err != nil {
+	if _, _, err := cl.Put(context.Background(), data, p2p.WithWaitAll()); err != nil {
 		return 0, 0, err
 	}
 	_, peak, err = procMemory(cmd.Process.Pid)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/floe-fl/floe/atomicfile"
 	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/blob/p2p"
 )
 
 const blobUsage = `Usage: floe blob <put|get|stat> [flags]
@@ -83,7 +84,7 @@ func addBlobFlags(fs *flag.FlagSet) blobFlags {
 
 // open reads the committee and starts a dial-only host with a fresh key and
 // a client on it.
-func (f blobFlags) open() (*blob.Client, host.Host, context.Context, context.CancelFunc, error) {
+func (f blobFlags) open() (*p2p.Client, host.Host, context.Context, context.CancelFunc, error) {
 	if *f.committee == "" {
 		return nil, nil, nil, nil, usagef("--committee FILE is required")
 	}
@@ -128,12 +129,12 @@ func runBlobPut(args []string) error {
 	}
 	defer h.Close()
 	defer cancel()
-	var opts []blob.PutOption
+	var opts []p2p.PutOption
 	if *lifetime > 0 {
-		opts = append(opts, blob.WithLifetime(*lifetime))
+		opts = append(opts, p2p.WithLifetime(*lifetime))
 	}
 	if *waitAll {
-		opts = append(opts, blob.WithWaitAll())
+		opts = append(opts, p2p.WithWaitAll())
 	}
 	id, cert, err := c.Put(ctx, data, opts...)
 	if err != nil {
@@ -215,7 +216,7 @@ func runBlobStat(args []string) error {
 	}
 	valid := 0
 	for _, s := range st {
-		if s.State == blob.SliverValid {
+		if s.State == p2p.SliverValid {
 			valid++
 		}
 	}

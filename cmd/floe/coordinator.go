@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"github.com/floe-fl/floe/blob"
+
+	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/job"
 	"github.com/floe-fl/floe/ledger"
@@ -80,7 +82,7 @@ func runCoordinator(args []string) error {
 	}
 	created := false // a new job was made from the job file (not resumed from --data)
 	srv, err := coordinator.Open(ctx, coordinator.Config{
-		Host: h, Key: key, HPKE: hkey, Store: coordinator.BlobStore{Client: ep.client}, DataDir: *dataDir, Eval: heldOut, Logger: log,
+		Host: h, Key: key, HPKE: hkey, Store: p2p.Store{Client: ep.client}, DataDir: *dataDir, Eval: heldOut, Logger: log,
 		OnCommit: func(c *ledger.SignedCommitment, head ledger.BlobID) {
 			id := ledger.Hash(head).String()
 			fmt.Printf("round %d %s head %s\n", c.C.Round, c.C.Status, id)

@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/floe-fl/floe/blob"
+
+	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -24,7 +26,7 @@ func newLogger(verbose bool) *slog.Logger {
 type endpoint struct {
 	key    crypto.PrivKey
 	host   host.Host
-	client *blob.Client
+	client *p2p.Client
 }
 
 // openEndpoint starts a host and a blob client. keyPath "" means a fresh
@@ -45,7 +47,7 @@ func openEndpoint(keyPath string, listen []string, dialOnly bool, com blob.Commi
 	if e.host, err = transport.NewHost(transport.HostConfig{Key: e.key, ListenAddrs: listen, DialOnly: dialOnly && len(listen) == 0}); err != nil {
 		return nil, err
 	}
-	if e.client, err = blob.NewClient(e.host, com); err != nil {
+	if e.client, err = p2p.NewClient(e.host, com); err != nil {
 		e.host.Close()
 		return nil, err
 	}

@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/floe-fl/floe/blob"
-	"github.com/floe-fl/floe/coordinator"
+
+	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/ledger"
 )
 
@@ -46,7 +47,7 @@ func runModels(args []string) error {
 		return err
 	}
 	defer ep.Close()
-	st := coordinator.BlobStore{Client: ep.client}
+	st := p2p.Store{Client: ep.client}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	chain, err := ledger.Walk(ctx, st.Get, ledger.BlobID(head))

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/floe-fl/floe/blob"
-	"github.com/floe-fl/floe/coordinator"
+
+	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/participant"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -68,7 +69,7 @@ func runParticipant(args []string) error {
 		tr = model.NewExternalTrainer(strings.Fields(*trainer), model.WithOutput(os.Stderr, os.Stderr))
 	}
 	p, err := participant.New(participant.Config{
-		Host: h, Key: key, Coordinator: *coord, Store: coordinator.BlobStore{Client: ep.client}, Trainer: tr, Data: local,
+		Host: h, Key: key, Coordinator: *coord, Store: p2p.Store{Client: ep.client}, Trainer: tr, Data: local,
 		Logger: log, UpdateLifetime: *lifetime,
 		OnSubmit: func(round uint64, status, reason string) {
 			fmt.Printf("round %d submitted: %s %s\n", round, status, reason)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/floe-fl/floe/atomicfile"
 	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/transport"
 )
 
@@ -64,7 +65,7 @@ func runStorageNode(args []string) error {
 		return err
 	}
 	defer h.Close()
-	node, err := blob.NewNode(h, *dataDir, blob.WithNodeLogger(log), blob.WithGCInterval(*gcEvery))
+	node, err := p2p.NewNode(h, *dataDir, p2p.WithNodeLogger(log), p2p.WithGCInterval(*gcEvery))
 	if err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func runStorageNode(args []string) error {
 	return nil
 }
 
-func repairLoop(ctx context.Context, node *blob.Node, com blob.Committee, every time.Duration, log *slog.Logger) {
+func repairLoop(ctx context.Context, node *p2p.Node, com blob.Committee, every time.Duration, log *slog.Logger) {
 	for {
 		rep, err := node.RepairWithReport(ctx, com)
 		if err != nil {

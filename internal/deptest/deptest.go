@@ -11,6 +11,19 @@ import (
 // path itself and everything below it.
 func Check(t *testing.T, pkg string, forbidden []string) {
 	t.Helper()
+	for _, dep := range Deps(t, pkg) {
+		for _, bad := range forbidden {
+			if under(dep, bad) {
+				t.Errorf("%s depends on %s (forbidden: %s)", pkg, dep, bad)
+			}
+		}
+	}
+}
+
+// Deps returns the import paths of every package pkg depends on, itself
+// included, as `go list -deps` prints them. It skips t in -short mode.
+func Deps(t *testing.T, pkg string) []string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("go list in -short mode")
 	}
@@ -25,13 +38,7 @@ func Check(t *testing.T, pkg string, forbidden []string) {
 	if len(deps) == 0 {
 		t.Fatalf("go list -deps %s: no packages", pkg)
 	}
-	for _, dep := range deps {
-		for _, bad := range forbidden {
-			if under(dep, bad) {
-				t.Errorf("%s depends on %s (forbidden: %s)", pkg, dep, bad)
-			}
-		}
-	}
+	return deps
 }
 
 // under reports whether path is prefix or a package below it.

@@ -1,4 +1,4 @@
-package blob
+package p2p
 
 import (
 	"bufio"
@@ -14,6 +14,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/floe-fl/floe/atomicfile"
+	"github.com/floe-fl/floe/blob"
 
 	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/transport"
@@ -38,19 +41,19 @@ const sliverMagic = "FLOESLV1"
 
 // sliverMeta is the CBOR header of a sliver file.
 type sliverMeta struct {
-	ID          ID       `cbor:"1,keyasint"`
-	Index       uint32   `cbor:"2,keyasint"`
-	Enc         Encoding `cbor:"3,keyasint"`
-	Length      uint64   `cbor:"4,keyasint"`
-	Root        Hash     `cbor:"5,keyasint"`
-	Proof       []Hash   `cbor:"6,keyasint"`
-	ExpiresAtMs int64    `cbor:"7,keyasint"` // Unix milliseconds; 0: never
+	ID          blob.ID       `cbor:"1,keyasint"`
+	Index       uint32        `cbor:"2,keyasint"`
+	Enc         blob.Encoding `cbor:"3,keyasint"`
+	Length      uint64        `cbor:"4,keyasint"`
+	Root        blob.Hash     `cbor:"5,keyasint"`
+	Proof       []blob.Hash   `cbor:"6,keyasint"`
+	ExpiresAtMs int64         `cbor:"7,keyasint"` // Unix milliseconds; 0: never
 }
 
 // certRecord is the CBOR content of a certificate file.
 type certRecord struct {
-	Cert        Certificate `cbor:"1,keyasint"`
-	ExpiresAtMs int64       `cbor:"2,keyasint"`
+	Cert        blob.Certificate `cbor:"1,keyasint"`
+	ExpiresAtMs int64            `cbor:"2,keyasint"`
 }
 
 type nodeConfig struct {
@@ -184,11 +187,11 @@ func (n *Node) sliverDir() string { return filepath.Join(n.dir, "slivers") }
 func (n *Node) certDir() string   { return filepath.Join(n.dir, "certs") }
 func (n *Node) tmpDir() string    { return filepath.Join(n.dir, "tmp") }
 
-func (n *Node) sliverPath(id ID, index uint32) string {
+func (n *Node) sliverPath(id blob.ID, index uint32) string {
 	return filepath.Join(n.sliverDir(), id.String()+"."+strconv.FormatUint(uint64(index), 10))
 }
 
-func (n *Node) certPath(id ID) string { return filepath.Join(n.certDir(), id.String()+".cert") }
+func (n *Node) certPath(id blob.ID) string { return filepath.Join(n.certDir(), id.String()+".cert") }
 
 func (n *Node) nowMs() int64 { return n.cfg.clock.Now().UnixMilli() }
 
@@ -265,7 +268,7 @@ func (n *Node) handleStore(s network.Stream, req *request) error {
 		}
 		return err
 	}
-	ack, err := signAck(n.key, req.ID, req.Index, n.h.ID(), h.LifetimeMs)
+	ack, err := blob.SignAck(n.key, req.ID, req.Index, n.h.ID(), h.LifetimeMs)
 	if err != nil {
 		return err
 	}
@@ -303,7 +306,7 @@ func (n *Node) writeSliver(meta sliverMeta, size uint64, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if !verifyProof(leaf, int(meta.Index), int(meta.Enc.N), meta.Proof, meta.Root) {
+	if !blob.VerifyProof(leaf, int(meta.Index), int(meta.Enc.N), meta.Proof, meta.Root) {
 		return errSliverInvalid
 	}
 	if err := f.Sync(); err != nil {
@@ -343,7 +346,7 @@ func (w *writebackWriter) Write(p []byte) (int, error) {
 
 // openSliver opens a stored sliver and reads its header. The returned file
 // is positioned at the sliver bytes. Expired slivers are reported missing.
-func (n *Node) openSliver(id ID, index uint32) (*os.File, sliverMeta, error) {
+func (n *Node) openSliver(id blob.ID, index uint32) (*os.File, sliverMeta, error) {
 	f, err := os.Open(n.sliverPath(id, index))
 	if err != nil {
 		return nil, sliverMeta{}, err
@@ -426,8 +429,8 @@ func (n *Node) handleCert(s network.Stream, req *request) error {
 
 // acceptCert stores a pushed certificate if this node holds a sliver of the
 // blob and the certificate carries this node's valid ack for it.
-func (n *Node) acceptCert(c *Certificate) error {
-	if len(c.Acks) > MaxCommittee {
+func (n *Node) acceptCert(c *blob.Certificate) error {
+	if len(c.Acks) > blob.MaxCommittee {
 		return fmt.Errorf("blob: certificate with %d acks", len(c.Acks))
 	}
 	for _, a := range c.Acks {
@@ -436,7 +439,7 @@ func (n *Node) acceptCert(c *Certificate) error {
 			continue
 		}
 		f.Close()
-		if verifyAck(a, c.ID, c.LifetimeMs, n.h.ID()) == nil {
+		if blob.VerifyAck(a, c.ID, c.LifetimeMs, n.h.ID()) == nil {
 			if r, err := n.readCert(c.ID); err == nil && r.ExpiresAtMs == meta.ExpiresAtMs {
 				return nil // already certified; the first certificate stays
 			}
@@ -446,15 +449,18 @@ func (n *Node) acceptCert(c *Certificate) error {
 	return fmt.Errorf("blob: certificate for %s carries no valid ack of a sliver held here", c.ID)
 }
 
-func (n *Node) storeCert(c *Certificate, expiresAtMs int64) error {
+func (n *Node) storeCert(c *blob.Certificate, expiresAtMs int64) error {
 	b, err := codec.Marshal(certRecord{Cert: *c, ExpiresAtMs: expiresAtMs})
 	if err != nil {
 		return fmt.Errorf("blob: encode certificate: %w", err)
 	}
-	return writeFileAtomic(n.certPath(c.ID), b, 0o600)
+	if err := atomicfile.WriteFile(n.certPath(c.ID), b, 0o600); err != nil {
+		return fmt.Errorf("blob: %w", err)
+	}
+	return nil
 }
 
-func (n *Node) readCert(id ID) (certRecord, error) {
+func (n *Node) readCert(id blob.ID) (certRecord, error) {
 	b, err := os.ReadFile(n.certPath(id))
 	if err != nil {
 		return certRecord{}, err
@@ -467,25 +473,25 @@ func parseCertRecord(b []byte) (certRecord, error) {
 	if err := codec.Unmarshal(b, &r); err != nil {
 		return certRecord{}, fmt.Errorf("blob: certificate file: %w", err)
 	}
-	if len(r.Cert.Acks) > MaxCommittee {
+	if len(r.Cert.Acks) > blob.MaxCommittee {
 		return certRecord{}, fmt.Errorf("blob: certificate file: %d acks", len(r.Cert.Acks))
 	}
 	return r, nil
 }
 
 // certIDs lists the IDs of stored certificates in ascending byte order.
-func (n *Node) certIDs() ([]ID, error) {
+func (n *Node) certIDs() ([]blob.ID, error) {
 	entries, err := os.ReadDir(n.certDir())
 	if err != nil {
 		return nil, fmt.Errorf("blob: list certificates: %w", err)
 	}
-	var ids []ID
+	var ids []blob.ID
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".cert")
 		if !ok {
 			continue
 		}
-		id, err := ParseID(name)
+		id, err := blob.ParseID(name)
 		if err != nil {
 			continue
 		}
@@ -522,7 +528,7 @@ func (n *Node) handleList(s network.Stream, req *request) error {
 
 // Has reports whether the node holds an unexpired sliver index of blob id.
 // It does not re-hash the sliver.
-func (n *Node) Has(id ID, index int) bool {
+func (n *Node) Has(id blob.ID, index int) bool {
 	if index < 0 {
 		return false
 	}

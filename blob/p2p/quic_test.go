@@ -1,15 +1,17 @@
-package blob
+package p2p
 
 import (
 	"bytes"
 	"testing"
+
+	"github.com/floe-fl/floe/blob"
 
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 func TestQUICPutGet(t *testing.T) {
-	var com Committee
+	var com blob.Committee
 	for i := range 4 {
 		h, err := transport.NewHost(transport.HostConfig{Key: seededKey(t, uint64(i+1)), ListenAddrs: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}})
 		if err != nil {

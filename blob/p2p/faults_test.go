@@ -1,4 +1,4 @@
-package blob
+package p2p
 
 import (
 	"bytes"
@@ -11,13 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floe-fl/floe/blob"
+	"github.com/klauspost/reedsolomon"
+
 	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
 // sliverFile returns the path of node i's sliver file for id.
-func (c *cluster) sliverFile(i int, id ID) string {
+func (c *cluster) sliverFile(i int, id blob.ID) string {
 	return filepath.Join(c.dirs[i], "slivers", fmt.Sprintf("%s.%d", id, i))
 }
 
@@ -165,7 +168,7 @@ func TestFaultsTooManyDown(t *testing.T) {
 			}
 			got, err := c.client.Get(ctx, id)
 			var ne *NotEnoughSliversError
-			if !errors.As(err, &ne) || !errors.Is(err, ErrNotEnoughSlivers) || got != nil {
+			if !errors.As(err, &ne) || !errors.Is(err, blob.ErrNotEnoughSlivers) || got != nil {
 				t.Fatalf("get with %d of %d down: data %d bytes, err %v", down, n, len(got), err)
 			}
 			if ne.Valid != c.com.K()-1 || ne.Need != c.com.K() {
@@ -188,7 +191,7 @@ func TestFaultsTooManyDown(t *testing.T) {
 func TestRepairWipedNode(t *testing.T) {
 	c := newCluster(t, 7)
 	ctx := ctxT(t)
-	var ids []ID
+	var ids []blob.ID
 	var blobs [][]byte
 	for i := range 3 {
 		data := randBytes(uint64(20+i), 20_000*(i+1))
@@ -245,34 +248,34 @@ func TestInconsistentEncoding(t *testing.T) {
 	ctx := ctxT(t)
 	for _, tc := range []struct {
 		name  string
-		build func() *encoded
+		build func() *blob.Slivers
 	}{
-		{"random slivers", func() *encoded {
-			e, _ := EncodingFor(4)
+		{"random slivers", func() *blob.Slivers {
+			e, _ := blob.EncodingFor(4)
 			length := uint64(2000)
 			sl := make([][]byte, 4)
 			for i := range sl {
 				sl[i] = randBytes(uint64(100+i), int(e.SliverSize(length)))
 			}
-			return commit(e, length, sl)
+			return blob.Commit(e, length, sl)
 		}},
-		{"random slivers over several stripes", func() *encoded {
-			e, _ := EncodingFor(4)
-			length := uint64(2 * (2*decodeStripe + 5))
+		{"random slivers over several stripes", func() *blob.Slivers {
+			e, _ := blob.EncodingFor(4)
+			length := uint64(2 * (2*blob.DecodeStripe + 5))
 			sl := make([][]byte, 4)
 			for i := range sl {
 				sl[i] = randBytes(uint64(200+i), int(e.SliverSize(length)))
 			}
-			return commit(e, length, sl)
+			return blob.Commit(e, length, sl)
 		}},
-		{"nonzero padding", func() *encoded {
-			x, _ := encode(randBytes(5, 1999), 4)
+		{"nonzero padding", func() *blob.Slivers {
+			x, _ := blob.Encode(randBytes(5, 1999), 4)
 			// Flip a padding byte of the last data shard and recompute parity:
 			// a valid codeword of data that is not zero-padded.
-			x.slivers[1][len(x.slivers[1])-1] = 7
-			rs, _ := newCoder(x.enc)
-			rs.Encode(x.slivers)
-			return commit(x.enc, x.length, x.slivers)
+			x.Data[1][len(x.Data[1])-1] = 7
+			rs, _ := reedsolomon.New(int(x.Encoding.K), int(x.Encoding.N-x.Encoding.K))
+			rs.Encode(x.Data)
+			return blob.Commit(x.Encoding, x.Length, x.Data)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -282,8 +285,8 @@ func TestInconsistentEncoding(t *testing.T) {
 					t.Fatalf("node %d refused a sliver with a valid proof: %v", i, err)
 				}
 			}
-			got, err := c.client.Get(ctx, x.id)
-			if !errors.Is(err, ErrInconsistentEncoding) || got != nil {
+			got, err := c.client.Get(ctx, x.ID)
+			if !errors.Is(err, blob.ErrInconsistentEncoding) || got != nil {
 				t.Fatalf("get: %d bytes, err %v; want ErrInconsistentEncoding", len(got), err)
 			}
 		})
@@ -314,7 +317,7 @@ func TestExpiry(t *testing.T) {
 		t.Fatalf("before expiry: %v", err)
 	}
 	c.clock.now = c.clock.now.Add(2 * time.Minute)
-	if _, err := c.client.Get(ctx, tmp); !errors.Is(err, ErrNotEnoughSlivers) {
+	if _, err := c.client.Get(ctx, tmp); !errors.Is(err, blob.ErrNotEnoughSlivers) {
 		t.Fatalf("expired blob read: %v", err)
 	}
 	removed := 0
@@ -344,38 +347,38 @@ func TestCertificateVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := cert.Marshal()
-	back, err := ParseCertificate(b)
+	back, err := blob.ParseCertificate(b)
 	if err != nil || back.Verify(c.com) != nil {
 		t.Fatalf("round trip: %v", err)
 	}
-	mut := func(f func(*Certificate)) error {
-		x, _ := ParseCertificate(b)
+	mut := func(f func(*blob.Certificate)) error {
+		x, _ := blob.ParseCertificate(b)
 		f(x)
 		return x.Verify(c.com)
 	}
-	cases := map[string]func(*Certificate){
-		"bad signature": func(x *Certificate) { x.Acks[0].Sig[3] ^= 1 },
-		"other blob":    func(x *Certificate) { x.ID[0] ^= 1 },
-		"lifetime":      func(x *Certificate) { x.LifetimeMs = 5 },
-		"duplicate":     func(x *Certificate) { x.Acks[1] = x.Acks[0] },
-		"unsorted":      func(x *Certificate) { x.Acks[0], x.Acks[1] = x.Acks[1], x.Acks[0] },
-		"out of range":  func(x *Certificate) { x.Acks[3].Index = 9 },
-		"moved ack":     func(x *Certificate) { x.Acks = x.Acks[1:]; x.Acks[0].Index = 0 },
+	cases := map[string]func(*blob.Certificate){
+		"bad signature": func(x *blob.Certificate) { x.Acks[0].Sig[3] ^= 1 },
+		"other blob":    func(x *blob.Certificate) { x.ID[0] ^= 1 },
+		"lifetime":      func(x *blob.Certificate) { x.LifetimeMs = 5 },
+		"duplicate":     func(x *blob.Certificate) { x.Acks[1] = x.Acks[0] },
+		"unsorted":      func(x *blob.Certificate) { x.Acks[0], x.Acks[1] = x.Acks[1], x.Acks[0] },
+		"out of range":  func(x *blob.Certificate) { x.Acks[3].Index = 9 },
+		"moved ack":     func(x *blob.Certificate) { x.Acks = x.Acks[1:]; x.Acks[0].Index = 0 },
 	}
 	for name, f := range cases {
-		if err := mut(f); !errors.Is(err, ErrBadCertificate) {
+		if err := mut(f); !errors.Is(err, blob.ErrBadCertificate) {
 			t.Errorf("%s: %v, want ErrBadCertificate", name, err)
 		}
 	}
-	var qe *QuorumError
-	if err := mut(func(x *Certificate) { x.Acks = x.Acks[:2] }); !errors.As(err, &qe) || qe.Have != 2 || qe.Need != 3 {
+	var qe *blob.QuorumError
+	if err := mut(func(x *blob.Certificate) { x.Acks = x.Acks[:2] }); !errors.As(err, &qe) || qe.Have != 2 || qe.Need != 3 {
 		t.Errorf("too few acks: %v", err)
 	}
 	// Nodes keep only certificates of slivers they hold, with their own ack.
-	if err := c.client.sendCert(ctx, 0, &Certificate{ID: ID{1}, Acks: []Ack{{Index: 0, Sig: []byte{1}}}}); err == nil {
+	if err := c.client.sendCert(ctx, 0, &blob.Certificate{ID: blob.ID{1}, Acks: []blob.Ack{{Index: 0, Sig: []byte{1}}}}); err == nil {
 		t.Error("node stored a certificate of a blob it does not hold")
 	}
-	forged, _ := ParseCertificate(b)
+	forged, _ := blob.ParseCertificate(b)
 	forged.Acks[0].Sig[0] ^= 1
 	if err := c.client.sendCert(ctx, 0, forged); err == nil {
 		t.Error("node stored a certificate with a forged ack of its own")
@@ -386,7 +389,7 @@ func TestCertificateVerify(t *testing.T) {
 	other := c.com
 	other.Members = slices.Clone(c.com.Members)
 	other.Members[0], other.Members[1] = other.Members[1], other.Members[0]
-	if err := cert.Verify(other); !errors.Is(err, ErrBadCertificate) {
+	if err := cert.Verify(other); !errors.Is(err, blob.ErrBadCertificate) {
 		t.Errorf("reordered committee: %v", err)
 	}
 }
@@ -432,7 +435,7 @@ func TestHungNode(t *testing.T) {
 func TestPartialWriteLeavesNothing(t *testing.T) {
 	c := newCluster(t, 4)
 	ctx := ctxT(t)
-	x, err := encode(randBytes(50, 3<<20), 4)
+	x, err := blob.Encode(randBytes(50, 3<<20), 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,11 +444,11 @@ func TestPartialWriteLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	req := request{Op: opStore, ID: x.id, Index: 0, Store: &storeHeader{Enc: x.enc, Length: x.length, Root: x.root, Proof: x.proofs[0]}}
+	req := request{Op: opStore, ID: x.ID, Index: 0, Store: &storeHeader{Enc: x.Encoding, Length: x.Length, Root: x.Root, Proof: x.Proofs[0]}}
 	if err := codec.WriteMsg(s, req); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Write(x.slivers[0][:len(x.slivers[0])/2]); err != nil {
+	if _, err := s.Write(x.Data[0][:len(x.Data[0])/2]); err != nil {
 		t.Fatal(err)
 	}
 	tmp := filepath.Join(c.dirs[0], "tmp")
@@ -466,7 +469,7 @@ func TestPartialWriteLeavesNothing(t *testing.T) {
 	c.nodes[0].Close()
 	c.nodes[0] = nil
 	s.Reset()
-	if c.nodesHas(0, x.id) {
+	if c.nodesHas(0, x.ID) {
 		t.Fatal("a half-received sliver is visible")
 	}
 	nd, err := NewNode(c.hosts[0], c.dirs[0], WithClock(c.clock))
@@ -477,18 +480,18 @@ func TestPartialWriteLeavesNothing(t *testing.T) {
 	if es, _ := os.ReadDir(tmp); len(es) != 0 {
 		t.Fatalf("restart left %d temporary files", len(es))
 	}
-	if nd.Has(x.id, 0) {
+	if nd.Has(x.ID, 0) {
 		t.Fatal("restarted node holds the half-received sliver")
 	}
 	if _, err := c.client.storeSliver(ctx, x, 0, 0); err != nil {
 		t.Fatalf("store after the cut: %v", err)
 	}
-	if !nd.Has(x.id, 0) {
+	if !nd.Has(x.ID, 0) {
 		t.Fatal("sliver missing after a complete store")
 	}
 }
 
-func (c *cluster) nodesHas(i int, id ID) bool {
+func (c *cluster) nodesHas(i int, id blob.ID) bool {
 	_, err := os.Stat(c.sliverFile(i, id))
 	return err == nil
 }
@@ -500,7 +503,7 @@ func (c *cluster) nodesHas(i int, id ID) bool {
 func TestReadAllMultiStripe(t *testing.T) {
 	c := newCluster(t, 7, WithReadAll())
 	ctx := ctxT(t)
-	data := randBytes(91, 3*(2*decodeStripe+77))
+	data := randBytes(91, 3*(2*blob.DecodeStripe+77))
 	id, _, err := c.client.Put(ctx, data, WithWaitAll())
 	if err != nil {
 		t.Fatal(err)
@@ -515,7 +518,7 @@ func TestReadAllMultiStripe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b[bodyOffset(t, p)+decodeStripe+3] ^= 1
+	b[bodyOffset(t, p)+blob.DecodeStripe+3] ^= 1
 	if err := os.WriteFile(p, b, 0o600); err != nil {
 		t.Fatal(err)
 	}

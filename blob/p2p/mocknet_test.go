@@ -1,8 +1,10 @@
-package blob
+package p2p
 
 import (
 	"bytes"
 	"testing"
+
+	"github.com/floe-fl/floe/blob"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
@@ -16,7 +18,7 @@ func TestMocknetPutGet(t *testing.T) {
 	run := func() ([]byte, []byte) {
 		mn := mocknet.New()
 		defer mn.Close()
-		var com Committee
+		var com blob.Committee
 		var nodes []*Node
 		for i := range 7 {
 			a, _ := ma.NewMultiaddr("/ip4/10.0.0." + string(rune('1'+i)) + "/tcp/4001")

@@ -1,9 +1,11 @@
-package blob
+package p2p
 
 import (
 	"bytes"
 	"fmt"
 	"testing"
+
+	"github.com/floe-fl/floe/blob"
 )
 
 func TestPutGetSizes(t *testing.T) {
@@ -20,7 +22,7 @@ func TestPutGetSizes(t *testing.T) {
 				if err != nil {
 					t.Fatalf("size %d: put: %v", size, err)
 				}
-				want, err := ComputeID(data, n)
+				want, err := blob.ComputeID(data, n)
 				if err != nil || want != id {
 					t.Fatalf("size %d: ID %s, ComputeID %s (%v)", size, id, want, err)
 				}

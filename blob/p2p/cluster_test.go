@@ -1,4 +1,4 @@
-package blob
+package p2p
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/floe-fl/floe/blob"
 
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -20,7 +22,7 @@ type cluster struct {
 	dirs   []string
 	hosts  []host.Host
 	nodes  []*Node
-	com    Committee
+	com    blob.Committee
 	client *Client
 	ch     host.Host
 	clock  *fakeClock

@@ -1,4 +1,4 @@
-package blob
+package p2p
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/floe-fl/floe/blob"
 
 	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/transport"
@@ -45,11 +47,11 @@ func seededStream(seed uint64, n int64) io.Reader {
 // stream, at index 0 of a blob on node 0 of c, without ever holding the
 // sliver in memory: the other leaves are arbitrary hashes, which is all a
 // node's check (proof to root, root to ID) depends on.
-func sendStreamedSliver(ctx context.Context, t testing.TB, cl *Client, size int64) (ID, error) {
-	e, _ := EncodingFor(cl.com.N())
+func sendStreamedSliver(ctx context.Context, t testing.TB, cl *Client, size int64) (blob.ID, error) {
+	e, _ := blob.EncodingFor(cl.com.N())
 	length := uint64(size) * uint64(e.K)
-	leaves := make([]Hash, e.N)
-	h := leafHasher()
+	leaves := make([]blob.Hash, e.N)
+	h := blob.NewLeafHasher()
 	if _, err := io.Copy(h.(io.Writer), seededStream(1, size)); err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +59,8 @@ func sendStreamedSliver(ctx context.Context, t testing.TB, cl *Client, size int6
 	for i := 1; i < len(leaves); i++ {
 		leaves[i][0] = byte(i)
 	}
-	root, proofs := merkleProofs(leaves)
-	id := blobID(e, length, root)
+	root, proofs := blob.MerkleProofs(leaves)
+	id := blob.IDFor(e, length, root)
 	s, stop, err := cl.openStream(ctx, 0)
 	if err != nil {
 		return id, err
@@ -126,7 +128,7 @@ func TestStreamingMemoryBound(t *testing.T) {
 	c := newCluster(t, 4)
 	const size = 128 << 20
 	ctx := ctxT(t)
-	var id ID
+	var id blob.ID
 	var err error
 	grow := peakHeap(func() { id, err = sendStreamedSliver(ctx, t, c.client, size) })
 	if err != nil {

@@ -1,10 +1,12 @@
-package blob
+package p2p
 
 import (
 	"bytes"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/floe-fl/floe/blob"
 
 	"github.com/floe-fl/floe/codec"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -38,36 +40,36 @@ const (
 )
 
 type request struct {
-	Op       uint8        `cbor:"1,keyasint"`
-	ID       ID           `cbor:"2,keyasint"`
-	Index    uint32       `cbor:"3,keyasint"`
-	Store    *storeHeader `cbor:"4,keyasint,omitempty"`
-	Cert     *Certificate `cbor:"5,keyasint,omitempty"`
-	HasAfter bool         `cbor:"6,keyasint,omitempty"`
+	Op       uint8             `cbor:"1,keyasint"`
+	ID       blob.ID           `cbor:"2,keyasint"`
+	Index    uint32            `cbor:"3,keyasint"`
+	Store    *storeHeader      `cbor:"4,keyasint,omitempty"`
+	Cert     *blob.Certificate `cbor:"5,keyasint,omitempty"`
+	HasAfter bool              `cbor:"6,keyasint,omitempty"`
 }
 
 // storeHeader describes the sliver that follows a store request.
 type storeHeader struct {
-	Enc        Encoding `cbor:"1,keyasint"`
-	Length     uint64   `cbor:"2,keyasint"`
-	Root       Hash     `cbor:"3,keyasint"`
-	Proof      []Hash   `cbor:"4,keyasint"`
-	LifetimeMs uint64   `cbor:"5,keyasint"`
+	Enc        blob.Encoding `cbor:"1,keyasint"`
+	Length     uint64        `cbor:"2,keyasint"`
+	Root       blob.Hash     `cbor:"3,keyasint"`
+	Proof      []blob.Hash   `cbor:"4,keyasint"`
+	LifetimeMs uint64        `cbor:"5,keyasint"`
 }
 
 type storeReply struct {
-	Ack *Ack   `cbor:"1,keyasint,omitempty"`
-	Err string `cbor:"2,keyasint,omitempty"`
+	Ack *blob.Ack `cbor:"1,keyasint,omitempty"`
+	Err string    `cbor:"2,keyasint,omitempty"`
 }
 
 // fetchHeader precedes a served sliver; Found false means none follows.
 type fetchHeader struct {
-	Found  bool     `cbor:"1,keyasint"`
-	Err    string   `cbor:"2,keyasint,omitempty"`
-	Enc    Encoding `cbor:"3,keyasint"`
-	Length uint64   `cbor:"4,keyasint"`
-	Root   Hash     `cbor:"5,keyasint"`
-	Proof  []Hash   `cbor:"6,keyasint"`
+	Found  bool          `cbor:"1,keyasint"`
+	Err    string        `cbor:"2,keyasint,omitempty"`
+	Enc    blob.Encoding `cbor:"3,keyasint"`
+	Length uint64        `cbor:"4,keyasint"`
+	Root   blob.Hash     `cbor:"5,keyasint"`
+	Proof  []blob.Hash   `cbor:"6,keyasint"`
 }
 
 type errReply struct {
@@ -75,8 +77,8 @@ type errReply struct {
 }
 
 type listEntry struct {
-	Cert        Certificate `cbor:"1,keyasint"`
-	ExpiresAtMs int64       `cbor:"2,keyasint"` // 0: never
+	Cert        blob.Certificate `cbor:"1,keyasint"`
+	ExpiresAtMs int64            `cbor:"2,keyasint"` // 0: never
 }
 
 type listReply struct {
@@ -86,18 +88,18 @@ type listReply struct {
 
 // checkHeader validates a sliver header against the blob ID it claims and
 // returns the sliver size.
-func checkHeader(id ID, index uint32, enc Encoding, length uint64, root Hash, proof []Hash) (uint64, error) {
+func checkHeader(id blob.ID, index uint32, enc blob.Encoding, length uint64, root blob.Hash, proof []blob.Hash) (uint64, error) {
 	if err := enc.Validate(); err != nil {
 		return 0, err
 	}
-	if blobID(enc, length, root) != id {
+	if blob.IDFor(enc, length, root) != id {
 		return 0, fmt.Errorf("blob: header does not hash to blob ID %s", id)
 	}
 	if int(index) >= int(enc.N) {
 		return 0, fmt.Errorf("blob: sliver index %d outside n=%d", index, enc.N)
 	}
-	if len(proof) != proofDepth(int(enc.N)) {
-		return 0, fmt.Errorf("blob: proof of %d hashes, want %d", len(proof), proofDepth(int(enc.N)))
+	if len(proof) != blob.ProofDepth(int(enc.N)) {
+		return 0, fmt.Errorf("blob: proof of %d hashes, want %d", len(proof), blob.ProofDepth(int(enc.N)))
 	}
 	return enc.SliverSize(length), nil
 }
@@ -127,8 +129,8 @@ func (w idleWriter) Write(p []byte) (int, error) {
 
 // copyHashed reads exactly n bytes from r, hashing them as a leaf, and
 // writes them to w (when not nil) in chunks of len(buf).
-func copyHashed(w io.Writer, r io.Reader, n uint64, buf []byte) (Hash, error) {
-	h := leafHasher()
+func copyHashed(w io.Writer, r io.Reader, n uint64, buf []byte) (blob.Hash, error) {
+	h := blob.NewLeafHasher()
 	var done uint64
 	for done < n {
 		chunk := buf
@@ -140,16 +142,16 @@ func copyHashed(w io.Writer, r io.Reader, n uint64, buf []byte) (Hash, error) {
 			h.Write(chunk[:m])
 			if w != nil {
 				if _, werr := w.Write(chunk[:m]); werr != nil {
-					return Hash{}, werr
+					return blob.Hash{}, werr
 				}
 			}
 			done += uint64(m)
 		}
 		if err != nil {
-			return Hash{}, fmt.Errorf("blob: sliver body: read %d of %d bytes: %w", done, n, err)
+			return blob.Hash{}, fmt.Errorf("blob: sliver body: read %d of %d bytes: %w", done, n, err)
 		}
 	}
-	var out Hash
+	var out blob.Hash
 	h.Sum(out[:0])
 	return out, nil
 }
@@ -157,8 +159,8 @@ func copyHashed(w io.Writer, r io.Reader, n uint64, buf []byte) (Hash, error) {
 // readHashed reads exactly len(dst) bytes from r into dst, hashing them as
 // a leaf as they arrive (no intermediate buffer). onData, when not nil, is
 // called with the count of bytes of dst filled so far after each chunk.
-func readHashed(dst []byte, r io.Reader, onData func(int)) (Hash, error) {
-	h := leafHasher()
+func readHashed(dst []byte, r io.Reader, onData func(int)) (blob.Hash, error) {
+	h := blob.NewLeafHasher()
 	done := 0
 	for done < len(dst) {
 		end := min(done+readChunk, len(dst))
@@ -171,10 +173,10 @@ func readHashed(dst []byte, r io.Reader, onData func(int)) (Hash, error) {
 			}
 		}
 		if err != nil {
-			return Hash{}, fmt.Errorf("blob: sliver body: read %d of %d bytes: %w", done, len(dst), err)
+			return blob.Hash{}, fmt.Errorf("blob: sliver body: read %d of %d bytes: %w", done, len(dst), err)
 		}
 	}
-	var out Hash
+	var out blob.Hash
 	h.Sum(out[:0])
 	return out, nil
 }

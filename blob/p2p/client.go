@@ -1,6 +1,7 @@
-package blob
+package p2p
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/floe-fl/floe/blob"
 
 	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/transport"
@@ -76,7 +79,7 @@ func WithClientLogger(l *slog.Logger) ClientOption {
 // Client writes and reads blobs on one committee through a libp2p host.
 type Client struct {
 	h   host.Host
-	com Committee
+	com blob.Committee
 	cfg clientConfig
 
 	ctx    context.Context // cancelled by Close; parent of background writes
@@ -86,7 +89,7 @@ type Client struct {
 
 // NewClient returns a client for com that dials from h. It records the
 // members' addresses in h's peerstore.
-func NewClient(h host.Host, com Committee, opts ...ClientOption) (*Client, error) {
+func NewClient(h host.Host, com blob.Committee, opts ...ClientOption) (*Client, error) {
 	cfg := clientConfig{hedgeDelay: time.Second, baseTimeout: 20 * time.Second, minRate: 1 << 20, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -106,7 +109,7 @@ func NewClient(h host.Host, com Committee, opts ...ClientOption) (*Client, error
 }
 
 // Committee returns the client's committee.
-func (c *Client) Committee() Committee { return c.com }
+func (c *Client) Committee() blob.Committee { return c.com }
 
 // Wait blocks until the background work of earlier Puts (writes still
 // running after Put returned at n - f acks, and certificate pushes) has
@@ -203,7 +206,7 @@ func joinNodeErrors(es []NodeError) string {
 
 type ackResult struct {
 	index int
-	ack   Ack
+	ack   blob.Ack
 	err   error
 }
 
@@ -212,16 +215,16 @@ type ackResult struct {
 // with WithWaitAll, once every member answered or timed out). Without
 // WithWaitAll the remaining writes and the certificate push continue in the
 // background until their deadlines or Close.
-func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (ID, *Certificate, error) {
+func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (blob.ID, *blob.Certificate, error) {
 	var pc putConfig
 	for _, o := range opts {
 		if err := o(&pc); err != nil {
-			return ID{}, nil, err
+			return blob.ID{}, nil, err
 		}
 	}
-	x, err := encode(data, c.com.N())
+	x, err := blob.EncodePooled(data, c.com.N())
 	if err != nil {
-		return ID{}, nil, err
+		return blob.ID{}, nil, err
 	}
 	n, need := c.com.N(), c.com.N()-c.com.F()
 
@@ -239,7 +242,7 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (ID, *
 			results <- ackResult{index: i, ack: ack, err: err}
 		}()
 	}
-	acks := make([]Ack, 0, n)
+	acks := make([]blob.Ack, 0, n)
 	var nodeErrs []NodeError
 	got := 0
 	for got < n && (pc.waitAll || len(acks) < need) {
@@ -257,20 +260,20 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (ID, *
 		unlink()
 		wcancel()
 		writers.Wait()
-		x.release()
+		x.Release()
 		if err := ctx.Err(); err != nil {
-			return ID{}, nil, fmt.Errorf("blob: put: %w", err)
+			return blob.ID{}, nil, fmt.Errorf("blob: put: %w", err)
 		}
-		return ID{}, nil, &PutError{Acks: len(acks), Need: need, Nodes: nodeErrs}
+		return blob.ID{}, nil, &PutError{Acks: len(acks), Need: need, Nodes: nodeErrs}
 	}
-	cert := &Certificate{ID: x.id, LifetimeMs: pc.lifetimeMs, Acks: acks}
+	cert := &blob.Certificate{ID: x.ID, LifetimeMs: pc.lifetimeMs, Acks: acks}
 	if pc.waitAll {
 		unlink()
 		wcancel()
-		writers.Wait() // every writer answered; none reads x.slivers now
-		x.release()
+		writers.Wait() // every writer answered; none reads x.Data now
+		x.Release()
 		c.pushCert(ctx, cert)
-		return x.id, cert, nil
+		return x.ID, cert, nil
 	}
 	// Return now; finish the remaining writes and push the certificate in
 	// the background, detached from ctx.
@@ -280,10 +283,10 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (ID, *
 		defer c.wg.Done()
 		defer wcancel()
 		writers.Wait()
-		x.release()
+		x.Release()
 		c.pushCert(wctx, cert)
 	}()
-	return x.id, cert, nil
+	return x.ID, cert, nil
 }
 
 // openStream opens a ProtoBlob stream to member i with a deadline of d
@@ -303,23 +306,23 @@ func (c *Client) openStream(ctx context.Context, i int) (network.Stream, func() 
 	return s, transport.ResetOnDone(ctx, s), nil
 }
 
-func (c *Client) storeSliver(ctx context.Context, x *encoded, i int, lifetimeMs uint64) (Ack, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.nodeTimeout(uint64(len(x.slivers[i]))))
+func (c *Client) storeSliver(ctx context.Context, x *blob.Slivers, i int, lifetimeMs uint64) (blob.Ack, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.nodeTimeout(uint64(len(x.Data[i]))))
 	defer cancel()
 	s, stop, err := c.openStream(ctx, i)
 	if err != nil {
-		return Ack{}, err
+		return blob.Ack{}, err
 	}
 	defer stop()
-	req := request{Op: opStore, ID: x.id, Index: uint32(i), Store: &storeHeader{
-		Enc: x.enc, Length: x.length, Root: x.root, Proof: x.proofs[i], LifetimeMs: lifetimeMs,
+	req := request{Op: opStore, ID: x.ID, Index: uint32(i), Store: &storeHeader{
+		Enc: x.Encoding, Length: x.Length, Root: x.Root, Proof: x.Proofs[i], LifetimeMs: lifetimeMs,
 	}}
 	var rep storeReply
 	err = func() error {
 		if err := writeMsg(s, req); err != nil {
 			return err
 		}
-		if _, err := s.Write(x.slivers[i]); err != nil {
+		if _, err := s.Write(x.Data[i]); err != nil {
 			return fmt.Errorf("send sliver: %w", err)
 		}
 		if err := s.CloseWrite(); err != nil {
@@ -330,29 +333,29 @@ func (c *Client) storeSliver(ctx context.Context, x *encoded, i int, lifetimeMs 
 	if err != nil {
 		_ = s.Reset()
 		if ctx.Err() != nil {
-			return Ack{}, fmt.Errorf("%w (%v)", ctx.Err(), err)
+			return blob.Ack{}, fmt.Errorf("%w (%v)", ctx.Err(), err)
 		}
-		return Ack{}, err
+		return blob.Ack{}, err
 	}
 	_ = s.Close()
 	if rep.Err != "" {
-		return Ack{}, fmt.Errorf("refused: %s", rep.Err)
+		return blob.Ack{}, fmt.Errorf("refused: %s", rep.Err)
 	}
 	if rep.Ack == nil {
-		return Ack{}, errors.New("reply without ack")
+		return blob.Ack{}, errors.New("reply without ack")
 	}
 	if rep.Ack.Index != uint32(i) {
-		return Ack{}, fmt.Errorf("ack for index %d, want %d", rep.Ack.Index, i)
+		return blob.Ack{}, fmt.Errorf("ack for index %d, want %d", rep.Ack.Index, i)
 	}
-	if err := verifyAck(*rep.Ack, x.id, lifetimeMs, c.com.Members[i].ID); err != nil {
-		return Ack{}, err
+	if err := blob.VerifyAck(*rep.Ack, x.ID, lifetimeMs, c.com.Members[i].ID); err != nil {
+		return blob.Ack{}, err
 	}
 	return *rep.Ack, nil
 }
 
 // pushCert sends cert to every member in parallel (best effort, bounded by
 // the per-node base deadline), so that nodes can later repair the blob.
-func (c *Client) pushCert(ctx context.Context, cert *Certificate) {
+func (c *Client) pushCert(ctx context.Context, cert *blob.Certificate) {
 	var wg sync.WaitGroup
 	for i := range c.com.N() {
 		wg.Add(1)
@@ -366,7 +369,7 @@ func (c *Client) pushCert(ctx context.Context, cert *Certificate) {
 	wg.Wait()
 }
 
-func (c *Client) sendCert(ctx context.Context, i int, cert *Certificate) error {
+func (c *Client) sendCert(ctx context.Context, i int, cert *blob.Certificate) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.baseTimeout)
 	defer cancel()
 	s, stop, err := c.openStream(ctx, i)
@@ -442,12 +445,9 @@ func (r ReadReport) Bad() []int {
 	return out
 }
 
-// ErrNotEnoughSlivers is wrapped by NotEnoughSliversError.
-var ErrNotEnoughSlivers = errors.New("blob: not enough valid slivers")
-
 // NotEnoughSliversError reports a read that found fewer than k valid slivers.
 type NotEnoughSliversError struct {
-	ID          ID
+	ID          blob.ID
 	Valid, Need int
 	Nodes       []SliverStatus
 }
@@ -462,13 +462,14 @@ func (e *NotEnoughSliversError) Error() string {
 	return fmt.Sprintf("blob: found %d valid slivers of %d needed for %s (%s)", e.Valid, e.Need, e.ID, strings.Join(parts, "; "))
 }
 
-func (e *NotEnoughSliversError) Unwrap() error { return ErrNotEnoughSlivers }
+// Unwrap returns blob.ErrNotEnoughSlivers.
+func (e *NotEnoughSliversError) Unwrap() error { return blob.ErrNotEnoughSlivers }
 
 // fetched is one sliver as a node served it.
 type fetched struct {
 	hdr    fetchHeader
 	sliver []byte // nil when only hashed (Stat)
-	leaf   Hash
+	leaf   blob.Hash
 }
 
 // progressReader records the time of every successful read.
@@ -489,7 +490,7 @@ func (p progressReader) Read(b []byte) (int, error) {
 // id and the bytes against the proof. With keep false it hashes the bytes
 // without keeping them. The per-node deadline is the base timeout until the
 // header arrives, then nodeTimeout of the announced sliver size.
-func (c *Client) fetchSliver(ctx context.Context, id ID, i int, keep bool) (fetched, SliverState, error) {
+func (c *Client) fetchSliver(ctx context.Context, id blob.ID, i int, keep bool) (fetched, SliverState, error) {
 	var last atomic.Int64
 	var dst func(uint64) []byte
 	if keep {
@@ -501,7 +502,7 @@ func (c *Client) fetchSliver(ctx context.Context, id ID, i int, keep bool) (fetc
 // fetchSliverInto is fetchSliver reading the sliver into dst(size) (nil:
 // hash only), recording read progress in last, and calling onData (when not
 // nil) with the count of bytes of dst(size) filled after each chunk.
-func (c *Client) fetchSliverInto(ctx context.Context, id ID, i int, dst func(uint64) []byte, last *atomic.Int64, onData func(int)) (fetched, SliverState, error) {
+func (c *Client) fetchSliverInto(ctx context.Context, id blob.ID, i int, dst func(uint64) []byte, last *atomic.Int64, onData func(int)) (fetched, SliverState, error) {
 	dctx, dcancel := context.WithTimeout(ctx, c.cfg.baseTimeout)
 	s, stop, err := c.openStream(dctx, i)
 	if err != nil {
@@ -556,7 +557,7 @@ func (c *Client) fetchSliverInto(ctx context.Context, id ID, i int, dst func(uin
 	timer.Stop()
 	timer = deadline(c.nodeTimeout(size))
 	var buf []byte
-	var leaf Hash
+	var leaf blob.Hash
 	if dst != nil {
 		buf = dst(size)
 		leaf, err = readHashed(buf, r, onData)
@@ -566,7 +567,7 @@ func (c *Client) fetchSliverInto(ctx context.Context, id ID, i int, dst func(uin
 	if err != nil {
 		return fail(SliverUnreachable, err)
 	}
-	if !verifyProof(leaf, i, int(hdr.Enc.N), hdr.Proof, hdr.Root) {
+	if !blob.VerifyProof(leaf, i, int(hdr.Enc.N), hdr.Proof, hdr.Root) {
 		return fail(SliverInvalid, errors.New("sliver does not match its proof"))
 	}
 	_ = s.Close()
@@ -579,7 +580,7 @@ func (c *Client) fetchSliverInto(ctx context.Context, id ID, i int, dst func(uin
 // checks the root. An inconsistently encoded blob gives
 // ErrInconsistentEncoding; fewer than k valid slivers a
 // *NotEnoughSliversError.
-func (c *Client) Get(ctx context.Context, id ID) ([]byte, error) {
+func (c *Client) Get(ctx context.Context, id blob.ID) ([]byte, error) {
 	data, _, err := c.GetWithReport(ctx, id)
 	return data, err
 }
@@ -587,7 +588,7 @@ func (c *Client) Get(ctx context.Context, id ID) ([]byte, error) {
 // GetWithReport is Get that also reports what each member served. Members
 // not asked, or cancelled after k valid slivers arrived, show as
 // SliverSkipped.
-func (c *Client) GetWithReport(ctx context.Context, id ID) ([]byte, ReadReport, error) {
+func (c *Client) GetWithReport(ctx context.Context, id blob.ID) ([]byte, ReadReport, error) {
 	return readBlob(ctx, c, id, -1)
 }
 
@@ -605,7 +606,7 @@ type fetchResult struct {
 // and for each that makes no progress for the hedge delay. With WithReadAll
 // it asks every member at once. Either way it decodes from the first k valid
 // slivers and cancels the rest.
-func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadReport, error) {
+func readBlob(ctx context.Context, c *Client, id blob.ID, skip int) ([]byte, ReadReport, error) {
 	n, k := c.com.N(), c.com.K()
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -624,12 +625,12 @@ func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadRepo
 	hedged := make([]bool, n)
 	running := make([]bool, n)
 	var wg sync.WaitGroup
-	var chk *stripeCheck // set by the first fetch into base
+	var chk *blob.StripeCheck // set by the first fetch into base
 	// After wg.Wait (deferred below, so run before this), no fetch sets
 	// chk any more.
 	defer func() {
 		if chk != nil {
-			chk.finish(false)
+			chk.Finish(false)
 		}
 	}()
 	defer wg.Wait()
@@ -638,7 +639,7 @@ func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadRepo
 	// returned blob without a copy. Every valid header names the same
 	// sliver size (it hashes to the ID), and each index is fetched once.
 	//
-	// While they arrive, a stripeCheck re-encodes the data slivers' common
+	// While they arrive, a StripeCheck re-encodes the data slivers' common
 	// prefix stripe by stripe and hashes the parity, so that the
 	// consistency check mostly overlaps the transfer; it is used only when
 	// the k valid slivers are the data slivers (else decode does it all).
@@ -651,11 +652,11 @@ func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadRepo
 		if i >= k {
 			return func(size uint64) []byte { return make([]byte, size) }, nil
 		}
-		var check *stripeCheck // set when the sliver goes to base
+		var check *blob.StripeCheck // set when the sliver goes to base
 		dst = func(size uint64) []byte {
 			baseOnce.Do(func() {
 				base = make([]byte, uint64(k)*size)
-				chk = startStripeCheck(n, base, int(size))
+				chk = blob.StartStripeCheck(n, base, int(size))
 			})
 			if uint64(len(base)) != uint64(k)*size {
 				return make([]byte, size)
@@ -665,7 +666,7 @@ func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadRepo
 		}
 		onData = func(done int) {
 			if check != nil {
-				check.progress(i, done)
+				check.Progress(i, done)
 			}
 		}
 		return dst, onData
@@ -699,7 +700,7 @@ func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadRepo
 	tick := time.NewTicker(max(c.cfg.hedgeDelay/4, time.Millisecond))
 	defer tick.Stop()
 	slivers := make([][]byte, n)
-	leaves := make([]Hash, n)
+	leaves := make([]blob.Hash, n)
 	var first *fetchHeader
 	valid := 0
 	for valid < k && active > 0 {
@@ -742,22 +743,22 @@ func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadRepo
 	for i := range k {
 		dataOnly = dataOnly && slivers[i] != nil
 	}
-	var parity []Hash
+	var parity []blob.Hash
 	if chk != nil {
-		parity = chk.finish(dataOnly) // nil unless every stripe was checked
+		parity = chk.Finish(dataOnly) // nil unless every stripe was checked
 	}
 	if valid < k {
 		return nil, rep, &NotEnoughSliversError{ID: id, Valid: valid, Need: k, Nodes: rep.Nodes}
 	}
-	if want, err := EncodingFor(n); parity != nil && err == nil && first.Enc == want {
+	if want, err := blob.EncodingFor(n); parity != nil && err == nil && first.Enc == want {
 		ss := int(want.SliverSize(first.Length))
 		copy(leaves[k:], parity)
-		if len(base) != k*ss || !allZero(base[first.Length:]) || merkleRoot(leaves) != first.Root {
-			return nil, rep, ErrInconsistentEncoding
+		if len(base) != k*ss || !allZero(base[first.Length:]) || blob.MerkleRoot(leaves) != first.Root {
+			return nil, rep, blob.ErrInconsistentEncoding
 		}
 		return base[:first.Length:first.Length], rep, nil
 	}
-	data, err := decode(first.Enc, first.Length, first.Root, slivers, leaves, base)
+	data, err := blob.DecodeVerified(first.Enc, first.Length, first.Root, slivers, leaves, base)
 	if err != nil {
 		return nil, rep, err
 	}
@@ -766,7 +767,7 @@ func readBlob(ctx context.Context, c *Client, id ID, skip int) ([]byte, ReadRepo
 
 // Stat asks every member for its sliver of id, verifies each fully (hashing
 // it while it streams, without keeping it) and reports each member's state.
-func (c *Client) Stat(ctx context.Context, id ID) ([]SliverStatus, error) {
+func (c *Client) Stat(ctx context.Context, id blob.ID) ([]SliverStatus, error) {
 	n := c.com.N()
 	out := make([]SliverStatus, n)
 	var wg sync.WaitGroup
@@ -786,4 +787,8 @@ func (c *Client) Stat(ctx context.Context, id ID) ([]SliverStatus, error) {
 		return out, fmt.Errorf("blob: stat: %w", err)
 	}
 	return out, nil
+}
+
+func allZero(b []byte) bool {
+	return len(bytes.TrimLeft(b, "\x00")) == 0
 }

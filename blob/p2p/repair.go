@@ -1,4 +1,4 @@
-package blob
+package p2p
 
 import (
 	"context"
@@ -7,14 +7,16 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/floe-fl/floe/blob"
+
 	"github.com/floe-fl/floe/codec"
 )
 
 // RepairReport says what one Repair did.
 type RepairReport struct {
-	Certified int  // certified, unexpired blobs found on the committee
-	Held      int  // of those, blobs whose sliver this node already held
-	Repaired  []ID // blobs whose sliver this node rebuilt, in ID order
+	Certified int       // certified, unexpired blobs found on the committee
+	Held      int       // of those, blobs whose sliver this node already held
+	Repaired  []blob.ID // blobs whose sliver this node rebuilt, in ID order
 	Failed    []error
 }
 
@@ -25,7 +27,7 @@ type RepairReport struct {
 // checked against the root), rebuilds its own sliver and proof, and stores
 // them durably with the certificate. It returns an error naming the blobs it
 // could not repair.
-func (n *Node) Repair(ctx context.Context, com Committee) error {
+func (n *Node) Repair(ctx context.Context, com blob.Committee) error {
 	rep, err := n.RepairWithReport(ctx, com)
 	if err != nil {
 		return err
@@ -42,7 +44,7 @@ func (n *Node) Repair(ctx context.Context, com Committee) error {
 
 // RepairWithReport is Repair returning what it found and did; per-blob
 // failures are in the report, not the error.
-func (n *Node) RepairWithReport(ctx context.Context, com Committee) (RepairReport, error) {
+func (n *Node) RepairWithReport(ctx context.Context, com blob.Committee) (RepairReport, error) {
 	var rep RepairReport
 	self := com.Index(n.h.ID())
 	if self < 0 {
@@ -53,7 +55,7 @@ func (n *Node) RepairWithReport(ctx context.Context, com Committee) (RepairRepor
 		return rep, err
 	}
 	defer c.Close()
-	certs := map[ID]listEntry{}
+	certs := map[blob.ID]listEntry{}
 	var listErrs []string
 	for j := range com.N() {
 		if j == self {
@@ -73,7 +75,7 @@ func (n *Node) RepairWithReport(ctx context.Context, com Committee) (RepairRepor
 	if len(listErrs) == com.N()-1 && com.N() > 1 {
 		return rep, fmt.Errorf("blob: repair: no member answered: %s", strings.Join(listErrs, "; "))
 	}
-	ids := make([]ID, 0, len(certs))
+	ids := make([]blob.ID, 0, len(certs))
 	for id := range certs {
 		ids = append(ids, id)
 	}
@@ -108,16 +110,16 @@ func (n *Node) repairOne(ctx context.Context, c *Client, e listEntry, self int) 
 	if err != nil {
 		return err
 	}
-	x, err := encode(data, c.com.N())
+	x, err := blob.EncodePooled(data, c.com.N())
 	if err != nil {
 		return err
 	}
-	defer x.release()
-	if x.id != e.Cert.ID {
+	defer x.Release()
+	if x.ID != e.Cert.ID {
 		return errors.New("blob: repair: rebuilt blob has another ID")
 	}
-	meta := sliverMeta{ID: x.id, Index: uint32(self), Enc: x.enc, Length: x.length, Root: x.root, Proof: x.proofs[self], ExpiresAtMs: e.ExpiresAtMs}
-	if err := n.writeSliver(meta, uint64(len(x.slivers[self])), bytesReader(x.slivers[self])); err != nil {
+	meta := sliverMeta{ID: x.ID, Index: uint32(self), Enc: x.Encoding, Length: x.Length, Root: x.Root, Proof: x.Proofs[self], ExpiresAtMs: e.ExpiresAtMs}
+	if err := n.writeSliver(meta, uint64(len(x.Data[self])), bytesReader(x.Data[self])); err != nil {
 		return err
 	}
 	return n.storeCert(&e.Cert, e.ExpiresAtMs)
@@ -125,7 +127,7 @@ func (n *Node) repairOne(ctx context.Context, c *Client, e listEntry, self int) 
 
 // listCerts pages through member j's certificates.
 func (c *Client) listCerts(ctx context.Context, j int, fn func(listEntry)) error {
-	var after ID
+	var after blob.ID
 	has := false
 	for page := 0; ; page++ {
 		if page > 1<<20 {
@@ -148,7 +150,7 @@ func (c *Client) listCerts(ctx context.Context, j int, fn func(listEntry)) error
 	}
 }
 
-func (c *Client) listPage(ctx context.Context, j int, after ID, has bool) (listReply, error) {
+func (c *Client) listPage(ctx context.Context, j int, after blob.ID, has bool) (listReply, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.baseTimeout)
 	defer cancel()
 	s, stop, err := c.openStream(ctx, j)

@@ -1,0 +1,47 @@
+package p2p
+
+import (
+	"context"
+	"time"
+
+	"github.com/floe-fl/floe/blob"
+)
+
+// Store adapts a Client to blob.Store: the coordinator, participants and
+// auditors use floe's own committee through it.
+type Store struct {
+	Client *Client
+	// WaitAll makes every put wait for all nodes, so certificates are the same
+	// on every run (simulations).
+	WaitAll bool
+}
+
+var _ blob.Store = Store{}
+
+// Put stores data with an optional lifetime (0: forever) and returns the
+// blob ID and the certificate's CBOR.
+func (s Store) Put(ctx context.Context, data []byte, lifetime time.Duration) ([32]byte, []byte, error) {
+	var opts []PutOption
+	if lifetime > 0 {
+		opts = append(opts, WithLifetime(lifetime))
+	}
+	if s.WaitAll {
+		opts = append(opts, WithWaitAll())
+	}
+	id, cert, err := s.Client.Put(ctx, data, opts...)
+	if err != nil {
+		return [32]byte{}, nil, err
+	}
+	cb, err := cert.Marshal()
+	return id, cb, err
+}
+
+// Get reads a blob.
+func (s Store) Get(ctx context.Context, id [32]byte) ([]byte, error) {
+	return s.Client.Get(ctx, blob.ID(id))
+}
+
+// VerifyCert checks that cert certifies id on the client's committee.
+func (s Store) VerifyCert(id [32]byte, cert []byte) error {
+	return blob.VerifyCert(s.Client.Committee(), id, cert)
+}

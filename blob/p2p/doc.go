@@ -22,7 +22,8 @@
 //     Certificate once n - f distinct members acked (WithWaitAll: once all
 //     answered). Acks are sorted by index. The certificate is then pushed to
 //     every member, so that nodes can list it for repair.
-//  3. Anyone holding a certificate checks it with Certificate.Verify.
+//  3. Anyone holding a certificate checks it with blob.Certificate.Verify
+//     or blob.VerifyCert; neither needs this package.
 //  4. Readers: Get asks k members (data slivers first), and one more for
 //     each that fails or stalls for the hedge delay (WithReadAll: all at
 //     once); it verifies slivers as they arrive, decodes from the first k
@@ -32,7 +33,7 @@
 //     so the check mostly overlaps the transfer. Asking k first instead of all n was measured: on a
 //     loaded machine the n - k extra transfers cost more than half of a
 //     read's CPU time. A blob whose slivers verify but
-//     do not form the committed codeword gives ErrInconsistentEncoding and
+//     do not form the committed codeword gives blob.ErrInconsistentEncoding and
 //     never data; fewer than k valid slivers give *NotEnoughSliversError.
 //     Stat verifies every member's sliver and reports its state.
 //  5. Repair: Node.Repair(ctx, committee) lists certificates held by the
@@ -42,6 +43,8 @@
 //     storing it, by the node's Clock (WithClock injects one). Expired
 //     slivers are never served; CollectGarbage (or WithGCInterval) deletes
 //     them.
+//  7. Store{Client: c} is c as a blob.Store (Put with a lifetime, Get,
+//     VerifyCert on c's committee); it passes blobtest.Run on loopback hosts.
 //
 // # On-disk format
 //

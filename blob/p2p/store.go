@@ -18,11 +18,11 @@ type Store struct {
 
 var _ blob.Store = Store{}
 
-// Put stores data with an optional lifetime (0: forever) and returns the
-// blob ID and the certificate's CBOR.
+// Put stores data for lifetime (0: forever; otherwise at least 1ms) and
+// returns the blob ID and the certificate's CBOR.
 func (s Store) Put(ctx context.Context, data []byte, lifetime time.Duration) ([32]byte, []byte, error) {
 	var opts []PutOption
-	if lifetime > 0 {
+	if lifetime != 0 {
 		opts = append(opts, WithLifetime(lifetime))
 	}
 	if s.WaitAll {
@@ -40,6 +40,10 @@ func (s Store) Put(ctx context.Context, data []byte, lifetime time.Duration) ([3
 func (s Store) Get(ctx context.Context, id [32]byte) ([]byte, error) {
 	return s.Client.Get(ctx, blob.ID(id))
 }
+
+// Committee returns the client's committee, which certificates verify
+// against.
+func (s Store) Committee() blob.Committee { return s.Client.Committee() }
 
 // VerifyCert checks that cert certifies id on the client's committee.
 func (s Store) VerifyCert(id [32]byte, cert []byte) error {

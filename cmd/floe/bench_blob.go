@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/floe-fl/floe/blob"
-
 	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"

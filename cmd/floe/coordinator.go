@@ -10,7 +10,6 @@ import (
 	"syscall"
 
 	"github.com/floe-fl/floe/blob"
-
 	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/job"

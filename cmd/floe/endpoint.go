@@ -6,7 +6,6 @@ import (
 	"os"
 
 	"github.com/floe-fl/floe/blob"
-
 	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/floe-fl/floe/blob"
-
 	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/ledger"
 )

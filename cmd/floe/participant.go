@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/floe-fl/floe/blob"
-
 	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/participant"

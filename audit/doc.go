@@ -9,7 +9,7 @@
 //
 // # Callers
 //
-//  1. Build a Config: Get reads blobs (blob.Client.Get, coordinator.Store.Get
+//  1. Build a Config: Get reads blobs (p2p.Client.Get, blob.Store.Get
 //     or any ledger.Getter), Head is the chain head. For a sealed job, Key and
 //     Name (default "auditor") are the auditor's HPKE key and its recipient
 //     name in the job; without them the audit still runs but cannot replay

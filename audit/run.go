@@ -15,7 +15,7 @@ import (
 
 // Config says what to audit and with what means.
 type Config struct {
-	// Get reads blobs (required): a blob.Client's Get, a coordinator.Store's
+	// Get reads blobs (required): a blob/p2p Client's Get, a blob.Store's
 	// Get, or any ledger.Getter.
 	Get ledger.Getter
 	// Committee, if it has members, is the committee Get reads from; the
@@ -128,7 +128,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	slices.Reverse(recs)
 	for i, r := range recs {
-		row := Row{Round: uint64(i + 1), Record: idStr(r.id).String(), Status: r.cm.C.Status,
+		row := Row{Round: uint64(i + 1), Record: idStr(r.id).String(), Status: string(r.cm.C.Status),
 			Submissions: len(r.cm.C.Submissions), Rule: r.cm.C.Rule, Verdict: VerdictNotChecked}
 		row.Accepted, row.Rejections = tally(r.cm.C.Submissions)
 		rep.Rounds = append(rep.Rounds, row)

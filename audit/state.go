@@ -11,8 +11,8 @@ import (
 
 	"github.com/floe-fl/floe/aggregate"
 	"github.com/floe-fl/floe/blob"
-	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/seal"
 )
 
@@ -175,29 +175,16 @@ func (s State) Recipient() string {
 	return ""
 }
 
-// foldReasons are the rejection reasons Fold produces; every other reason
-// is given at receipt.
-var foldReasons = map[string]bool{
-	coordinator.ReasonBlobMissing: true, coordinator.ReasonBadUpdate: true, coordinator.ReasonHash: true,
-	coordinator.ReasonShape: true, coordinator.ReasonNonFinite: true, coordinator.ReasonNorm: true,
-}
-
-// seenByFold reports whether a record is one of the submissions Fold saw:
-// accepted, or rejected by Fold.
-func seenByFold(r *ledger.SubmissionRecord) bool {
-	return r.Status == ledger.StatusAccepted || (r.Status == ledger.StatusRejected && foldReasons[r.Reason])
-}
-
 // split returns the records Fold saw (a prefix) and those rejected at
 // receipt, checking the order the coordinator writes them in.
 func split(round uint64, subs []ledger.SubmissionRecord) (fold, receipt []ledger.SubmissionRecord, err error) {
 	n := 0
-	for n < len(subs) && seenByFold(&subs[n]) {
+	for n < len(subs) && subs[n].SeenByFold() {
 		n++
 	}
 	fold, receipt = subs[:n], subs[n:]
 	for i := range receipt {
-		if seenByFold(&receipt[i]) {
+		if receipt[i].SeenByFold() {
 			return nil, nil, fail(round, CheckOrder, fmt.Sprintf("submission record %d (%s, %s) comes after rejections made at receipt", n+i, receipt[i].Signed.Sub.Participant, statusText(&receipt[i])))
 		}
 	}
@@ -217,7 +204,7 @@ func tally(subs []ledger.SubmissionRecord) (int, []string) {
 		if subs[i].Status == ledger.StatusAccepted {
 			accepted++
 		} else {
-			by[subs[i].Reason]++
+			by[string(subs[i].Reason)]++
 		}
 	}
 	var out []string
@@ -230,9 +217,9 @@ func tally(subs []ledger.SubmissionRecord) (int, []string) {
 
 func statusText(r *ledger.SubmissionRecord) string {
 	if r.Reason != "" {
-		return r.Status + ": " + r.Reason
+		return string(r.Status) + ": " + string(r.Reason)
 	}
-	return r.Status
+	return string(r.Status)
 }
 
 // Needs returns the blobs Apply will look up in the Entry for commitment c,
@@ -263,7 +250,7 @@ func (s State) Needs(c *ledger.Commitment) []ledger.BlobID {
 		}
 	}
 	for i := range c.Submissions {
-		if seenByFold(&c.Submissions[i]) {
+		if c.Submissions[i].SeenByFold() {
 			add(c.Submissions[i].Signed.Sub.Blob)
 		}
 	}
@@ -272,6 +259,8 @@ func (s State) Needs(c *ledger.Commitment) []ledger.BlobID {
 
 // roundCtx carries one Apply's working data.
 type roundCtx struct {
+	m     *round.Machine            // the round replayed through the rules
+	recs  []ledger.SubmissionRecord // the round's records in arrival order
 	s     *State
 	r     uint64
 	c     *ledger.Commitment
@@ -350,7 +339,7 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 		return s, fail(r, CheckRecord, "a job record where a commitment belongs")
 	}
 	c := &sc.C
-	row.Status, row.Rule, row.Submissions = c.Status, c.Rule, len(c.Submissions)
+	row.Status, row.Rule, row.Submissions = string(c.Status), c.Rule, len(c.Submissions)
 	row.Accepted, row.Rejections = tally(c.Submissions)
 	x := &roundCtx{s: &s, r: r, c: c, e: e, row: row, check: map[string]bool{}}
 	x.ok(CheckRecord)
@@ -394,15 +383,12 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 	if err != nil {
 		return s, err
 	}
-	fold, receipt, err := split(r, c.Submissions)
+	fold, _, err := split(r, c.Submissions)
 	if err != nil {
 		return s, err
 	}
 	x.ok(CheckOrder)
-	if err := x.submissions(fold); err != nil {
-		return s, err
-	}
-	if err := x.receipts(fold, receipt); err != nil {
+	if err := x.receipts(); err != nil {
 		return s, err
 	}
 	if err := x.quorumAndShares(fold); err != nil {
@@ -420,16 +406,19 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 
 	// The replay.
 	replayed := false
+	var fo *round.FoldOutput
 	switch {
 	case !s.canOpen:
 		x.skip(CheckReplay, s.whyNot)
 	default:
-		fo, why, err := x.replay(ctx, fold, input, prevState)
+		var why string
+		fo, why, err = x.replay(ctx, fold, input, prevState)
 		if err != nil {
 			return s, err
 		}
 		if why != "" {
 			x.skip(CheckReplay, why)
+			fo = nil
 			break
 		}
 		replayed = true
@@ -450,6 +439,14 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 		}
 	}
 
+	if fo == nil {
+		// Not replayed: the fold's output as the record states it.
+		fo = &round.FoldOutput{Records: slices.Clone(fold), Status: c.Status, Reason: c.Reason, Model: out.model, State: out.state}
+	}
+	if err := x.compare(fo); err != nil {
+		return s, err
+	}
+
 	// The state after the round.
 	if c.Status == ledger.StatusFailed {
 		next.ModelData = input
@@ -467,27 +464,6 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 	}
 	row.OutputModel = c.OutputModelHash.String()
 	return next, nil
-}
-
-func (x *roundCtx) cohort() error {
-	s, c, r := x.s, x.c, x.r
-	if want := ledger.CohortSeed(s.JobID, r, c.Prev); c.CohortSeed != want {
-		return failEv(r, CheckCohort, "cohort seed is not derived from the job, round and previous record", want, c.CohortSeed)
-	}
-	for i := 1; i < len(c.Candidates); i++ {
-		if c.Candidates[i-1] >= c.Candidates[i] {
-			return fail(r, CheckCohort, fmt.Sprintf("candidates are not sorted and distinct at %d", i))
-		}
-	}
-	if need := max(s.Job.MinParticipants, 1); uint64(len(c.Candidates)) < need {
-		return failEv(r, CheckCohort, "the round opened with too few registered candidates", text(fmt.Sprintf(">= %d", need)), text(fmt.Sprint(len(c.Candidates))))
-	}
-	want := ledger.DrawCohort(c.CohortSeed, c.Candidates, int(s.Job.CohortSize))
-	if !slices.Equal(want, c.Cohort) {
-		return failEv(r, CheckCohort, "the cohort is not the draw from the seed", text(strings.Join(want, ",")), text(strings.Join(c.Cohort, ",")))
-	}
-	x.ok(CheckCohort)
-	return nil
 }
 
 // input checks that the round starts from the previous output and returns
@@ -514,169 +490,6 @@ func (x *roundCtx) input() ([]byte, error) {
 	return b, nil
 }
 
-// submissions checks every submission the aggregation saw: each was
-// acceptable at receipt (signature, job, round, cohort, examples, certificate).
-func (x *roundCtx) submissions(fold []ledger.SubmissionRecord) error {
-	s, c, r := x.s, x.c, x.r
-	for i := range fold {
-		rec := &fold[i]
-		ss := &rec.Signed
-		p := ss.Sub.Participant
-		bad := func(what string) error {
-			return fail(r, CheckSubmission, fmt.Sprintf("aggregated submission of %s: %s", p, what))
-		}
-		if rec.Status == ledger.StatusAccepted && rec.Reason != "" {
-			return bad("accepted with a rejection reason")
-		}
-		if err := ss.Verify(); err != nil {
-			return bad(err.Error())
-		}
-		if ss.Sub.Job != s.JobID {
-			return bad("for another job")
-		}
-		if ss.Sub.Round != r {
-			return bad(fmt.Sprintf("for round %d", ss.Sub.Round))
-		}
-		if _, in := slices.BinarySearch(c.Cohort, p); !in {
-			return bad("not in the cohort")
-		}
-		if ss.Sub.NumExamples == 0 {
-			return bad("no examples")
-		}
-		if err := coordinator.VerifyCert(s.Committee, ss.Sub.Blob, ss.Cert); err != nil {
-			return bad(fmt.Sprintf("certificate: %v", err))
-		}
-	}
-	x.ok(CheckSubmission)
-	return nil
-}
-
-// receipts checks that each rejection made at receipt holds, mirroring
-// coordinator.Core.CheckSubmission. A record of round r may have been
-// received while round r was open, or while round r-1 was committed and
-// round r not yet open.
-func (x *roundCtx) receipts(fold, receipt []ledger.SubmissionRecord) error {
-	s, c, r := x.s, x.c, x.r
-	inFold := func(p string) bool {
-		_, ok := slices.BinarySearchFunc(fold, p, func(a ledger.SubmissionRecord, p string) int { return strings.Compare(a.Signed.Sub.Participant, p) })
-		return ok
-	}
-	transport := 0
-	for i := range receipt {
-		rec := &receipt[i]
-		ss := &rec.Signed
-		sub := &ss.Sub
-		bad := func(what string) error {
-			return fail(r, CheckReceipt, fmt.Sprintf("submission of %q rejected as %q, but %s", sub.Participant, rec.Reason, what))
-		}
-		if rec.Status != ledger.StatusRejected {
-			return bad(fmt.Sprintf("its status is %q", rec.Status))
-		}
-		if rec.Share != 0 {
-			return bad("it has a contribution share")
-		}
-		switch rec.Reason {
-		case coordinator.ReasonSender, coordinator.ReasonMalformed, coordinator.ReasonOversized:
-			// Decided from the stream, not the record: nothing to check.
-			transport++
-			continue
-		case coordinator.ReasonBadSig:
-			if ss.Verify() == nil {
-				return bad("the signature verifies")
-			}
-			continue
-		}
-		if err := ss.Verify(); err != nil {
-			return bad("its signature does not verify (it would be \"bad signature\")")
-		}
-		if rec.Reason == coordinator.ReasonWrongJob {
-			if sub.Job == s.JobID {
-				return bad("it is for this job")
-			}
-			continue
-		}
-		if sub.Job != s.JobID {
-			return bad("it is for another job (it would be \"wrong job\")")
-		}
-		switch rec.Reason {
-		case coordinator.ReasonReplayed:
-			if sub.Round >= r {
-				return bad(fmt.Sprintf("it is for round %d", sub.Round))
-			}
-			continue
-		case coordinator.ReasonLate:
-			if sub.Round != r && sub.Round+1 != r {
-				return bad(fmt.Sprintf("it is for round %d", sub.Round))
-			}
-			continue
-		case coordinator.ReasonFuture:
-			if sub.Round < r {
-				return bad(fmt.Sprintf("it is for round %d", sub.Round))
-			}
-			continue
-		}
-		// The remaining reasons are given while round r is open.
-		if sub.Round != r {
-			return bad(fmt.Sprintf("it is for round %d", sub.Round))
-		}
-		dup := inFold(sub.Participant)
-		if rec.Reason == coordinator.ReasonDuplicate {
-			if !dup {
-				return bad("no earlier submission of that participant was accepted")
-			}
-			continue
-		}
-		if dup {
-			return bad("an earlier submission of that participant was accepted (it would be \"duplicate\")")
-		}
-		_, in := slices.BinarySearch(c.Cohort, sub.Participant)
-		if rec.Reason == coordinator.ReasonNotInCohort {
-			if in {
-				return bad("the participant is in the cohort")
-			}
-			continue
-		}
-		if !in {
-			return bad("the participant is not in the cohort")
-		}
-		if rec.Reason == coordinator.ReasonNoExamples {
-			if sub.NumExamples != 0 {
-				return bad(fmt.Sprintf("it claims %d examples", sub.NumExamples))
-			}
-			continue
-		}
-		if sub.NumExamples == 0 {
-			return bad("it claims no examples")
-		}
-		if rec.Reason == coordinator.ReasonExamples {
-			if sub.NumExamples <= coordinator.MaxExamples {
-				return bad(fmt.Sprintf("it claims %d examples, within the limit", sub.NumExamples))
-			}
-			continue
-		}
-		if sub.NumExamples > coordinator.MaxExamples {
-			return bad(fmt.Sprintf("it claims %d examples, above the limit", sub.NumExamples))
-		}
-		certErr := coordinator.VerifyCert(s.Committee, sub.Blob, ss.Cert)
-		if rec.Reason == coordinator.ReasonBadCert {
-			if certErr == nil {
-				return bad("its certificate verifies")
-			}
-			continue
-		}
-		return bad("that is not a reason the coordinator gives")
-	}
-	if c.DroppedRejects > 0 && len(receipt) < coordinator.MaxRejectsRecorded {
-		return failEv(r, CheckReceipt, "rejections counted but not recorded although the record cap was not reached",
-			text(fmt.Sprintf("%d recorded", coordinator.MaxRejectsRecorded)), text(fmt.Sprintf("%d recorded, %d dropped", len(receipt), c.DroppedRejects)))
-	}
-	if transport > 0 {
-		x.note("%d rejections for stream-level reasons (sender, malformed, oversized) cannot be checked from the record", transport)
-	}
-	x.ok(CheckReceipt)
-	return nil
-}
-
 // quorumAndShares checks the round's status against the count of valid
 // updates, and the contribution shares.
 func (x *roundCtx) quorumAndShares(fold []ledger.SubmissionRecord) error {
@@ -691,7 +504,8 @@ func (x *roundCtx) quorumAndShares(fold []ledger.SubmissionRecord) error {
 	if valid > 0 && total == 0 {
 		return fail(r, CheckShares, "the accepted updates' example counts add up to zero (they overflow)")
 	}
-	need := max(s.Job.Quorum, 1)
+	need := round.Quorum(s.Job)
+	status, reason := round.Outcome(s.Job, valid)
 	switch c.Status {
 	case ledger.StatusOK:
 		if uint64(valid) < need {
@@ -704,9 +518,8 @@ func (x *roundCtx) quorumAndShares(fold []ledger.SubmissionRecord) error {
 		if uint64(valid) >= need {
 			return failEv(r, CheckQuorum, "round committed failed although it had a quorum of valid updates", text(fmt.Sprintf("< %d valid", need)), text(fmt.Sprintf("%d valid", valid)))
 		}
-		want := fmt.Sprintf("quorum not reached: %d valid updates, need %d", valid, need)
-		if c.Reason != want {
-			return failEv(r, CheckQuorum, "failure reason", text(want), text(c.Reason))
+		if status != ledger.StatusFailed || c.Reason != reason {
+			return failEv(r, CheckQuorum, "failure reason", text(reason), text(c.Reason))
 		}
 		switch {
 		case c.OutputModel != c.InputModel || c.OutputModelHash != c.InputModelHash:
@@ -726,7 +539,7 @@ func (x *roundCtx) quorumAndShares(fold []ledger.SubmissionRecord) error {
 		rec := &fold[i]
 		var want uint64
 		if rec.Status == ledger.StatusAccepted && c.Status == ledger.StatusOK {
-			want = rec.Signed.Sub.NumExamples * 1_000_000 / total
+			want = round.Share(rec.Signed.Sub.NumExamples, total)
 		}
 		if rec.Share != want {
 			return failEv(r, CheckShares, fmt.Sprintf("contribution share of %s (ppm)", rec.Signed.Sub.Participant), text(fmt.Sprint(want)), text(fmt.Sprint(rec.Share)))
@@ -781,7 +594,7 @@ func (x *roundCtx) updates(fold []ledger.SubmissionRecord) {
 	for i := range fold {
 		rec := &fold[i]
 		_, err := x.get(rec.Signed.Sub.Blob)
-		if rec.Reason == coordinator.ReasonBlobMissing {
+		if rec.Reason == ledger.ReasonBlobMissing {
 			if err == nil {
 				x.note("the update of %s was recorded unavailable, yet the auditor read it (the replay follows the record)", rec.Signed.Sub.Participant)
 			}
@@ -824,17 +637,17 @@ func (e *errNoOpen) Error() string { return e.why }
 
 // replay runs coordinator.Fold on the round's inputs and compares its output
 // with the commitment. A non-empty why means the replay could not be made.
-func (x *roundCtx) replay(ctx context.Context, fold []ledger.SubmissionRecord, input, state []byte) (*coordinator.FoldOutput, string, error) {
+func (x *roundCtx) replay(ctx context.Context, fold []ledger.SubmissionRecord, input, state []byte) (*round.FoldOutput, string, error) {
 	s, c, r := x.s, x.c, x.r
 	subs := make([]ledger.SignedSubmission, len(fold))
-	recorded := make(map[string]string, len(fold))
+	recorded := make(map[string]ledger.Reason, len(fold))
 	for i := range fold {
 		subs[i] = fold[i].Signed
 		recorded[subs[i].Sub.Participant] = fold[i].Reason
 	}
-	open := func(_ context.Context, sub *ledger.SignedSubmission) ([]byte, string, error) {
-		if recorded[sub.Sub.Participant] == coordinator.ReasonBlobMissing {
-			return nil, coordinator.ReasonBlobMissing, nil
+	open := func(_ context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+		if recorded[sub.Sub.Participant] == ledger.ReasonBlobMissing {
+			return nil, ledger.ReasonBlobMissing, nil
 		}
 		b, err := x.get(sub.Sub.Blob)
 		if err != nil {
@@ -845,19 +658,15 @@ func (x *roundCtx) replay(ctx context.Context, fold []ledger.SubmissionRecord, i
 		}
 		names, err := seal.Recipients(b)
 		if err != nil {
-			return nil, coordinator.ReasonBadUpdate, nil
+			return nil, ledger.ReasonBadUpdate, nil
 		}
 		if !slices.Contains(names, s.name) {
 			return nil, "", &errNoOpen{fmt.Sprintf("the update of %s is not sealed to %q", sub.Sub.Participant, s.name)}
 		}
-		pt, err := seal.Open(b, s.name, s.key, seal.AAD(s.JobID, sub.Sub.Round, sub.Sub.Participant))
-		if err != nil {
-			return nil, coordinator.ReasonBadUpdate, nil
-		}
-		return pt, "", nil
+		return round.OpenSealed(s.Job, sub, b, s.name, s.key)
 	}
-	in := coordinator.FoldInput{Job: s.Job, Round: r, Global: input, State: state, NoiseSeed: c.NoiseSeed, Subs: subs}
-	out, err := coordinator.Fold(ctx, in, open)
+	in := round.FoldInput{Job: s.Job, Round: r, Global: input, State: state, NoiseSeed: c.NoiseSeed, Subs: subs}
+	out, err := round.Fold(ctx, in, open)
 	if err != nil {
 		var no *errNoOpen
 		if errors.As(err, &no) {
@@ -878,7 +687,7 @@ func (x *roundCtx) replay(ctx context.Context, fold []ledger.SubmissionRecord, i
 		}
 	}
 	if out.Status != c.Status || out.Reason != c.Reason {
-		return nil, "", failEv(r, CheckReplay, "round status", text(statusText(&ledger.SubmissionRecord{Status: out.Status, Reason: out.Reason})), text(statusText(&ledger.SubmissionRecord{Status: c.Status, Reason: c.Reason})))
+		return nil, "", failEv(r, CheckReplay, "round status", text(statusText(&ledger.SubmissionRecord{Status: out.Status, Reason: ledger.Reason(out.Reason)})), text(statusText(&ledger.SubmissionRecord{Status: c.Status, Reason: ledger.Reason(c.Reason)})))
 	}
 	x.ok(CheckUpdate)
 	x.ok(CheckReplay)

@@ -112,6 +112,20 @@ func (c Committee) Format() []byte {
 	return b.Bytes()
 }
 
+// Addrs returns each member's first address with its /p2p/ID (a bare
+// /p2p/ID when it has none), in sliver order: a job's committee list.
+func (c Committee) Addrs() []string {
+	out := make([]string, 0, len(c.Members))
+	for _, m := range c.Members {
+		if len(m.Addrs) == 0 {
+			out = append(out, "/p2p/"+m.ID.String())
+			continue
+		}
+		out = append(out, m.Addrs[0].String()+"/p2p/"+m.ID.String())
+	}
+	return out
+}
+
 // ReadCommitteeFile reads and parses a committee file.
 func ReadCommitteeFile(path string) (Committee, error) {
 	b, err := os.ReadFile(path)

@@ -11,10 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/floe-fl/floe/codec"
-	"github.com/floe-fl/floe/ledger"
-	"github.com/floe-fl/floe/round"
 )
 
 // rec returns the i-th test record: distinct, of varying length.
@@ -420,44 +416,6 @@ func FuzzReadJournal(f *testing.F) {
 		recs2, good2, err := ReadJournal(bytes.NewReader(b[:good]))
 		if err != nil || good2 != good || !slices.EqualFunc(recs, recs2, bytes.Equal) {
 			t.Fatalf("prefix re-read: %d/%d records, err %v", len(recs2), len(recs), err)
-		}
-	})
-}
-
-func FuzzRequest(f *testing.F) {
-	var buf bytes.Buffer
-	codec.WriteMsg(&buf, round.Request{Op: round.OpSubmit, Sub: &ledger.SignedSubmission{Sub: ledger.Submission{Round: 1, Participant: "x"}, Sig: []byte{1}}})
-	f.Add(buf.Bytes())
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var req round.Request
-		if err := codec.ReadMsg(bytes.NewReader(b), round.MaxRequestSize, &req); err != nil {
-			return
-		}
-		m := round.New(&ledger.JobSpec{}, ledger.BlobID{}, nil)
-		if req.Sub != nil {
-			// Whatever decodes is judged without panicking.
-			m.Check("x", req.Sub)
-		}
-	})
-}
-
-func FuzzResponse(f *testing.F) {
-	var buf bytes.Buffer
-	codec.WriteMsg(&buf, round.Response{Status: round.RespOK, Task: &round.Task{Round: 3, DeadlineMillis: 9}, Job: []byte{'J', 0xa0}})
-	f.Add(buf.Bytes())
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var resp round.Response
-		if err := codec.ReadMsg(bytes.NewReader(b), round.MaxRequestSize+ledger.MaxRecordSize, &resp); err != nil {
-			return
-		}
-		// What a participant decodes re-encodes to the same value.
-		var out bytes.Buffer
-		if err := codec.WriteMsg(&out, resp); err != nil {
-			t.Fatal(err)
-		}
-		var again round.Response
-		if err := codec.ReadMsg(&out, round.MaxRequestSize+ledger.MaxRecordSize, &again); err != nil {
-			t.Fatal(err)
 		}
 	})
 }

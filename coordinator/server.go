@@ -9,13 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/floe-fl/floe/atomicfile"
+	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/clock"
 	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
+	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/seal"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -23,15 +27,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
-
-// Store is the blob store as the coordinator and participants use it.
-type Store interface {
-	// Put stores data and returns its ID and availability certificate (CBOR).
-	Put(ctx context.Context, data []byte, lifetime time.Duration) (ledger.BlobID, []byte, error)
-	Get(ctx context.Context, id ledger.BlobID) ([]byte, error)
-	// VerifyCert checks a certificate for the blob id.
-	VerifyCert(id ledger.BlobID, cert []byte) error
-}
 
 // RecipientName is the coordinator's name in a job's recipient list.
 const RecipientName = "coordinator"
@@ -41,11 +36,14 @@ type Config struct {
 	Host    host.Host
 	Key     crypto.PrivKey // the host's identity: signs the job and commitments
 	HPKE    *seal.Key      // opens sealed updates (privacy "sealed")
-	Store   Store
+	Store   blob.Store
 	DataDir string // journal and job record
 	Clock   clock.Clock
 	Eval    *model.Dataset // held-out set for metrics; nil for none
-	Logger  *slog.Logger
+	// HeadFile, if set, is rewritten with the chain head when the server
+	// opens and after every commit.
+	HeadFile string
+	Logger   *slog.Logger
 	// OnCommit, if set, is called after each round is committed.
 	OnCommit func(c *ledger.SignedCommitment, head ledger.BlobID)
 	// Fault, if set, is asked at each fault point of a round (FaultClosed:
@@ -65,26 +63,32 @@ const (
 // ErrCrashed is returned by Run when Config.Fault simulated a crash.
 var ErrCrashed = errors.New("coordinator: simulated crash")
 
-// Server drives a Core: it serves the round protocol, journals events and does
-// the I/O of closing rounds. Goroutines: Run's loop (owns closing rounds) and
-// one per inbound stream (handled under mu).
+// Server drives a round.Machine: it serves the round protocol, journals
+// events and does the I/O of closing rounds. Goroutines: Run's loop (owns
+// folding and committing) and one per inbound stream (each takes mu to step
+// the machine, persist and reply).
 type Server struct {
 	cfg     Config
-	journal *Journal
 	jobRec  []byte
+	signed  *ledger.SignedJob
+	journal *Journal
 
 	closed    chan struct{} // closed by Close: wakes long polls
 	closeOnce sync.Once
 
 	mu      sync.Mutex // guards the following
-	core    *Core
+	m       *round.Machine
 	changed chan struct{} // closed and replaced on every state change
-	model   []byte        // bytes of core.Model, when known
+	failed  error         // a journal failure: the server stops
+	fold    *round.FoldTask
+	commit  *ledger.Commitment
+	model   []byte // bytes of the current input model, when known
+	pending []byte // bytes of the folded round's output model
 }
 
 // CreateJob builds, signs and stores a job: the initial model and the job
 // record. It is called once, on a data directory without a job.
-func CreateJob(ctx context.Context, st Store, key crypto.PrivKey, spec ledger.JobSpec, initial []byte) (*ledger.SignedJob, ledger.BlobID, []byte, error) {
+func CreateJob(ctx context.Context, st blob.Store, key crypto.PrivKey, spec ledger.JobSpec, initial []byte) (*ledger.SignedJob, ledger.BlobID, []byte, error) {
 	id, _, err := st.Put(ctx, initial, 0)
 	if err != nil {
 		return nil, ledger.BlobID{}, nil, fmt.Errorf("coordinator: store initial model: %w", err)
@@ -105,8 +109,17 @@ func CreateJob(ctx context.Context, st Store, key crypto.PrivKey, spec ledger.Jo
 	return sj, jb, rec, nil
 }
 
-// jobFile is the on-disk job record: the job blob ID followed by the record bytes.
-const jobFile = "job"
+// Files of the data directory.
+const (
+	jobFile     = "job"     // the job blob ID followed by the record bytes
+	journalFile = "journal" // the event journal
+	headFile    = "head"    // the last committed head, text form
+)
+
+// ErrJournalLost reports a data directory whose job has committed rounds but
+// whose journal is missing or empty: starting over would commit those rounds
+// again under new heads.
+var ErrJournalLost = errors.New("coordinator: journal lost")
 
 // Open starts (or resumes) the job in cfg.DataDir. newJob is called only when
 // the directory holds no job yet, to create one.
@@ -121,6 +134,7 @@ func Open(ctx context.Context, cfg Config, newJob func() (ledger.JobSpec, []byte
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	jp := filepath.Join(cfg.DataDir, jobFile)
+	jnl := filepath.Join(cfg.DataDir, journalFile)
 	raw, err := os.ReadFile(jp)
 	var (
 		sj   *ledger.SignedJob
@@ -137,8 +151,12 @@ func Open(ctx context.Context, cfg Config, newJob func() (ledger.JobSpec, []byte
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileSync(jp, append(jb[:], jrec...)); err != nil {
-			return nil, err
+		// A journal left from another job would be replayed into this one.
+		if err := os.Remove(jnl); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("coordinator: %w", err)
+		}
+		if err := atomicfile.WriteFile(jp, append(jb[:], jrec...), 0o600); err != nil {
+			return nil, fmt.Errorf("coordinator: %w", err)
 		}
 	case err != nil:
 		return nil, fmt.Errorf("coordinator: %w", err)
@@ -158,55 +176,65 @@ func Open(ctx context.Context, cfg Config, newJob func() (ledger.JobSpec, []byte
 	if sj.Job.Coordinator != me.String() {
 		return nil, fmt.Errorf("coordinator: job in %s belongs to coordinator %s, this key is %s", cfg.DataDir, sj.Job.Coordinator, me)
 	}
-	s := &Server{cfg: cfg, jobRec: jrec, changed: make(chan struct{}), closed: make(chan struct{})}
-	s.core = NewCore(sj, jb, cfg.Store.VerifyCert)
-	j, evs, err := OpenJournal(filepath.Join(cfg.DataDir, "journal"))
+	s := &Server{cfg: cfg, jobRec: jrec, signed: sj, changed: make(chan struct{}), closed: make(chan struct{})}
+	s.m = round.New(&sj.Job, jb, cfg.Store.VerifyCert)
+	j, recs, err := OpenJournal(jnl)
 	if err != nil {
 		return nil, err
 	}
-	for i, ev := range evs {
-		if _, err := s.core.Apply(ev); err != nil {
+	if len(recs) == 0 {
+		if head, err := os.ReadFile(filepath.Join(cfg.DataDir, headFile)); err == nil && strings.TrimSpace(string(head)) != ledger.Hash(jb).String() {
+			j.Close()
+			return nil, fmt.Errorf("%w: %s is empty but the job in %s has committed rounds up to head %s; refusing to start the job again (restore the journal, or use a new data directory for a new job)",
+				ErrJournalLost, jnl, cfg.DataDir, strings.TrimSpace(string(head)))
+		}
+	}
+	for i, b := range recs {
+		var ev round.Event
+		if err := codec.Unmarshal(b, &ev); err != nil {
+			j.Close()
+			return nil, fmt.Errorf("%w: record %d: %v", ErrJournalCorrupt, i, err)
+		}
+		if _, err := s.m.Apply(ev); err != nil {
 			j.Close()
 			return nil, fmt.Errorf("coordinator: journal event %d: %w", i, err)
 		}
 	}
 	s.journal = j
+	if err := s.writeHead(); err != nil {
+		j.Close()
+		return nil, err
+	}
 	cfg.Host.SetStreamHandler(transport.ProtoRound, s.handle)
 	return s, nil
 }
 
-func writeFileSync(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("coordinator: %w", err)
+// writeHead records the chain head in the data directory and, when
+// configured, in Config.HeadFile.
+func (s *Server) writeHead() error {
+	id := ledger.Hash(s.m.Head()).String()
+	if err := atomicfile.WriteFile(filepath.Join(s.cfg.DataDir, headFile), []byte(id+"\n"), 0o600); err != nil {
+		return fmt.Errorf("coordinator: head: %w", err)
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("coordinator: %w", err)
+	if s.cfg.HeadFile != "" {
+		if err := atomicfile.WriteFile(s.cfg.HeadFile, []byte(id+"\n"), 0o644); err != nil {
+			return fmt.Errorf("coordinator: head file: %w", err)
+		}
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("coordinator: %w", err)
-	}
-	f.Close()
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("coordinator: %w", err)
-	}
-	return transport.SyncDir(filepath.Dir(path))
+	return nil
 }
 
 // JobBlob returns the blob ID of the job record (the chain's root).
-func (s *Server) JobBlob() ledger.BlobID { return s.core.JobBlob }
+func (s *Server) JobBlob() ledger.BlobID { return s.m.JobBlob() }
 
 // Job returns the signed job.
-func (s *Server) Job() *ledger.SignedJob { return s.core.Job }
+func (s *Server) Job() *ledger.SignedJob { return s.signed }
 
 // Status reports the current round, phase and chain head.
-func (s *Server) Status() (round uint64, phase Phase, head ledger.BlobID) {
+func (s *Server) Status() (r uint64, phase round.Phase, head ledger.BlobID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.core.Round, s.core.Phase, s.core.Head
+	return s.m.Round(), s.m.Phase(), s.m.Head()
 }
 
 // Close stops serving and closes the journal.
@@ -218,60 +246,109 @@ func (s *Server) Close() error {
 	return s.journal.Close()
 }
 
-// stepLocked journals ev, then applies it.
-func (s *Server) stepLocked(ev Event) (string, error) {
-	if err := s.journal.Append(ev); err != nil {
-		return "", err
+// flushLocked does what the machine's Ready asks that does not block:
+// persists its events (journal, fsync), hands its fold and commitment to
+// Run, and returns its replies, which may be sent now. A journal failure is
+// fatal: the server answers errors from then on and Run stops with it.
+func (s *Server) flushLocked() ([]round.Reply, error) {
+	if s.failed != nil {
+		return nil, s.failed
 	}
-	reason, err := s.core.Apply(ev)
-	if err != nil {
-		return "", err
+	rd := s.m.Ready()
+	for _, ev := range rd.Persist {
+		b, err := codec.Marshal(ev)
+		if err == nil {
+			err = s.journal.Append(b)
+		}
+		if err != nil {
+			s.failed = fmt.Errorf("coordinator: stopping: %s event of round %d not journaled: %w", ev.Kind, ev.Round, err)
+			s.cfg.Logger.Error("journal failed; stopping", "err", err)
+			s.notifyLocked()
+			return nil, s.failed
+		}
 	}
+	if rd.Fold != nil {
+		s.fold = rd.Fold
+	}
+	if rd.Commit != nil {
+		s.commit = rd.Commit
+	}
+	s.m.Advance(rd)
+	if len(rd.Persist) > 0 || rd.Fold != nil || rd.Commit != nil {
+		s.notifyLocked()
+	}
+	return rd.Replies, nil
+}
+
+func (s *Server) notifyLocked() {
 	close(s.changed)
 	s.changed = make(chan struct{})
-	return reason, nil
+}
+
+// stepLocked steps ev and returns its reply once it is durable.
+func (s *Server) stepLocked(ev round.Event) (round.Reply, error) {
+	if s.failed != nil {
+		return round.Reply{}, s.failed
+	}
+	id, err := s.m.Step(ev)
+	if err != nil {
+		return round.Reply{}, err
+	}
+	replies, err := s.flushLocked()
+	if err != nil {
+		return round.Reply{}, err
+	}
+	for _, r := range replies {
+		if r.ID == id {
+			return r, nil
+		}
+	}
+	return round.Reply{}, nil
 }
 
 func (s *Server) nowMillis() uint64 { return uint64(s.cfg.Clock.Now().UnixMilli()) }
 
-// Run drives rounds until the job is done or ctx ends.
+// Run drives rounds until the job is done or ctx ends. It returns the
+// journal's error if persisting an event failed.
 func (s *Server) Run(ctx context.Context) error {
 	for {
 		s.mu.Lock()
-		c := s.core
-		if c.Phase == PhaseDone {
+		if s.m.Phase() == round.PhaseDone && s.commit == nil {
 			s.mu.Unlock()
 			return nil
 		}
-		now := s.nowMillis()
-		var err error
-		switch {
-		case c.ShouldStart():
-			_, err = s.stepLocked(Event{Kind: EvStartRound, Round: c.Round + 1, Millis: now, Candidates: c.SortedCandidates()})
-			if err == nil {
-				s.cfg.Logger.Info("round started", "round", c.Round, "cohort", len(c.Cohort))
-			}
-		case c.ShouldClose(now):
-			_, err = s.stepLocked(Event{Kind: EvClose, Round: c.Round, Millis: now})
+		s.m.Tick(s.nowMillis())
+		_, err := s.flushLocked()
+		fold, commit := s.fold, s.commit
+		s.fold, s.commit = nil, nil
+		if fold != nil && fold.Round != s.m.Round() {
+			fold = nil
 		}
+		changed := s.changed
+		var timer <-chan time.Time
+		if wake, ok := s.m.WakeMillis(); ok && fold == nil && commit == nil {
+			// Absolute: the clock may move between reading now and here.
+			timer = s.cfg.Clock.Until(time.UnixMilli(int64(wake)))
+		}
+		s.mu.Unlock()
 		if err != nil {
-			s.mu.Unlock()
 			return err
 		}
-		if c.Phase == PhaseClosing {
-			s.mu.Unlock()
-			if err := s.closeRound(ctx); err != nil {
+		switch {
+		case fold != nil:
+			if err := s.runFold(ctx, fold); err != nil {
+				s.mu.Lock()
+				s.m.Refold()
+				s.mu.Unlock()
+				return err
+			}
+			continue
+		case commit != nil:
+			if err := s.storeCommit(ctx, commit); err != nil {
 				return err
 			}
 			continue
 		}
-		changed := s.changed
-		var timer <-chan time.Time
-		if c.Phase == PhaseCollecting && c.DeadlineMillis > now {
-			// Absolute: the clock may move between reading now and here.
-			timer = s.cfg.Clock.Until(time.UnixMilli(int64(c.DeadlineMillis)))
-		}
-		s.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -312,82 +389,75 @@ func NoiseSeed(key crypto.PrivKey, job ledger.Hash, round uint64) (ledger.Hash, 
 	return sha256.Sum256(sig), nil
 }
 
-// closeRound aggregates the closed round, stores the model and the signed
-// commitment, and journals the commit. Rerun after a crash, it produces the
-// same bytes: every input is in the journal.
-func (s *Server) closeRound(ctx context.Context) error {
-	s.mu.Lock()
-	c := s.core
-	job := &c.Job.Job
-	round, subs := c.Round, c.AcceptedSorted()
-	rejected := append([]ledger.SubmissionRecord(nil), c.Rejected...)
-	dropped := c.DroppedRejects
-	modelID, modelHash, stateID := c.Model, c.ModelHash, c.StateBlob
-	head, seed, cands, cohort, closeMs := c.Head, c.Seed, c.Candidates, c.Cohort, c.CloseMillis
-	cached := s.model
-	s.mu.Unlock()
+// runFold aggregates the closed round, stores the model and aggregator
+// state, evaluates the model and hands the result to the machine, which
+// builds the commitment. Rerun after a crash it produces the same bytes:
+// every input is in the journal.
+func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 	log := s.cfg.Logger
-	if s.cfg.Fault != nil && s.cfg.Fault(FaultClosed, round) {
+	if s.cfg.Fault != nil && s.cfg.Fault(FaultClosed, t.Round) {
 		return ErrCrashed
 	}
-
-	global := cached
-	if global == nil || ledger.Sum(global) != modelHash {
+	s.mu.Lock()
+	global := s.model
+	s.mu.Unlock()
+	if global == nil || ledger.Sum(global) != t.ModelHash {
 		var err error
-		global, err = retry(ctx, log, "fetch model", func() ([]byte, error) { return s.cfg.Store.Get(ctx, modelID) })
+		global, err = retry(ctx, log, "fetch model", func() ([]byte, error) { return s.cfg.Store.Get(ctx, t.Model) })
 		if err != nil {
 			return err
 		}
-		if ledger.Sum(global) != modelHash {
-			return fmt.Errorf("coordinator: model blob of round %d does not match its hash", round)
+		if ledger.Sum(global) != t.ModelHash {
+			return fmt.Errorf("coordinator: model blob of round %d does not match its hash", t.Round)
 		}
 	}
 	var state []byte
-	if stateID != (ledger.BlobID{}) {
+	if t.StateBlob != (ledger.BlobID{}) {
 		var err error
-		state, err = retry(ctx, log, "fetch state", func() ([]byte, error) { return s.cfg.Store.Get(ctx, stateID) })
+		state, err = retry(ctx, log, "fetch state", func() ([]byte, error) { return s.cfg.Store.Get(ctx, t.StateBlob) })
 		if err != nil {
 			return err
 		}
 	}
-	noise, err := NoiseSeed(s.cfg.Key, c.JobID, round)
+	job := &s.signed.Job
+	noise, err := NoiseSeed(s.cfg.Key, s.m.JobID(), t.Round)
 	if err != nil {
 		return err
 	}
-	out, err := Fold(ctx, FoldInput{Job: job, Round: round, Global: global, State: state, NoiseSeed: noise, Subs: subs}, s.open)
+	out, err := round.Fold(ctx, round.FoldInput{Job: job, Round: t.Round, Global: global, State: state, NoiseSeed: noise, Subs: t.Subs}, s.open)
 	if err != nil {
 		return err
 	}
-	cm := ledger.Commitment{
-		Version: ledger.Version, Job: c.JobID, Round: round, Prev: head,
-		InputModel: modelID, InputModelHash: modelHash,
-		CohortSeed: seed, Candidates: cands, Cohort: cohort,
-		Submissions: append(out.Records, rejected...), Rule: job.Aggregation,
-		Status: out.Status, Reason: out.Reason, TimeMillis: closeMs, DroppedRejects: dropped,
-		OutputModel: modelID, OutputModelHash: modelHash, StateBlob: stateID,
-	}
+	res := &round.FoldResult{Round: t.Round, Out: out, NoiseSeed: noise}
 	if out.Status == ledger.StatusOK {
-		cm.NoiseSeed = noise
-		cm.OutputModelHash = ledger.Sum(out.Model)
-		cm.OutputModel, err = s.put(ctx, "store model", out.Model)
-		if err != nil {
+		if res.OutputModel, err = s.put(ctx, "store model", out.Model); err != nil {
 			return err
 		}
 		if len(out.State) > 0 {
-			cm.StateHash = ledger.Sum(out.State)
-			cm.StateBlob, err = s.put(ctx, "store state", out.State)
-			if err != nil {
+			if res.StateBlob, err = s.put(ctx, "store state", out.State); err != nil {
 				return err
 			}
 		}
 		if s.cfg.Eval != nil {
-			cm.Metrics, err = evaluate(job.Arch, out.Model, s.cfg.Eval)
-			if err != nil {
+			if res.Metrics, err = evaluate(job.Arch, out.Model, s.cfg.Eval); err != nil {
 				return err
 			}
 		}
 	}
-	sc, err := ledger.SignCommitment(s.cfg.Key, cm)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.m.Folded(res); err != nil {
+		return err
+	}
+	s.pending = out.Model
+	_, err = s.flushLocked()
+	return err
+}
+
+// storeCommit signs and stores the round's commitment, then journals the
+// commit. A crash between the two stores the same bytes again on restart.
+func (s *Server) storeCommit(ctx context.Context, cm *ledger.Commitment) error {
+	sc, err := ledger.SignCommitment(s.cfg.Key, *cm)
 	if err != nil {
 		return err
 	}
@@ -399,19 +469,21 @@ func (s *Server) closeRound(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.cfg.Fault != nil && s.cfg.Fault(FaultStored, round) {
+	if s.cfg.Fault != nil && s.cfg.Fault(FaultStored, cm.Round) {
 		return ErrCrashed
 	}
 	s.mu.Lock()
-	_, err = s.stepLocked(Event{Kind: EvCommit, Round: round, Commit: &CommitInfo{Head: newHead, Model: cm.OutputModel, ModelHash: cm.OutputModelHash, StateBlob: cm.StateBlob}})
+	_, err = s.stepLocked(round.Event{Kind: round.EvCommit, Round: cm.Round,
+		Commit: &round.CommitInfo{Head: newHead, Model: cm.OutputModel, ModelHash: cm.OutputModelHash, StateBlob: cm.StateBlob}})
 	if err == nil {
-		s.model = out.Model
+		s.model, s.pending = s.pending, nil
+		err = s.writeHead()
 	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	log.Info("round committed", "round", round, "status", out.Status, "valid", out.Valid, "head", ledger.Hash(newHead).String())
+	s.cfg.Logger.Info("round committed", "round", cm.Round, "status", cm.Status, "head", ledger.Hash(newHead).String())
 	if s.cfg.OnCommit != nil {
 		s.cfg.OnCommit(sc, newHead)
 	}
@@ -451,7 +523,7 @@ func evaluate(arch string, file []byte, d *model.Dataset) ([]ledger.Metric, erro
 
 // open is the coordinator's Opener: fetch the update blob and, in sealed
 // mode, decrypt it as a recipient.
-func (s *Server) open(ctx context.Context, sub *ledger.SignedSubmission) ([]byte, string, error) {
+func (s *Server) open(ctx context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
 	var b []byte
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
@@ -463,25 +535,15 @@ func (s *Server) open(ctx context.Context, sub *ledger.SignedSubmission) ([]byte
 		return nil, "", ctx.Err()
 	}
 	if err != nil {
-		return nil, ReasonBlobMissing, nil
+		return nil, ledger.ReasonBlobMissing, nil
 	}
-	return OpenUpdate(&s.core.Job.Job, sub, b, RecipientName, s.cfg.HPKE)
-}
-
-// OpenUpdate turns a stored update blob into the plaintext update file: in
-// sealed mode it decrypts as recipient name with key (an error when key is nil).
-func OpenUpdate(job *ledger.JobSpec, sub *ledger.SignedSubmission, blob []byte, name string, key *seal.Key) ([]byte, string, error) {
-	if job.Privacy != "sealed" {
-		return blob, "", nil
+	if s.signed.Job.Privacy != "sealed" {
+		return b, "", nil
 	}
-	if key == nil {
+	if s.cfg.HPKE == nil {
 		return nil, "", fmt.Errorf("coordinator: no HPKE key to open sealed updates")
 	}
-	pt, err := seal.Open(blob, name, key, seal.AAD(job.ID(), sub.Sub.Round, sub.Sub.Participant))
-	if err != nil {
-		return nil, ReasonBadUpdate, nil
-	}
-	return pt, "", nil
+	return round.OpenSealed(&s.signed.Job, sub, b, RecipientName, s.cfg.HPKE)
 }
 
 // handle serves one round-protocol stream: one request, one response.
@@ -489,7 +551,7 @@ func (s *Server) handle(st network.Stream) {
 	defer st.Close()
 	sender := st.Conn().RemotePeer().String()
 	st.SetReadDeadline(time.Now().Add(30 * time.Second))
-	var req Request
+	var req round.Request
 	resp := s.serve(st, sender, &req)
 	st.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	if err := codec.WriteMsg(st, resp); err != nil {
@@ -497,94 +559,96 @@ func (s *Server) handle(st network.Stream) {
 	}
 }
 
-func (s *Server) serve(st network.Stream, sender string, req *Request) Response {
-	if err := codec.ReadMsg(st, MaxRequestSize, req); err != nil {
-		reason := ReasonMalformed
+// journalUnavailable answers inputs that could not be made durable.
+var journalUnavailable = round.Response{Status: round.RespError, Reason: "journal unavailable"}
+
+func (s *Server) serve(st network.Stream, sender string, req *round.Request) round.Response {
+	if err := codec.ReadMsg(st, round.MaxRequestSize, req); err != nil {
+		reason := ledger.ReasonMalformed
 		if errors.Is(err, codec.ErrMessageTooLarge) {
-			reason = ReasonOversized
+			reason = ledger.ReasonOversized
 		}
 		s.mu.Lock()
-		_, jerr := s.stepLocked(Event{Kind: EvReject, Peer: sender, Reason: reason})
+		_, jerr := s.stepLocked(round.Event{Kind: round.EvReject, Peer: sender, Reason: reason})
 		s.mu.Unlock()
 		if jerr != nil {
-			return Response{Status: RespError, Reason: "journal unavailable"}
+			return journalUnavailable
 		}
-		return Response{Status: RespRejected, Reason: reason}
+		return round.Response{Status: round.RespRejected, Reason: reason}
 	}
 	switch req.Op {
-	case OpHello:
-		return Response{Status: RespOK, Job: s.jobRec, JobBlob: s.core.JobBlob}
-	case OpRegister:
+	case round.OpHello:
+		return round.Response{Status: round.RespOK, Job: s.jobRec, JobBlob: s.m.JobBlob()}
+	case round.OpRegister:
 		if req.NumExamples == 0 {
-			return Response{Status: RespRejected, Reason: ReasonNoExamples}
+			return round.Response{Status: round.RespRejected, Reason: ledger.ReasonNoExamples}
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if s.core.Registered[sender] != req.NumExamples {
-			if _, err := s.stepLocked(Event{Kind: EvRegister, Peer: sender, NumExamples: req.NumExamples}); err != nil {
-				return Response{Status: RespError, Reason: "journal unavailable"}
-			}
+		if _, err := s.stepLocked(round.Event{Kind: round.EvRegister, Peer: sender, NumExamples: req.NumExamples}); err != nil {
+			return journalUnavailable
 		}
-		return Response{Status: RespOK, Job: s.jobRec, JobBlob: s.core.JobBlob, Head: s.core.Head, Round: s.core.Round}
-	case OpTask:
+		return round.Response{Status: round.RespOK, Job: s.jobRec, JobBlob: s.m.JobBlob(), Head: s.m.Head(), Round: s.m.Round()}
+	case round.OpTask:
 		return s.task(sender, req.AfterRound)
-	case OpSubmit:
+	case round.OpSubmit:
 		if req.Sub == nil {
-			return Response{Status: RespRejected, Reason: ReasonMalformed}
+			return round.Response{Status: round.RespRejected, Reason: ledger.ReasonMalformed}
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		reason, err := s.stepLocked(Event{Kind: EvSubmit, Peer: sender, Millis: s.nowMillis(), Sub: req.Sub})
+		reply, err := s.stepLocked(round.Event{Kind: round.EvSubmit, Peer: sender, Millis: s.nowMillis(), Sub: req.Sub})
 		if err != nil {
-			return Response{Status: RespError, Reason: "journal unavailable"}
+			return journalUnavailable
 		}
-		if reason != "" {
-			return Response{Status: RespRejected, Reason: reason}
+		if reply.Reason != "" {
+			return round.Response{Status: round.RespRejected, Reason: reply.Reason}
 		}
-		return Response{Status: RespOK, Round: req.Sub.Sub.Round}
+		return round.Response{Status: round.RespOK, Round: req.Sub.Sub.Round}
 	}
-	return Response{Status: RespRejected, Reason: ReasonMalformed}
+	return round.Response{Status: round.RespRejected, Reason: ledger.ReasonMalformed}
 }
 
 // taskPoll bounds how long a task request waits for a round (wall time; it
 // only decides when a participant asks again, never an outcome).
 const taskPoll = 10 * time.Second
 
-func (s *Server) task(sender string, after uint64) Response {
+func (s *Server) task(sender string, after uint64) round.Response {
 	deadline := time.After(taskPoll)
 	for {
 		s.mu.Lock()
-		c := s.core
-		if c.Phase == PhaseDone {
+		m := s.m
+		if s.failed != nil {
 			s.mu.Unlock()
-			return Response{Status: RespDone, Head: c.Head, Round: c.Round}
+			return journalUnavailable
 		}
-		if c.Round > after && c.InCohort(sender) {
-			if _, submitted := c.Accepted[sender]; !submitted {
-				t := &Task{Round: c.Round, Model: c.Model, ModelHash: c.ModelHash, DeadlineMillis: c.DeadlineMillis}
-				s.mu.Unlock()
-				return Response{Status: RespOK, Task: t, Round: t.Round}
-			}
+		if m.Phase() == round.PhaseDone {
+			s.mu.Unlock()
+			return round.Response{Status: round.RespDone, Head: m.Head(), Round: m.Round()}
 		}
-		changed, round := s.changed, c.Round
+		if t, ok := m.TaskFor(sender, after); ok {
+			s.mu.Unlock()
+			return round.Response{Status: round.RespOK, Round: t.Round, Task: &t}
+		}
+		changed, r := s.changed, m.Round()
 		s.mu.Unlock()
 		select {
 		case <-changed:
 		case <-deadline:
-			return Response{Status: RespWait, Round: round}
+			return round.Response{Status: round.RespWait, Round: r}
 		case <-s.closed:
-			return Response{Status: RespError, Reason: "coordinator shutting down"}
+			return round.Response{Status: round.RespError, Reason: "coordinator shutting down"}
 		}
 	}
 }
 
 // WaitFor blocks until cond holds for the current round and phase, or ctx
 // ends. It returns the round's cohort at that moment.
-func (s *Server) WaitFor(ctx context.Context, cond func(round uint64, phase Phase) bool) ([]string, error) {
+func (s *Server) WaitFor(ctx context.Context, cond func(r uint64, phase round.Phase) bool) ([]string, error) {
 	for {
 		s.mu.Lock()
-		ok := cond(s.core.Round, s.core.Phase)
-		cohort, changed := append([]string(nil), s.core.Cohort...), s.changed
+		ok := cond(s.m.Round(), s.m.Phase())
+		cohort, changed := s.m.Cohort(), s.changed
 		s.mu.Unlock()
 		if ok {
 			return cohort, nil

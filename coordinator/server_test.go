@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/audit"
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/clock"
@@ -20,6 +21,7 @@ import (
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/participant"
+	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -31,7 +33,7 @@ import (
 type peerT struct {
 	h   host.Host
 	key crypto.PrivKey
-	st  coordinator.BlobStore
+	st  p2p.Store
 }
 
 func (p *peerT) id() string { return p.h.ID().String() }
@@ -90,18 +92,19 @@ func newFixture(t *testing.T) *fixture {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &peerT{h: h, key: k, st: coordinator.BlobStore{Client: c}}
+		return &peerT{h: h, key: k, st: p2p.Store{Client: c}}
 	}
 	cp := newPeer(keyN(t, 100))
 	f.arch, _ = model.ParseArch("logreg:4-3")
 	f.global = f.arch.Init(1)
 	spec := ledger.JobSpec{Version: ledger.Version, Name: "adversarial", Coordinator: cp.id(), Arch: f.arch.String(),
 		Train: ledger.TrainParams{Epochs: 1, BatchSize: 4, LR: "0.1"}, Aggregation: aggregate.Spec{Rule: "fedavg"}.Canonical(),
-		Privacy: "plain", CohortSize: 6, Quorum: 2, DeadlineMillis: 5000, Rounds: 2, NormBound: "10", MinParticipants: 7}
+		Privacy: "plain", CohortSize: 6, Quorum: 2, DeadlineMillis: 5000, Rounds: 2, NormBound: "10", MinParticipants: 7,
+		Committee: com.Addrs()}
 	srv, err := coordinator.Open(ctx, coordinator.Config{Host: cp.h, Key: cp.key, Store: cp.st, DataDir: t.TempDir(), Clock: f.clk,
 		OnCommit: func(c *ledger.SignedCommitment, _ ledger.BlobID) { f.heads <- c }},
 		func() (ledger.JobSpec, []byte, error) {
-			b, err := model.MarshalSafetensors(f.global, coordinator.ModelMeta(&spec, 0))
+			b, err := model.MarshalSafetensors(f.global, round.ModelMeta(&spec, 0))
 			return spec, b, err
 		})
 	if err != nil {
@@ -124,7 +127,7 @@ func mustAddr(t *testing.T, i int) ma.Multiaddr {
 	return a
 }
 
-func (f *fixture) call(p *peerT, req coordinator.Request) *coordinator.Response {
+func (f *fixture) call(p *peerT, req round.Request) *round.Response {
 	f.t.Helper()
 	resp, err := participant.Call(f.ctx, p.h, f.coord, req)
 	if err != nil {
@@ -165,25 +168,25 @@ func (f *fixture) update(p *peerT, round uint64, delta []float32, mutate func(*l
 	return &ledger.SignedSubmission{Sub: sub, Sig: sig, Cert: cert}
 }
 
-func (f *fixture) submit(p *peerT, s *ledger.SignedSubmission) (string, string) {
+func (f *fixture) submit(p *peerT, s *ledger.SignedSubmission) (string, ledger.Reason) {
 	f.t.Helper()
-	r := f.call(p, coordinator.Request{Op: coordinator.OpSubmit, Sub: s})
+	r := f.call(p, round.Request{Op: round.OpSubmit, Sub: s})
 	return r.Status, r.Reason
 }
 
-func (f *fixture) expect(p *peerT, s *ledger.SignedSubmission, reason string) {
+func (f *fixture) expect(p *peerT, s *ledger.SignedSubmission, reason ledger.Reason) {
 	f.t.Helper()
 	status, got := f.submit(p, s)
-	want := coordinator.RespRejected
+	want := round.RespRejected
 	if reason == "" {
-		want = coordinator.RespOK
+		want = round.RespOK
 	}
 	if status != want || got != reason {
 		f.t.Fatalf("submission: got %s %q, want %s %q", status, got, want, reason)
 	}
 }
 
-func rawSend(t *testing.T, f *fixture, p *peerT, payload []byte) *coordinator.Response {
+func rawSend(t *testing.T, f *fixture, p *peerT, payload []byte) *round.Response {
 	t.Helper()
 	st, err := p.h.NewStream(f.ctx, f.coord.ID, transport.ProtoRound)
 	if err != nil {
@@ -192,7 +195,7 @@ func rawSend(t *testing.T, f *fixture, p *peerT, payload []byte) *coordinator.Re
 	defer st.Close()
 	st.Write(payload)
 	st.CloseWrite()
-	var resp coordinator.Response
+	var resp round.Response
 	if err := codec.ReadMsg(st, 1<<20, &resp); err != nil {
 		t.Fatal(err)
 	}
@@ -205,11 +208,11 @@ func rawSend(t *testing.T, f *fixture, p *peerT, payload []byte) *coordinator.Re
 func TestBadSubmissions(t *testing.T) {
 	f := newFixture(t)
 	for _, p := range f.peers[:7] {
-		if r := f.call(p, coordinator.Request{Op: coordinator.OpRegister, NumExamples: 10}); r.Status != coordinator.RespOK {
+		if r := f.call(p, round.Request{Op: round.OpRegister, NumExamples: 10}); r.Status != round.RespOK {
 			t.Fatalf("register: %+v", r)
 		}
 	}
-	ids, err := f.srv.WaitFor(f.ctx, func(r uint64, p coordinator.Phase) bool { return r == 1 && p == coordinator.PhaseCollecting })
+	ids, err := f.srv.WaitFor(f.ctx, func(r uint64, p round.Phase) bool { return r == 1 && p == round.PhaseCollecting })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +220,7 @@ func TestBadSubmissions(t *testing.T) {
 	for _, p := range f.peers[:7] {
 		if slices.Contains(ids, p.id()) {
 			cohort = append(cohort, p)
-			if r := f.call(p, coordinator.Request{Op: coordinator.OpTask}); r.Status != coordinator.RespOK || r.Task.Round != 1 {
+			if r := f.call(p, round.Request{Op: round.OpTask}); r.Status != round.RespOK || r.Task.Round != 1 {
 				t.Fatalf("cohort member got no task: %+v", r)
 			}
 		} else {
@@ -233,36 +236,36 @@ func TestBadSubmissions(t *testing.T) {
 	stranger := f.peers[7]
 
 	// Garbage and oversized frames.
-	if r := rawSend(t, f, a, []byte{3, 0xff, 0xff, 0xff}); r.Reason != coordinator.ReasonMalformed {
+	if r := rawSend(t, f, a, []byte{3, 0xff, 0xff, 0xff}); r.Reason != ledger.ReasonMalformed {
 		t.Fatalf("garbage: %+v", r)
 	}
-	if r := rawSend(t, f, a, []byte{0xff, 0xff, 0xff, 0x7f}); r.Reason != coordinator.ReasonOversized {
+	if r := rawSend(t, f, a, []byte{0xff, 0xff, 0xff, 0x7f}); r.Reason != ledger.ReasonOversized {
 		t.Fatalf("oversized: %+v", r)
 	}
-	if r := f.call(a, coordinator.Request{Op: "bogus"}); r.Reason != coordinator.ReasonMalformed {
+	if r := f.call(a, round.Request{Op: "bogus"}); r.Reason != ledger.ReasonMalformed {
 		t.Fatalf("unknown op: %+v", r)
 	}
 	// Unsigned, wrongly signed, wrong job, future round, sender mismatch, bad certificate.
 	s := f.update(a, 1, good(), nil)
 	s.Sig = nil
-	f.expect(a, s, coordinator.ReasonBadSig)
+	f.expect(a, s, ledger.ReasonBadSig)
 	s = f.update(a, 1, good(), nil)
 	s.Sig, _ = ledger.SignSubmission(b.key, s.Sub)
-	f.expect(a, s, coordinator.ReasonBadSig)
-	f.expect(a, f.update(a, 1, good(), func(s *ledger.Submission) { s.Job[0] ^= 1 }), coordinator.ReasonWrongJob)
-	f.expect(a, f.update(a, 2, good(), nil), coordinator.ReasonFuture)
-	f.expect(b, f.update(a, 1, good(), nil), coordinator.ReasonSender)
+	f.expect(a, s, ledger.ReasonBadSig)
+	f.expect(a, f.update(a, 1, good(), func(s *ledger.Submission) { s.Job[0] ^= 1 }), ledger.ReasonWrongJob)
+	f.expect(a, f.update(a, 2, good(), nil), ledger.ReasonFuture)
+	f.expect(b, f.update(a, 1, good(), nil), ledger.ReasonSender)
 	s = f.update(a, 1, good(), nil)
 	s.Cert = s.Cert[:len(s.Cert)/2]
-	f.expect(a, s, coordinator.ReasonBadCert)
-	f.expect(a, f.update(a, 1, good(), func(s *ledger.Submission) { s.NumExamples = 0 }), coordinator.ReasonNoExamples)
-	f.expect(a, f.update(a, 1, good(), func(s *ledger.Submission) { s.NumExamples = 1<<64 - 1 }), coordinator.ReasonExamples)
+	f.expect(a, s, ledger.ReasonBadCert)
+	f.expect(a, f.update(a, 1, good(), func(s *ledger.Submission) { s.NumExamples = 0 }), ledger.ReasonNoExamples)
+	f.expect(a, f.update(a, 1, good(), func(s *ledger.Submission) { s.NumExamples = 1<<64 - 1 }), ledger.ReasonExamples)
 	// Not in the cohort: a registered outsider and an unregistered stranger.
-	f.expect(outsiders[0], f.update(outsiders[0], 1, good(), nil), coordinator.ReasonNotInCohort)
-	f.expect(stranger, f.update(stranger, 1, good(), nil), coordinator.ReasonNotInCohort)
+	f.expect(outsiders[0], f.update(outsiders[0], 1, good(), nil), ledger.ReasonNotInCohort)
+	f.expect(stranger, f.update(stranger, 1, good(), nil), ledger.ReasonNotInCohort)
 	// Valid, then a duplicate.
 	f.expect(a, f.update(a, 1, good(), nil), "")
-	f.expect(a, f.update(a, 1, good(), nil), coordinator.ReasonDuplicate)
+	f.expect(a, f.update(a, 1, good(), nil), ledger.ReasonDuplicate)
 	f.expect(b, f.update(b, 1, good(), nil), "")
 	// Accepted at receipt, rejected when opened: shape, non-finite, norm, hash.
 	nan := good()
@@ -283,13 +286,13 @@ func TestBadSubmissions(t *testing.T) {
 	if c1.C.Status != ledger.StatusOK {
 		t.Fatalf("round 1 %s: %s", c1.C.Status, c1.C.Reason)
 	}
-	reasons := map[string]int{}
+	reasons := map[ledger.Reason]int{}
 	for _, r := range c1.C.Submissions {
 		reasons[r.Reason]++
 	}
-	for _, want := range []string{coordinator.ReasonMalformed, coordinator.ReasonOversized, coordinator.ReasonBadSig, coordinator.ReasonWrongJob,
-		coordinator.ReasonFuture, coordinator.ReasonSender, coordinator.ReasonBadCert, coordinator.ReasonNoExamples, coordinator.ReasonExamples, coordinator.ReasonNotInCohort,
-		coordinator.ReasonDuplicate, coordinator.ReasonShape, coordinator.ReasonNonFinite, coordinator.ReasonNorm, coordinator.ReasonHash} {
+	for _, want := range []ledger.Reason{ledger.ReasonMalformed, ledger.ReasonOversized, ledger.ReasonBadSig, ledger.ReasonWrongJob,
+		ledger.ReasonFuture, ledger.ReasonSender, ledger.ReasonBadCert, ledger.ReasonNoExamples, ledger.ReasonExamples, ledger.ReasonNotInCohort,
+		ledger.ReasonDuplicate, ledger.ReasonShape, ledger.ReasonNonFinite, ledger.ReasonNorm, ledger.ReasonHash} {
 		if reasons[want] == 0 {
 			t.Errorf("reason %q not recorded in the commitment (have %v)", want, reasons)
 		}
@@ -298,11 +301,11 @@ func TestBadSubmissions(t *testing.T) {
 		t.Errorf("%d accepted updates recorded, want 2", reasons[""])
 	}
 	// Round 2: a replay of round 1, then let the deadline pass with one valid update.
-	if _, err := f.srv.WaitFor(f.ctx, func(r uint64, p coordinator.Phase) bool { return r == 2 && p == coordinator.PhaseCollecting }); err != nil {
+	if _, err := f.srv.WaitFor(f.ctx, func(r uint64, p round.Phase) bool { return r == 2 && p == round.PhaseCollecting }); err != nil {
 		t.Fatal(err)
 	}
 	r1 := c1.C.Submissions[slices.IndexFunc(c1.C.Submissions, func(r ledger.SubmissionRecord) bool { return r.Status == ledger.StatusAccepted })]
-	f.expect(f.peerByID(r1.Signed.Sub.Participant), &r1.Signed, coordinator.ReasonReplayed)
+	f.expect(f.peerByID(r1.Signed.Sub.Participant), &r1.Signed, ledger.ReasonReplayed)
 	f.clk.Advance(5 * time.Second)
 	c2 := <-f.heads
 	if c2.C.Status != ledger.StatusFailed || c2.C.OutputModel != c2.C.InputModel {
@@ -312,7 +315,21 @@ func TestBadSubmissions(t *testing.T) {
 	if err := <-f.errc; err != nil {
 		t.Fatal(err)
 	}
-	f.expect(a, f.update(a, 2, good(), nil), coordinator.ReasonLate)
+	f.expect(a, f.update(a, 2, good(), nil), ledger.ReasonLate)
+
+	// The chain audits. Among others, a's submission with a bad certificate
+	// came before its accepted one: the record keeps the arrival order, and
+	// the audit replays it through the same rules instead of guessing.
+	_, _, head := f.srv.Status()
+	rep, err := audit.Run(f.ctx, audit.Config{Get: f.peers[0].st.Get, Head: head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != audit.VerdictVerified {
+		var b strings.Builder
+		rep.WriteText(&b)
+		t.Fatalf("the chain does not verify: %v\n%s", rep.Err(), b.String())
+	}
 }
 
 func (f *fixture) peerByID(id string) *peerT {

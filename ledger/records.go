@@ -93,14 +93,6 @@ type SignedJob struct {
 	Sig []byte  `cbor:"2,keyasint"`
 }
 
-// Status of a submission or round.
-const (
-	StatusAccepted = "accepted"
-	StatusRejected = "rejected"
-	StatusOK       = "ok"
-	StatusFailed   = "failed"
-)
-
 // Submission is what a participant signs when it hands in an update.
 type Submission struct {
 	Job         Hash   `cbor:"1,keyasint"`
@@ -122,9 +114,17 @@ type SignedSubmission struct {
 // SubmissionRecord is a submission as the commitment records it, with its fate.
 type SubmissionRecord struct {
 	Signed SignedSubmission `cbor:"1,keyasint"`
-	Status string           `cbor:"2,keyasint"`
-	Reason string           `cbor:"3,keyasint,omitempty"`
+	Status Status           `cbor:"2,keyasint"`
+	Reason Reason           `cbor:"3,keyasint,omitempty"`
 	Share  uint64           `cbor:"4,keyasint,omitempty"` // contribution share in parts per million
+	// Arrival is the record's 1-based position in the round's receipt log
+	// (every submission and stream-level rejection the commitment records)
+	// in canonical order: the receipts taken before the round opened
+	// first, then the others, each part grouped by participant and, within
+	// a participant, in the order the coordinator took them. An auditor
+	// replays the receipts in this order (see package round). 0 in records
+	// made before it was recorded.
+	Arrival uint64 `cbor:"5,keyasint,omitempty"`
 }
 
 // Metric is one named evaluation figure, as decimal text.
@@ -147,8 +147,8 @@ type Commitment struct {
 	Submissions     []SubmissionRecord `cbor:"10,keyasint"`
 	Rule            string             `cbor:"11,keyasint"`
 	NoiseSeed       Hash               `cbor:"12,keyasint,omitempty"`
-	Status          string             `cbor:"13,keyasint"`
-	Reason          string             `cbor:"14,keyasint,omitempty"`
+	Status          Status             `cbor:"13,keyasint"`
+	Reason          string             `cbor:"14,keyasint,omitempty"` // why a failed round failed
 	OutputModel     BlobID             `cbor:"15,keyasint"`
 	OutputModelHash Hash               `cbor:"16,keyasint"`
 	StateBlob       BlobID             `cbor:"17,keyasint,omitempty"` // server optimizer state after the round
@@ -156,6 +156,9 @@ type Commitment struct {
 	Metrics         []Metric           `cbor:"19,keyasint,omitempty"`
 	TimeMillis      uint64             `cbor:"20,keyasint"`
 	DroppedRejects  uint64             `cbor:"21,keyasint,omitempty"` // rejections beyond the record cap, counted only
+	// Opened is how many of the recorded receipts (by Arrival) came before
+	// the round opened: while the previous round was closing or committed.
+	Opened uint64 `cbor:"22,keyasint,omitempty"`
 }
 
 // SignedCommitment is a Commitment with the coordinator's signature.

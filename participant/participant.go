@@ -12,11 +12,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/codec"
-	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/decimal"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
+	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/seal"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -29,7 +30,7 @@ type Config struct {
 	Host        host.Host
 	Key         crypto.PrivKey
 	Coordinator peer.AddrInfo
-	Store       coordinator.Store
+	Store       blob.Store
 	Trainer     model.Trainer // nil: the built-in trainer for the job's architecture
 	Data        *model.Dataset
 	Logger      *slog.Logger
@@ -71,15 +72,15 @@ func New(cfg Config) (*Participant, error) {
 }
 
 // call sends one request and reads the response.
-func (p *Participant) call(ctx context.Context, req Request) (*coordinator.Response, error) {
+func (p *Participant) call(ctx context.Context, req Request) (*round.Response, error) {
 	return Call(ctx, p.cfg.Host, p.cfg.Coordinator, req)
 }
 
 // Request is a round-protocol request.
-type Request = coordinator.Request
+type Request = round.Request
 
 // Call opens a stream to the coordinator, sends req and returns its response.
-func Call(ctx context.Context, h host.Host, coord peer.AddrInfo, req Request) (*coordinator.Response, error) {
+func Call(ctx context.Context, h host.Host, coord peer.AddrInfo, req Request) (*round.Response, error) {
 	if len(coord.Addrs) > 0 {
 		h.Peerstore().AddAddrs(coord.ID, coord.Addrs, time.Hour)
 	}
@@ -101,8 +102,8 @@ func Call(ctx context.Context, h host.Host, coord peer.AddrInfo, req Request) (*
 		st.Reset()
 		return nil, err
 	}
-	var resp coordinator.Response
-	if err := codec.ReadMsg(st, coordinator.MaxRequestSize+ledger.MaxRecordSize, &resp); err != nil {
+	var resp round.Response
+	if err := codec.ReadMsg(st, round.MaxRequestSize+ledger.MaxRecordSize, &resp); err != nil {
 		st.Reset()
 		return nil, fmt.Errorf("participant: read response: %w", err)
 	}
@@ -126,16 +127,16 @@ func (p *Participant) Run(ctx context.Context) error {
 				}
 				registered = true
 			}
-			resp, err := p.call(ctx, Request{Op: coordinator.OpTask, AfterRound: last})
+			resp, err := p.call(ctx, Request{Op: round.OpTask, AfterRound: last})
 			if err != nil {
 				return err
 			}
 			switch resp.Status {
-			case coordinator.RespDone:
+			case round.RespDone:
 				return errDone
-			case coordinator.RespWait:
+			case round.RespWait:
 				return nil
-			case coordinator.RespOK:
+			case round.RespOK:
 				if resp.Task == nil {
 					return errors.New("participant: task response without task")
 				}
@@ -183,14 +184,14 @@ func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
 func (p *Participant) register(ctx context.Context) error {
-	resp, err := p.call(ctx, Request{Op: coordinator.OpRegister, NumExamples: uint64(p.cfg.Data.N)})
+	resp, err := p.call(ctx, Request{Op: round.OpRegister, NumExamples: uint64(p.cfg.Data.N)})
 	if err != nil {
 		return err
 	}
-	if resp.Status == coordinator.RespRejected {
+	if resp.Status == round.RespRejected {
 		return &PermanentError{fmt.Errorf("participant: registration refused: %s", resp.Reason)}
 	}
-	if resp.Status != coordinator.RespOK {
+	if resp.Status != round.RespOK {
 		return fmt.Errorf("participant: register: %s %s", resp.Status, resp.Reason)
 	}
 	job, _, err := ledger.Decode(resp.Job)
@@ -245,7 +246,7 @@ func trainConfig(job *ledger.JobSpec, seed uint64) (model.TrainConfig, error) {
 	}, nil
 }
 
-func (p *Participant) doRound(ctx context.Context, t *coordinator.Task) error {
+func (p *Participant) doRound(ctx context.Context, t *round.Task) error {
 	job := &p.job.Job
 	if p.cfg.Skip != nil && p.cfg.Skip(t.Round) {
 		return nil
@@ -312,14 +313,14 @@ func (p *Participant) doRound(ctx context.Context, t *coordinator.Task) error {
 	if err != nil {
 		return err
 	}
-	resp, err := p.call(ctx, Request{Op: coordinator.OpSubmit, Sub: &ledger.SignedSubmission{Sub: sub, Sig: sig, Cert: cert}})
+	resp, err := p.call(ctx, Request{Op: round.OpSubmit, Sub: &ledger.SignedSubmission{Sub: sub, Sig: sig, Cert: cert}})
 	if err != nil {
 		return err
 	}
 	if p.cfg.OnSubmit != nil {
-		p.cfg.OnSubmit(t.Round, resp.Status, resp.Reason)
+		p.cfg.OnSubmit(t.Round, resp.Status, string(resp.Reason))
 	}
-	if resp.Status != coordinator.RespOK {
+	if resp.Status != round.RespOK {
 		p.cfg.Logger.Warn("submission rejected", "round", t.Round, "reason", resp.Reason)
 	}
 	return nil

@@ -22,6 +22,7 @@ import (
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
+	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/seal"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -833,7 +834,7 @@ func TestAuditSealedRecipientOrNot(t *testing.T) {
 // BenchmarkAuditVsAggregate compares, in one run, what producing a chain's
 // aggregations costs the coordinator and what auditing the chain costs.
 // Production is closeRound's work re-executed through the public API for
-// every round: read the aggregator state, coordinator.Fold (reading and
+// every round: read the aggregator state, round.Fold (reading and
 // opening every update), store the model and state, sign and store the
 // commitment; "fold" is the part before storing. The audit is audit.Run as a
 // recipient (it opens every update and replays every round), with its
@@ -920,7 +921,7 @@ func simHPKEKey2(b testing.TB, seed uint64) *seal.Key {
 // chain at head and returns the time spent in aggregation (state read and
 // Fold) and in all (plus storing model, state and the signed commitment).
 // Each round's output must hash to the committed one.
-func produceChain(b *testing.B, ctx context.Context, st coordinator.Store, head ledger.BlobID, ckey crypto.PrivKey, hkey *seal.Key) (fold, total time.Duration) {
+func produceChain(b *testing.B, ctx context.Context, st blob.Store, head ledger.BlobID, ckey crypto.PrivKey, hkey *seal.Key) (fold, total time.Duration) {
 	b.Helper()
 	// Read the chain outside the timing: the coordinator holds it in memory.
 	var cs []ledger.SignedCommitment
@@ -946,12 +947,12 @@ func produceChain(b *testing.B, ctx context.Context, st coordinator.Store, head 
 	if err != nil {
 		b.Fatal(err)
 	}
-	open := func(ctx context.Context, s *ledger.SignedSubmission) ([]byte, string, error) {
+	open := func(ctx context.Context, s *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
 		blob, err := st.Get(ctx, s.Sub.Blob)
 		if err != nil {
-			return nil, "update blob unavailable", nil
+			return nil, ledger.ReasonBlobMissing, nil
 		}
-		return coordinator.OpenUpdate(&job.Job, s, blob, coordinator.RecipientName, hkey)
+		return round.OpenSealed(&job.Job, s, blob, coordinator.RecipientName, hkey)
 	}
 	var stateID ledger.BlobID
 	for _, sc := range cs {
@@ -970,7 +971,7 @@ func produceChain(b *testing.B, ctx context.Context, st coordinator.Store, head 
 				subs = append(subs, r.Signed)
 			}
 		}
-		out, err := coordinator.Fold(ctx, coordinator.FoldInput{Job: &job.Job, Round: c.Round, Global: global, State: state, NoiseSeed: c.NoiseSeed, Subs: subs}, open)
+		out, err := round.Fold(ctx, round.FoldInput{Job: &job.Job, Round: c.Round, Global: global, State: state, NoiseSeed: c.NoiseSeed, Subs: subs}, open)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -1006,11 +1007,13 @@ func produceChain(b *testing.B, ctx context.Context, st coordinator.Store, head 
 	return fold, total
 }
 
-// testAuditReceiptsMirrorCore feeds a coordinator.Core every kind of
-// submission it rejects at receipt, commits round 1 with the Core's verdicts
-// (re-signed as the coordinator), and requires the audit to accept exactly
-// the reasons the Core gave: the record verifies as it is, and changing any
-// rejection's reason to another one fails the round.
+// testAuditReceiptsMirrorCore feeds a round.Machine every kind of
+// submission it rejects at receipt, commits round 1 with the machine's
+// verdicts (re-signed as the coordinator), and requires the audit to accept
+// exactly the reasons the machine gave: the record verifies as it is, and
+// changing any rejection's reason to another one fails the round. The
+// record keeps the arrival order, so timing claims (late, round not open)
+// follow from the record too and are no longer taken on trust.
 func testAuditReceiptsMirrorCore(t *testing.T, f *chainFixture) {
 	m := f.store()
 	jobBlob, recs := m.walk(t, f.res.Head)
@@ -1025,8 +1028,8 @@ func testAuditReceiptsMirrorCore(t *testing.T, f *chainFixture) {
 		id, _ := peer.IDFromPrivateKey(k)
 		keys[id.String()] = k
 	}
-	core := coordinator.NewCore(sj, jobBlob, func(id ledger.BlobID, cert []byte) error { return coordinator.VerifyCert(f.res.Committee, id, cert) })
-	step := func(ev coordinator.Event) string {
+	core := round.New(&sj.Job, jobBlob, func(id ledger.BlobID, cert []byte) error { return blob.VerifyCert(f.res.Committee, id, cert) })
+	step := func(ev round.Event) ledger.Reason {
 		t.Helper()
 		reason, err := core.Apply(ev)
 		if err != nil {
@@ -1035,11 +1038,11 @@ func testAuditReceiptsMirrorCore(t *testing.T, f *chainFixture) {
 		return reason
 	}
 	for _, p := range c1.Candidates {
-		step(coordinator.Event{Kind: coordinator.EvRegister, Peer: p, NumExamples: 10})
+		step(round.Event{Kind: round.EvRegister, Peer: p, NumExamples: 10})
 	}
-	step(coordinator.Event{Kind: coordinator.EvStartRound, Round: 1, Candidates: c1.Candidates})
-	if !slices.Equal(core.Cohort, c1.Cohort) {
-		t.Fatalf("the Core draws cohort %v, the chain has %v", core.Cohort, c1.Cohort)
+	step(round.Event{Kind: round.EvStartRound, Round: 1, Candidates: c1.Candidates})
+	if !slices.Equal(core.Cohort(), c1.Cohort) {
+		t.Fatalf("the machine draws cohort %v, the chain has %v", core.Cohort(), c1.Cohort)
 	}
 	sign := func(s ledger.Submission, cert []byte) *ledger.SignedSubmission {
 		sig, err := ledger.SignSubmission(keys[s.Participant], s)
@@ -1048,8 +1051,8 @@ func testAuditReceiptsMirrorCore(t *testing.T, f *chainFixture) {
 		}
 		return &ledger.SignedSubmission{Sub: s, Sig: sig, Cert: cert}
 	}
-	submit := func(s *ledger.SignedSubmission) string {
-		return step(coordinator.Event{Kind: coordinator.EvSubmit, Peer: s.Sub.Participant, Sub: s})
+	submit := func(s *ledger.SignedSubmission) ledger.Reason {
+		return step(round.Event{Kind: round.EvSubmit, Peer: s.Sub.Participant, Sub: s})
 	}
 	var inCohortIdle, outsider string // a cohort member that did not submit; a candidate outside the cohort
 	submitted := map[string]bool{}
@@ -1067,11 +1070,16 @@ func testAuditReceiptsMirrorCore(t *testing.T, f *chainFixture) {
 	if inCohortIdle == "" || outsider == "" {
 		t.Fatalf("round 1 of the fixture needs an idle cohort member and an outsider (cohort %v, submitted %v)", c1.Cohort, submitted)
 	}
-	// The real submissions first: all accepted.
-	for _, r := range c1.Submissions {
+	if c1.Opened != 0 {
+		t.Fatalf("round 1 of the fixture has %d receipts before it opened", c1.Opened)
+	}
+	// The real submissions first, in their arrival order: all accepted.
+	real := slices.Clone(c1.Submissions)
+	slices.SortFunc(real, func(a, b ledger.SubmissionRecord) int { return int(a.Arrival) - int(b.Arrival) })
+	for _, r := range real {
 		s := r.Signed
 		if reason := submit(&s); reason != "" {
-			t.Fatalf("the Core rejects a submission the chain accepted: %s", reason)
+			t.Fatalf("the machine rejects a submission the chain accepted: %s", reason)
 		}
 	}
 	good := c1.Submissions[0].Signed
@@ -1091,55 +1099,62 @@ func testAuditReceiptsMirrorCore(t *testing.T, f *chainFixture) {
 		sign(with(func(s *ledger.Submission) { s.Blob = c1.OutputModel }), good.Cert), // the certificate is for another blob
 	} {
 		if submit(s) == "" {
-			t.Fatalf("the Core accepted a bad submission %+v", s.Sub)
+			t.Fatalf("the machine accepted a bad submission %+v", s.Sub)
 		}
 	}
-	step(coordinator.Event{Kind: coordinator.EvClose, Round: 1})
-	if submit(sign(base, good.Cert)) != coordinator.ReasonLate {
-		t.Fatal("the Core did not reject a submission after closing as late")
+	step(round.Event{Kind: round.EvClose, Round: 1})
+	if submit(sign(base, good.Cert)) != ledger.ReasonLate {
+		t.Fatal("the machine did not reject a submission after closing as late")
 	}
-	rejected := slices.Clone(core.Rejected)
-	var reasons []string
+	// The commitment the machine builds for round 1 from the chain's own
+	// fold output, with these receipts in it.
+	var fold []ledger.SubmissionRecord
+	for _, r := range c1.Submissions {
+		if r.SeenByFold() {
+			fold = append(fold, r)
+		}
+	}
+	out := &round.FoldOutput{Records: fold, Status: c1.Status, Reason: c1.Reason, Model: m.blobs[c1.OutputModel]}
+	if !c1.StateHash.IsZero() {
+		out.State = m.blobs[c1.StateBlob]
+	}
+	built, err := core.Commitment(&round.FoldResult{Round: 1, Out: out, OutputModel: c1.OutputModel, StateBlob: c1.StateBlob, NoiseSeed: c1.NoiseSeed, Metrics: c1.Metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejected := slices.Clone(built.Submissions[len(fold):])
+	var reasons []ledger.Reason
 	for _, r := range rejected {
 		reasons = append(reasons, r.Reason)
 	}
-	t.Logf("the Core's rejections: %q", reasons)
-	if len(rejected) != 9 {
-		t.Fatalf("the Core recorded %d rejections, want 9", len(rejected))
+	t.Logf("the machine's rejections: %q", reasons)
+	// The late one belongs to round 2's record: it arrived after round 1 closed.
+	if len(rejected) != 8 {
+		t.Fatalf("the machine recorded %d rejections in round 1, want 8", len(rejected))
 	}
 
 	coord := keyFor(f.opts.Seed, "coordinator")
 	commit := func(subs []ledger.SubmissionRecord) ledger.BlobID {
-		c := clone(c1)
-		c.Submissions = append(slices.Clone(c1.Submissions), subs...)
+		c := clone(built)
+		c.Submissions = append(slices.Clone(built.Submissions[:len(fold)]), subs...)
 		sc := recs[0].sc
 		sc.C = c
 		return m.store(t, jobBlob, []ledger.SignedCommitment{sc}, 0, coord)
 	}
 	if rep := m.audit(t, commit(rejected)); rep.Verdict != audit.VerdictVerified {
-		t.Fatalf("round 1 with the Core's rejections does not verify: %v", rep.Err())
+		t.Fatalf("round 1 with the machine's rejections does not verify: %v", rep.Err())
 	}
-	all := []string{coordinator.ReasonBadSig, coordinator.ReasonWrongJob, coordinator.ReasonReplayed, coordinator.ReasonFuture,
-		coordinator.ReasonLate, coordinator.ReasonDuplicate, coordinator.ReasonNotInCohort, coordinator.ReasonNoExamples, coordinator.ReasonBadCert}
+	all := []ledger.Reason{ledger.ReasonBadSig, ledger.ReasonWrongJob, ledger.ReasonReplayed, ledger.ReasonFuture,
+		ledger.ReasonLate, ledger.ReasonDuplicate, ledger.ReasonNotInCohort, ledger.ReasonNoExamples, ledger.ReasonBadCert}
 	for i := range rejected {
-		rec := rejected[i].Signed
 		for _, other := range all {
 			if other == rejected[i].Reason {
 				continue
 			}
-			// When a submission arrived is the coordinator's word: one for
-			// round 1 may have come before the round opened ("round not
-			// open") or after it closed ("late"), and one for round 0 while
-			// round 0 was current ("late").
-			timing := rec.Verify() == nil && rec.Sub.Job == c1.Job &&
-				((other == coordinator.ReasonLate && rec.Sub.Round <= 1) || (other == coordinator.ReasonFuture && rec.Sub.Round >= 1))
 			subs := slices.Clone(rejected)
 			subs[i].Reason = other
 			rep := m.audit(t, commit(subs))
-			switch {
-			case timing && rep.Verdict != audit.VerdictVerified:
-				t.Errorf("rejection %q recorded as %q (a timing claim): %s %v, want verified", rejected[i].Reason, other, rep.Verdict, rep.Err())
-			case !timing && (rep.Verdict != audit.VerdictFailed || rep.Failure.Round != 1 || rep.Failure.Check != audit.CheckReceipt):
+			if rep.Verdict != audit.VerdictFailed || rep.Failure.Round != 1 || rep.Failure.Check != audit.CheckReceipt {
 				t.Errorf("rejection %q recorded as %q: verdict %s %+v, want a receipt failure in round 1", rejected[i].Reason, other, rep.Verdict, rep.Failure)
 			}
 		}

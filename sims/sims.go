@@ -29,6 +29,7 @@ import (
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/participant"
+	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/seal"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -135,7 +136,7 @@ func (o *Options) jobConfig() job.Config {
 // RoundStat summarises one committed round.
 type RoundStat struct {
 	Round     uint64
-	Status    string
+	Status    ledger.Status
 	Cohort    int
 	Submitted int
 	Accepted  int
@@ -318,7 +319,7 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	if err := blob.WriteCommitteeFile(filepath.Join(o.Out, "committee"), com); err != nil {
 		return nil, err
 	}
-	storeFor := func(h host.Host) (coordinator.Store, error) {
+	storeFor := func(h host.Host) (blob.Store, error) {
 		c, err := p2p.NewClient(h, com)
 		if err != nil {
 			return nil, err
@@ -343,13 +344,7 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 		return nil, err
 	}
 	cohort := min(o.Cohort, o.Participants)
-	var committee []string
-	for _, m := range com.Members {
-		a, _ := peer.AddrInfoToP2pAddrs(&m)
-		if len(a) > 0 {
-			committee = append(committee, a[0].String())
-		}
-	}
+	committee := com.Addrs()
 	jc := o.jobConfig()
 	var auditorKey *seal.Key
 	if o.Privacy == "sealed" {
@@ -427,7 +422,7 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 		},
 	}
 	newJob := func() (ledger.JobSpec, []byte, error) {
-		b, err := model.MarshalSafetensors(arch.Init(o.Seed), coordinator.ModelMeta(&spec, 0))
+		b, err := model.MarshalSafetensors(arch.Init(o.Seed), round.ModelMeta(&spec, 0))
 		return spec, b, err
 	}
 	srv, err := coordinator.Open(ctx, ccfg, newJob)
@@ -483,8 +478,8 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 				}
 				return skip
 			},
-			OnSubmit: func(round uint64, status, reason string) {
-				finished(round, self, status == coordinator.RespOK || reason == coordinator.ReasonDuplicate)
+			OnSubmit: func(r uint64, status, reason string) {
+				finished(r, self, status == round.RespOK || reason == string(ledger.ReasonDuplicate))
 			},
 		}
 		if attacker {

@@ -15,9 +15,9 @@ import (
 	"github.com/floe-fl/floe/job"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
+	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/seal"
 	"github.com/floe-fl/floe/transport"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 func runCoordinator(args []string) error {
@@ -73,23 +73,12 @@ func runCoordinator(args []string) error {
 	h, key := ep.host, ep.key
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var committee []string
-	for _, m := range com.Members {
-		if a, err := peer.AddrInfoToP2pAddrs(&m); err == nil && len(a) > 0 {
-			committee = append(committee, a[0].String())
-		}
-	}
+	committee := com.Addrs()
 	created := false // a new job was made from the job file (not resumed from --data)
 	srv, err := coordinator.Open(ctx, coordinator.Config{
-		Host: h, Key: key, HPKE: hkey, Store: p2p.Store{Client: ep.client}, DataDir: *dataDir, Eval: heldOut, Logger: log,
+		Host: h, Key: key, HPKE: hkey, Store: p2p.Store{Client: ep.client}, DataDir: *dataDir, HeadFile: *headFile, Eval: heldOut, Logger: log,
 		OnCommit: func(c *ledger.SignedCommitment, head ledger.BlobID) {
-			id := ledger.Hash(head).String()
-			fmt.Printf("round %d %s head %s\n", c.C.Round, c.C.Status, id)
-			if *headFile != "" {
-				if err := writeAddrFile(*headFile, []string{id}); err != nil {
-					log.Error("head file", "err", err)
-				}
-			}
+			fmt.Printf("round %d %s head %s\n", c.C.Round, c.C.Status, ledger.Hash(head))
 		},
 	}, func() (ledger.JobSpec, []byte, error) {
 		created = true
@@ -115,7 +104,7 @@ func runCoordinator(args []string) error {
 				spec.Eval = fmt.Sprintf("synthetic(%g,%g) clients=%d seed=%d held-out 20%% (%d examples)", eval.alpha, eval.beta, eval.clients, eval.seed, heldOut.N)
 			}
 		}
-		b, err := model.MarshalSafetensors(a.Init(uint64(jobCfg.Seed)), coordinator.ModelMeta(&spec, 0))
+		b, err := model.MarshalSafetensors(a.Init(uint64(jobCfg.Seed)), round.ModelMeta(&spec, 0))
 		return spec, b, err
 	})
 	if err != nil {
@@ -128,7 +117,7 @@ func runCoordinator(args []string) error {
 			return err
 		}
 	}
-	round, phase, head := srv.Status()
+	cur, phase, head := srv.Status()
 	if stored := srv.Job().Job; !created {
 		// Resuming: the job in --data rules; say so if the job file changed since.
 		want, err := jobCfg.Spec(stored.Coordinator, hkey, stored.Arch, stored.Committee)
@@ -139,11 +128,11 @@ func runCoordinator(args []string) error {
 		}
 	}
 	log.Info("coordinator listening", "peer", h.ID(), "addrs", strings.Join(addrs, " "), "job", srv.Job().Job.ID().String(),
-		"round", round, "phase", phase.String(), "head", ledger.Hash(head).String())
+		"round", cur, "phase", phase.String(), "head", ledger.Hash(head).String())
 	if err := srv.Run(ctx); err != nil && ctx.Err() == nil {
 		return err
 	}
-	if _, phase, head := srv.Status(); phase == coordinator.PhaseDone {
+	if _, phase, head := srv.Status(); phase == round.PhaseDone {
 		fmt.Printf("job done, chain head %s\n", ledger.Hash(head))
 	}
 	return nil

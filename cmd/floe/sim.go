@@ -154,7 +154,7 @@ func writeSimOutputs(o sims.Options, res *sims.Result, elapsed time.Duration) er
 		if r.Status != ledger.StatusOK {
 			loss, acc = "", ""
 		}
-		w.Write([]string{strconv.FormatUint(r.Round, 10), r.Status, strconv.Itoa(r.Cohort), strconv.Itoa(r.Submitted), strconv.Itoa(r.Accepted),
+		w.Write([]string{strconv.FormatUint(r.Round, 10), string(r.Status), strconv.Itoa(r.Cohort), strconv.Itoa(r.Submitted), strconv.Itoa(r.Accepted),
 			loss, acc, strconv.FormatFloat(r.Seconds, 'f', 3, 64), ledger.Hash(r.Head).String()})
 	}
 	w.Flush()
@@ -182,7 +182,7 @@ func writeSimOutputs(o sims.Options, res *sims.Result, elapsed time.Duration) er
 	}{Options: o, Head: ledger.Hash(res.Head).String(), JobBlob: ledger.Hash(res.JobBlob).String(), Seconds: elapsed.Seconds()}
 	sum.Options.Logger = nil
 	for _, r := range res.Rounds {
-		sum.Rounds = append(sum.Rounds, summaryRound{r.Round, r.Status, r.Accepted, r.Loss, r.Accuracy})
+		sum.Rounds = append(sum.Rounds, summaryRound{r.Round, string(r.Status), r.Accepted, r.Loss, r.Accuracy})
 		if r.Status == ledger.StatusOK {
 			sum.FinalAccuracy = r.Accuracy
 		}

@@ -1,4 +1,4 @@
-package coordinator
+package round
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // non-empty reason rejects the submission (blob unavailable, does not open);
 // an error aborts the fold (the caller cannot decide, e.g. an auditor that is
 // not a recipient).
-type Opener func(ctx context.Context, s *ledger.SignedSubmission) (plaintext []byte, reason string, err error)
+type Opener func(ctx context.Context, s *ledger.SignedSubmission) (plaintext []byte, reason ledger.Reason, err error)
 
 // FoldInput is everything a round's aggregation depends on.
 type FoldInput struct {
@@ -31,14 +31,14 @@ type FoldInput struct {
 type FoldOutput struct {
 	Records []ledger.SubmissionRecord // one per input submission, in order, with status and share
 	Valid   int
-	Status  string // ledger.StatusOK or ledger.StatusFailed
-	Reason  string
-	Model   []byte // the output model file; the input model when the round failed
-	State   []byte // aggregator state after the round
+	Status  ledger.Status // ledger.StatusOK or ledger.StatusFailed
+	Reason  string        // why a failed round failed
+	Model   []byte        // the output model file; the input model when the round failed
+	State   []byte        // aggregator state after the round
 }
 
 // ErrFold reports a fold that cannot be computed from its inputs.
-var ErrFold = errors.New("coordinator: fold")
+var ErrFold = errors.New("round: fold")
 
 // ModelMeta returns the metadata written into round r's model file.
 func ModelMeta(job *ledger.JobSpec, round uint64) map[string]string {
@@ -96,16 +96,14 @@ func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
 		out.Valid++
 		totalExamples += s.Sub.NumExamples
 	}
-	if uint64(out.Valid) < max(job.Quorum, 1) {
+	if out.Status, out.Reason = Outcome(job, out.Valid); out.Status == ledger.StatusFailed {
 		agg.Reset()
-		out.Status, out.Reason = ledger.StatusFailed, fmt.Sprintf("quorum not reached: %d valid updates, need %d", out.Valid, max(job.Quorum, 1))
 		out.Model, out.State = in.Global, in.State
 		return out, nil
 	}
 	for i := range out.Records {
 		if out.Records[i].Status == ledger.StatusAccepted {
-			// Example-weighted share in parts per million, exact integer arithmetic.
-			out.Records[i].Share = out.Records[i].Signed.Sub.NumExamples * 1_000_000 / totalExamples
+			out.Records[i].Share = Share(out.Records[i].Signed.Sub.NumExamples, totalExamples)
 		}
 	}
 	agg.SetNoiseSeed(in.NoiseSeed)
@@ -120,24 +118,24 @@ func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFold, err)
 	}
-	out.Status, out.State = ledger.StatusOK, agg.State()
+	out.State = agg.State()
 	return out, nil
 }
 
-func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val aggregate.Validator, global *model.Params, agg aggregate.Aggregator) (string, error) {
+func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val aggregate.Validator, global *model.Params, agg aggregate.Aggregator) (ledger.Reason, error) {
 	pt, reason, err := open(ctx, s)
 	if err != nil || reason != "" {
 		return reason, err
 	}
 	if ledger.Sum(pt) != s.Sub.UpdateHash {
-		return ReasonHash, nil
+		return ledger.ReasonHash, nil
 	}
 	upd, _, err := model.UnmarshalSafetensors(pt)
 	if err != nil {
-		return ReasonBadUpdate, nil
+		return ledger.ReasonBadUpdate, nil
 	}
 	if global.SameLayout(upd) != nil {
-		return ReasonShape, nil
+		return ledger.ReasonShape, nil
 	}
 	delta := upd.Flatten(nil)
 	if _, err := val.Check(delta); err != nil {
@@ -145,14 +143,14 @@ func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val a
 		if errors.As(err, &re) {
 			switch re.Reason {
 			case aggregate.ReasonShape:
-				return ReasonShape, nil
+				return ledger.ReasonShape, nil
 			case aggregate.ReasonNonFinite:
-				return ReasonNonFinite, nil
+				return ledger.ReasonNonFinite, nil
 			case aggregate.ReasonNorm:
-				return ReasonNorm, nil
+				return ledger.ReasonNorm, nil
 			}
 		}
-		return ReasonBadUpdate, nil
+		return ledger.ReasonBadUpdate, nil
 	}
 	if err := agg.Add(aggregate.Update{Participant: s.Sub.Participant, NumExamples: s.Sub.NumExamples, Delta: delta}); err != nil {
 		// The rule itself may refuse an update (e.g. zero examples, or
@@ -160,9 +158,9 @@ func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val a
 		var re *aggregate.RejectError
 		if errors.As(err, &re) {
 			if re.Reason == aggregate.ReasonNonFinite {
-				return ReasonNonFinite, nil
+				return ledger.ReasonNonFinite, nil
 			}
-			return ReasonBadUpdate, nil
+			return ledger.ReasonBadUpdate, nil
 		}
 		return "", fmt.Errorf("%w: %v", ErrFold, err)
 	}

@@ -1,4 +1,4 @@
-package coordinator
+package round
 
 import (
 	"bytes"
@@ -19,9 +19,9 @@ func coreKey(t *testing.T, b byte) (crypto.PrivKey, string) {
 	return k, id.String()
 }
 
-// TestCoreReplay: the same events give the same state, and events that do not
-// fit the state are refused without changing it.
-func TestCoreReplay(t *testing.T) {
+// TestMachineReplay: the same events give the same state, and events that do
+// not fit the state are refused without changing it.
+func TestMachineReplay(t *testing.T) {
 	ck, cid := coreKey(t, 9)
 	sj, err := ledger.SignJob(ck, ledger.JobSpec{Version: ledger.Version, Coordinator: cid, CohortSize: 2, Quorum: 1, DeadlineMillis: 100, Rounds: 2, MinParticipants: 3})
 	if err != nil {
@@ -33,10 +33,10 @@ func TestCoreReplay(t *testing.T) {
 		k, id := coreKey(t, byte(i+1))
 		keys, ids = append(keys, k), append(ids, id)
 	}
-	fresh := func() *Core { return NewCore(sj, ledger.BlobID{7}, nil) }
+	fresh := func() *Machine { return New(&sj.Job, ledger.BlobID{7}, nil) }
 	c := fresh()
 	var evs []Event
-	step := func(ev Event) string {
+	step := func(ev Event) ledger.Reason {
 		t.Helper()
 		r, err := c.Apply(ev)
 		if err != nil {
@@ -48,7 +48,7 @@ func TestCoreReplay(t *testing.T) {
 	for _, id := range ids {
 		step(Event{Kind: EvRegister, Peer: id, NumExamples: 5})
 	}
-	if !c.ShouldStart() {
+	if !c.shouldStart() {
 		t.Fatal("three registered of three needed, and no round starts")
 	}
 	// Out-of-order events are refused and change nothing.
@@ -63,17 +63,17 @@ func TestCoreReplay(t *testing.T) {
 		t.Fatal("a refused event changed the state")
 	}
 	step(Event{Kind: EvStartRound, Round: 1, Millis: 1000, Candidates: ids})
-	if len(c.Cohort) != 2 || c.DeadlineMillis != 1100 {
-		t.Fatalf("cohort %v deadline %d", c.Cohort, c.DeadlineMillis)
+	if len(c.cohort) != 2 || c.deadlineMillis != 1100 {
+		t.Fatalf("cohort %v deadline %d", c.cohort, c.deadlineMillis)
 	}
-	member := c.Cohort[0]
+	member := c.cohort[0]
 	mk := keys[indexOf(ids, member)]
-	sub := ledger.Submission{Job: c.JobID, Round: 1, Participant: member, NumExamples: 5}
+	sub := ledger.Submission{Job: c.jobID, Round: 1, Participant: member, NumExamples: 5}
 	sig, _ := ledger.SignSubmission(mk, sub)
 	if r := step(Event{Kind: EvSubmit, Peer: member, Millis: 1010, Sub: &ledger.SignedSubmission{Sub: sub, Sig: sig}}); r != "" {
 		t.Fatalf("valid submission rejected: %s", r)
 	}
-	if c.ShouldClose(1050) || !c.ShouldClose(1100) {
+	if c.shouldClose(1050) || !c.shouldClose(1100) {
 		t.Fatal("round closes before its deadline, or not at it")
 	}
 	step(Event{Kind: EvClose, Round: 1, Millis: 1100})
@@ -81,8 +81,8 @@ func TestCoreReplay(t *testing.T) {
 	// A clock that stepped back does not make round 2 close before round 1.
 	step(Event{Kind: EvStartRound, Round: 2, Millis: 500, Candidates: ids})
 	step(Event{Kind: EvClose, Round: 2, Millis: 600})
-	if c.CloseMillis != 1100 {
-		t.Fatalf("close time ran backwards: %d", c.CloseMillis)
+	if c.closeMillis != 1100 {
+		t.Fatalf("close time ran backwards: %d", c.closeMillis)
 	}
 	// Replaying the journal's events gives the same state.
 	r := fresh()

@@ -1,4 +1,4 @@
-package coordinator
+package round
 
 import (
 	"github.com/floe-fl/floe/ledger"
@@ -44,7 +44,7 @@ type Task struct {
 // Response is the coordinator's reply.
 type Response struct {
 	Status  string        `cbor:"1,keyasint"`
-	Reason  string        `cbor:"2,keyasint,omitempty"`
+	Reason  ledger.Reason `cbor:"2,keyasint,omitempty"`
 	Job     []byte        `cbor:"3,keyasint,omitempty"` // the stored job record
 	JobBlob ledger.BlobID `cbor:"4,keyasint,omitempty"`
 	Task    *Task         `cbor:"5,keyasint,omitempty"`

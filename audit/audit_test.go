@@ -106,7 +106,8 @@ func signedJob(t testing.TB, mod func(j *ledger.JobSpec)) (ledger.BlobID, []byte
 	node, _ := peer.IDFromPrivateKey(nk)
 	j := ledger.JobSpec{Version: ledger.Version, Name: "t", Coordinator: me.String(), Arch: "logreg",
 		Aggregation: "fedavg(dp_clip=0,dp_noise_multiplier=0)", Privacy: "plain",
-		Committee: []string{"/ip4/127.0.0.1/tcp/1/p2p/" + node.String()}, CohortSize: 2, Quorum: 1, Rounds: 3}
+		Committee: []string{"/ip4/127.0.0.1/tcp/1/p2p/" + node.String()}, CohortSize: 2, Quorum: 1, Rounds: 3,
+		Train: ledger.TrainParams{Epochs: 1, BatchSize: 1, LR: "0.1"}, DeadlineMillis: 1000, MinParticipants: 1}
 	mod(&j)
 	sj, err := ledger.SignJob(k, j)
 	if err != nil {

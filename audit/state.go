@@ -9,15 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/floe-fl/floe/aggregate"
 	"github.com/floe-fl/floe/blob"
+	jobpkg "github.com/floe-fl/floe/job"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/seal"
 )
-
-// maxCohort bounds a job's cohort size: larger ones cannot be drawn.
-const maxCohort = 1 << 30
 
 // DefaultName is the recipient name an auditor opens sealed updates as,
 // unless told otherwise.
@@ -121,14 +118,9 @@ func NewState(jobBlob ledger.BlobID, record []byte, opt Options) (State, error) 
 	if err := sj.Verify(); err != nil {
 		return State{}, fail(0, CheckSignature, err.Error())
 	}
-	if _, err := aggregate.ParseCanonical(job.Aggregation); err != nil {
-		return State{}, fail(0, CheckJob, fmt.Sprintf("aggregation rule: %v", err))
-	}
-	if job.Privacy != "sealed" && job.Privacy != "plain" {
-		return State{}, fail(0, CheckJob, fmt.Sprintf("unknown privacy mode %q", job.Privacy))
-	}
-	if job.CohortSize > maxCohort {
-		return State{}, failEv(0, CheckJob, "cohort size", text(fmt.Sprintf("<= %d", maxCohort)), text(fmt.Sprint(job.CohortSize)))
+	// The job's own rules, as the coordinator and participants check them.
+	if err := jobpkg.CheckSpec(job); err != nil {
+		return State{}, fail(0, CheckJob, err.Error())
 	}
 	s := State{
 		Job: job, JobID: job.ID(), Committee: com, Prev: jobBlob,

@@ -17,6 +17,7 @@ import (
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/clock"
 	"github.com/floe-fl/floe/codec"
+	"github.com/floe-fl/floe/job"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/round"
@@ -89,6 +90,9 @@ type Server struct {
 // CreateJob builds, signs and stores a job: the initial model and the job
 // record. It is called once, on a data directory without a job.
 func CreateJob(ctx context.Context, st blob.Store, key crypto.PrivKey, spec ledger.JobSpec, initial []byte) (*ledger.SignedJob, ledger.BlobID, []byte, error) {
+	if err := job.CheckSpec(&spec); err != nil {
+		return nil, ledger.BlobID{}, nil, fmt.Errorf("coordinator: %w", err)
+	}
 	id, _, err := st.Put(ctx, initial, 0)
 	if err != nil {
 		return nil, ledger.BlobID{}, nil, fmt.Errorf("coordinator: store initial model: %w", err)
@@ -171,6 +175,9 @@ func Open(ctx context.Context, cfg Config, newJob func() (ledger.JobSpec, []byte
 			return nil, fmt.Errorf("coordinator: job file %s: not a job record (%v)", jp, err)
 		}
 		sj = j
+	}
+	if err := job.CheckSpec(&sj.Job); err != nil {
+		return nil, fmt.Errorf("coordinator: the job in %s is not valid: %w", jp, err)
 	}
 	me, _ := peer.IDFromPrivateKey(cfg.Key)
 	if sj.Job.Coordinator != me.String() {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/decimal"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
 )
@@ -73,7 +74,8 @@ func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
 			return nil, fmt.Errorf("%w: aggregator state: %v", ErrFold, err)
 		}
 	}
-	bound, err := parseDecimal(job.NormBound)
+	nb, err := decimal.ParseOptional(job.NormBound)
+	bound := nb.Float64()
 	if err != nil {
 		return nil, fmt.Errorf("%w: norm bound: %v", ErrFold, err)
 	}
@@ -165,11 +167,4 @@ func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val a
 		return "", fmt.Errorf("%w: %v", ErrFold, err)
 	}
 	return "", nil
-}
-
-func parseDecimal(s string) (float64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	return strconv.ParseFloat(s, 64)
 }

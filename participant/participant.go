@@ -22,6 +22,7 @@ import (
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -84,7 +85,11 @@ func Call(ctx context.Context, h host.Host, coord peer.AddrInfo, req Request) (*
 	if len(coord.Addrs) > 0 {
 		h.Peerstore().AddAddrs(coord.ID, coord.Addrs, time.Hour)
 	}
-	st, err := h.NewStream(ctx, coord.ID, transport.ProtoRound)
+	// The participant backs off between attempts itself: libp2p's dial
+	// backoff on top of it kept a participant away from a restarted
+	// coordinator for most of a minute.
+	dctx := network.WithForceDirectDial(ctx, "floe participant: retries are paced by the participant")
+	st, err := h.NewStream(dctx, coord.ID, transport.ProtoRound)
 	if err != nil {
 		return nil, fmt.Errorf("participant: connect to coordinator: %w", err)
 	}

@@ -1,0 +1,225 @@
+package audit_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/floe-fl/floe/audit"
+	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/round"
+	"github.com/floe-fl/floe/round/roundsim"
+)
+
+// Chains built by the round-machine simulator, without a network: the
+// audit replays them through the same rules and verifies them, and names
+// the round of any receipt recorded other than the rules give it.
+
+// must fails t when a simulator step errs or the machine refused it.
+func must(t *testing.T) func([]string, error) {
+	return func(lines []string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lines {
+			if strings.HasPrefix(l, "refused") {
+				t.Fatal(l)
+			}
+		}
+	}
+}
+
+func runAudit(t *testing.T, sim *roundsim.Sim, head ledger.BlobID) *audit.Report {
+	t.Helper()
+	rep, err := audit.Run(context.Background(), audit.Config{Get: sim.Store().Get, Head: head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func verified(t *testing.T, rep *audit.Report) {
+	t.Helper()
+	if rep.Verdict != audit.VerdictVerified {
+		var b strings.Builder
+		rep.WriteText(&b)
+		t.Fatalf("verdict %s: %v\n%s", rep.Verdict, rep.Err(), b.String())
+	}
+}
+
+func u64(n uint64) *uint64 { return &n }
+
+// receiptsChain runs two rounds with every receipt-time rejection, fold-time
+// rejections, a late submission carried into round 2, and a crash between
+// round 2's fold and its commit.
+func receiptsChain(t *testing.T) *roundsim.Sim {
+	cfg := roundsim.Default()
+	cfg.MinParticipants = 4
+	sim, err := roundsim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"p1", "p2", "p3", "p4", "p5"} {
+		sim.Register(p, 10)
+	}
+	must(t)(sim.Submit("p1", roundsim.Submission{Round: u64(1)})) // before the round opens
+	sim.Tick(0)
+	cohort := sim.Machine().Cohort()
+	a, b, c := sim.Name(cohort[0]), sim.Name(cohort[1]), sim.Name(cohort[2])
+	outsider := ""
+	for _, p := range []string{"p1", "p2", "p3", "p4", "p5"} {
+		if !sim.Machine().InCohort(sim.ID(p)) {
+			outsider = p
+		}
+	}
+	for _, o := range []struct {
+		who string
+		sub roundsim.Submission
+	}{
+		{a, roundsim.Submission{BadCert: true}}, // the case: a bad certificate, then the valid one
+		{a, roundsim.Submission{}},
+		{a, roundsim.Submission{}}, // duplicate
+		{b, roundsim.Submission{BadSig: true}},
+		{b, roundsim.Submission{WrongJob: true}},
+		{b, roundsim.Submission{Round: u64(0)}},
+		{b, roundsim.Submission{Round: u64(2)}},
+		{b, roundsim.Submission{From: c}},
+		{b, roundsim.Submission{Examples: u64(0)}},
+		{b, roundsim.Submission{Examples: u64(1<<32 + 1)}},
+		{outsider, roundsim.Submission{}},
+		{"stranger", roundsim.Submission{}},
+		{b, roundsim.Submission{Update: roundsim.UpdateNaN}},
+		{c, roundsim.Submission{}},
+	} {
+		must(t)(sim.Submit(o.who, o.sub))
+	}
+	sim.Reject("stranger", ledger.ReasonMalformed)
+	sim.Tick(cfg.DeadlineMillis)
+	must(t)(sim.Submit(a, roundsim.Submission{Round: u64(1)})) // late: into round 2's record
+	must(t)(sim.Fold())
+	must(t)(sim.Commit())
+	if err := sim.Round(map[string]string{a: roundsim.UpdateHash}); err != nil {
+		t.Fatal(err)
+	}
+	return sim
+}
+
+func TestAuditSimulatedReceipts(t *testing.T) {
+	sim := receiptsChain(t)
+	verified(t, runAudit(t, sim, sim.Head()))
+	c := sim.Last()
+	if c.Round != 2 || c.Opened != 1 {
+		t.Fatalf("round %d opened after %d receipts, want round 2 with the late one before it opened", c.Round, c.Opened)
+	}
+}
+
+// TestAuditSimulatedCrash: a machine rebuilt from the journal between the
+// fold and the commit, and between two submissions, commits the same
+// chain as one that never crashed, and it verifies.
+func TestAuditSimulatedCrash(t *testing.T) {
+	run := func(crash bool) ledger.BlobID {
+		sim, err := roundsim.New(roundsim.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"p1", "p2", "p3"} {
+			sim.Register(p, 10)
+		}
+		sim.Tick(0)
+		must(t)(sim.Submit("p1", roundsim.Submission{}))
+		if crash {
+			must(t)(sim.Crash())
+		}
+		must(t)(sim.Submit("p2", roundsim.Submission{}))
+		sim.Tick(30000)
+		if crash {
+			must(t)(sim.Fold()) // folded, then lost
+			must(t)(sim.Crash())
+		}
+		must(t)(sim.Fold())
+		must(t)(sim.Commit())
+		if err := sim.Round(nil); err != nil {
+			t.Fatal(err)
+		}
+		verified(t, runAudit(t, sim, sim.Head()))
+		return sim.Head()
+	}
+	if a, b := run(false), run(true); a != b {
+		t.Fatalf("a crash changed the chain: %x vs %x", a[:6], b[:6])
+	}
+}
+
+// TestAuditSimulatedRejectionCap: past MaxRejectsRecorded rejections a
+// round, the rest are counted, the record stays bounded, and it verifies.
+func TestAuditSimulatedRejectionCap(t *testing.T) {
+	sim, err := roundsim.New(roundsim.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"p1", "p2", "p3"} {
+		sim.Register(p, 10)
+	}
+	sim.Tick(0)
+	extra := 40
+	for i := 0; i < round.MaxRejectsRecorded+extra; i++ {
+		sim.Reject("flood", ledger.ReasonMalformed)
+	}
+	for _, p := range []string{"p1", "p2", "p3"} {
+		must(t)(sim.Submit(p, roundsim.Submission{}))
+	}
+	sim.Tick(0)
+	must(t)(sim.Fold())
+	must(t)(sim.Commit())
+	c := sim.Last()
+	if c.DroppedRejects != uint64(extra) || len(c.Submissions) != round.MaxRejectsRecorded+3 {
+		t.Fatalf("%d records, %d dropped; want %d and %d", len(c.Submissions), c.DroppedRejects, round.MaxRejectsRecorded+3, extra)
+	}
+	verified(t, runAudit(t, sim, sim.Head()))
+}
+
+// TestAuditSimulatedReceiptLies re-signs the last round with each lie about
+// its receipt log, and requires the audit to name the round and a receipt
+// check (a rejection that does not hold, or an aggregated submission the
+// rules would have rejected).
+func TestAuditSimulatedReceiptLies(t *testing.T) {
+	sim := receiptsChain(t)
+	honest := *sim.Last()
+	late := -1
+	for i, r := range honest.Submissions {
+		if r.Reason == ledger.ReasonLate {
+			late = i
+		}
+	}
+	if late < 0 || len(honest.Submissions) < 3 {
+		t.Fatalf("round 2 lacks a late receipt or records: %+v", honest.Submissions)
+	}
+	for _, tc := range []struct {
+		name string
+		lie  func(c *ledger.Commitment)
+	}{
+		{"late receipt moved into the open round", func(c *ledger.Commitment) { c.Opened = 0 }},
+		{"late receipt recorded as not open", func(c *ledger.Commitment) { c.Submissions[late].Reason = ledger.ReasonFuture }},
+		{"more receipts before opening than recorded", func(c *ledger.Commitment) { c.Opened = 5 }},
+		{"arrival positions swapped", func(c *ledger.Commitment) {
+			c.Submissions[0].Arrival, c.Submissions[late].Arrival = c.Submissions[late].Arrival, c.Submissions[0].Arrival
+		}},
+		{"a receipt dropped from the record", func(c *ledger.Commitment) { c.Submissions = c.Submissions[:late] }},
+		{"dropped rejections claimed", func(c *ledger.Commitment) { c.DroppedRejects = 3 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := honest
+			c.Submissions = append([]ledger.SubmissionRecord(nil), honest.Submissions...)
+			tc.lie(&c)
+			head, err := sim.Forge(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := runAudit(t, sim, head)
+			if rep.Verdict != audit.VerdictFailed || rep.Failure.Round != 2 || (rep.Failure.Check != audit.CheckReceipt && rep.Failure.Check != audit.CheckSubmission) {
+				t.Fatalf("verdict %s, failure %+v: want round 2's receipt or submission check to fail", rep.Verdict, rep.Failure)
+			}
+			t.Logf("%s: %v", tc.name, rep.Err())
+		})
+	}
+}

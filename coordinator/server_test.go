@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -39,16 +41,19 @@ type peerT struct {
 func (p *peerT) id() string { return p.h.ID().String() }
 
 type fixture struct {
-	t      *testing.T
-	ctx    context.Context
-	srv    *coordinator.Server
-	clk    *clock.Fake
-	coord  peer.AddrInfo
-	arch   model.Arch
-	global *model.Params
-	peers  []*peerT
-	heads  chan *ledger.SignedCommitment
-	errc   chan error
+	t       *testing.T
+	ctx     context.Context
+	srv     *coordinator.Server
+	cfg     coordinator.Config
+	spec    ledger.JobSpec
+	stopRun context.CancelFunc
+	clk     *clock.Fake
+	coord   peer.AddrInfo
+	arch    model.Arch
+	global  *model.Params
+	peers   []*peerT
+	heads   chan *ledger.SignedCommitment
+	errc    chan error
 }
 
 func keyN(t *testing.T, n int) crypto.PrivKey {
@@ -61,7 +66,10 @@ func keyN(t *testing.T, n int) crypto.PrivKey {
 
 // newFixture starts 4 storage nodes, a coordinator (plain privacy, norm bound
 // 10, cohort 6 of 7 registered, quorum 2, 2 rounds) and 7 registered peers, all on mocknet.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureIn(t, t.TempDir()) }
+
+// newFixtureIn is newFixture with the coordinator's data directory at dataDir.
+func newFixtureIn(t *testing.T, dataDir string) *fixture {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	mn := mocknet.New()
@@ -101,22 +109,46 @@ func newFixture(t *testing.T) *fixture {
 		Train: ledger.TrainParams{Epochs: 1, BatchSize: 4, LR: "0.1"}, Aggregation: aggregate.Spec{Rule: "fedavg"}.Canonical(),
 		Privacy: "plain", CohortSize: 6, Quorum: 2, DeadlineMillis: 5000, Rounds: 2, NormBound: "10", MinParticipants: 7,
 		Committee: com.Addrs()}
-	srv, err := coordinator.Open(ctx, coordinator.Config{Host: cp.h, Key: cp.key, Store: cp.st, DataDir: t.TempDir(), Clock: f.clk,
-		OnCommit: func(c *ledger.SignedCommitment, _ ledger.BlobID) { f.heads <- c }},
-		func() (ledger.JobSpec, []byte, error) {
-			b, err := model.MarshalSafetensors(f.global, round.ModelMeta(&spec, 0))
-			return spec, b, err
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	f.srv, f.coord = srv, peer.AddrInfo{ID: cp.h.ID(), Addrs: cp.h.Addrs()}
+	f.spec = spec
+	f.cfg = coordinator.Config{Host: cp.h, Key: cp.key, Store: cp.st, DataDir: dataDir, Clock: f.clk,
+		OnCommit: func(c *ledger.SignedCommitment, _ ledger.BlobID) { f.heads <- c }}
+	f.coord = peer.AddrInfo{ID: cp.h.ID(), Addrs: cp.h.Addrs()}
 	for i := 0; i < 8; i++ {
 		f.peers = append(f.peers, newPeer(keyN(t, i)))
 	}
-	go func() { f.errc <- srv.Run(ctx) }()
+	if err := f.open(); err != nil {
+		t.Fatal(err)
+	}
 	return f
+}
+
+// open opens the coordinator on the fixture's data directory and runs it;
+// its Run's result goes to f.errc.
+func (f *fixture) open() error {
+	srv, err := coordinator.Open(f.ctx, f.cfg, func() (ledger.JobSpec, []byte, error) {
+		b, err := model.MarshalSafetensors(f.global, round.ModelMeta(&f.spec, 0))
+		return f.spec, b, err
+	})
+	if err != nil {
+		return err
+	}
+	f.t.Cleanup(func() { srv.Close() })
+	ctx, cancel := context.WithCancel(f.ctx)
+	f.srv, f.stopRun = srv, cancel
+	go func() { f.errc <- srv.Run(ctx) }()
+	return nil
+}
+
+// restart stops the running coordinator, waits for its Run to return
+// (unless the caller already took Run's result from f.errc) and closes it,
+// then opens it again on the same data directory.
+func (f *fixture) restart(running bool) error {
+	f.stopRun()
+	if running {
+		<-f.errc
+	}
+	f.srv.Close()
+	return f.open()
 }
 
 func mustAddr(t *testing.T, i int) ma.Multiaddr {
@@ -356,5 +388,171 @@ func TestParticipantDataMismatchIsFatal(t *testing.T) {
 	var perm *participant.PermanentError
 	if !errors.As(err, &perm) || !strings.Contains(err.Error(), "does not fit") {
 		t.Fatalf("got %v, want a PermanentError about the data", err)
+	}
+}
+
+// register registers peers and waits for round r to open; it returns the
+// cohort members among peers.
+func (f *fixture) registerAndWait(peers []*peerT, r uint64) []*peerT {
+	f.t.Helper()
+	for _, p := range peers {
+		if resp := f.call(p, round.Request{Op: round.OpRegister, NumExamples: 10}); resp.Status != round.RespOK {
+			f.t.Fatalf("register: %+v", resp)
+		}
+	}
+	ids, err := f.srv.WaitFor(f.ctx, func(got uint64, p round.Phase) bool { return got == r && p == round.PhaseCollecting })
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var cohort []*peerT
+	for _, p := range peers {
+		if slices.Contains(ids, p.id()) {
+			cohort = append(cohort, p)
+		}
+	}
+	return cohort
+}
+
+// TestJournalFullStopsAndResumes puts the data directory on a small tmpfs
+// and fills it, as a user did: the submission whose journal record does not
+// fit is answered with an error, the coordinator stops with the journal's
+// error instead of going on, and, with space back, the reopened coordinator
+// resumes at the same round with every acknowledged event, commits each
+// round once, and the chain verifies.
+func TestJournalFullStopsAndResumes(t *testing.T) {
+	dir := coordinator.SmallTmpfs(t)
+	f := newFixtureIn(t, filepath.Join(dir, "coord"))
+	cohort := f.registerAndWait(f.peers[:7], 1)
+	dim := f.global.Len()
+	good := func() []float32 { d := make([]float32, dim); d[0] = 0.5; return d }
+	f.expect(cohort[0], f.update(cohort[0], 1, good(), nil), "")
+
+	// Fill the filesystem.
+	filler, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := filler.Write(make([]byte, 1024)); err != nil {
+			break
+		}
+	}
+	filler.Close()
+	// The journal file's last page may still have room for a record or two:
+	// send duplicates (journaled, like every rejection) until one fails.
+	dup := f.update(cohort[0], 1, good(), nil)
+	failed := false
+	for i := 0; i < 100 && !failed; i++ {
+		status, reason := f.submit(cohort[0], dup)
+		switch {
+		case status == round.RespError:
+			failed = true
+		case reason != ledger.ReasonDuplicate:
+			t.Fatalf("a duplicate was answered %s %q", status, reason)
+		}
+	}
+	if !failed {
+		t.Fatal("100 journaled rejections fit on a full filesystem")
+	}
+	select {
+	case err := <-f.errc:
+		if !errors.Is(err, coordinator.ErrJournalFailed) {
+			t.Fatalf("the coordinator stopped with %v, want a journal failure", err)
+		}
+	case <-f.ctx.Done():
+		t.Fatal("the coordinator did not stop after its journal failed")
+	}
+	// Every later input is refused too; none is acknowledged.
+	if status, _ := f.submit(cohort[1], f.update(cohort[1], 1, good(), nil)); status != round.RespError {
+		t.Fatalf("after the journal failed, a submission was answered %s", status)
+	}
+
+	// Space returns; the coordinator is restarted.
+	if err := os.Remove(filepath.Join(dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.restart(false); err != nil {
+		t.Fatal(err)
+	}
+	if r, phase, _ := f.srv.Status(); r != 1 || phase != round.PhaseCollecting {
+		t.Fatalf("restarted at round %d %s, want round 1 collecting", r, phase)
+	}
+	// The acknowledged submission is still there; the refused ones are not.
+	f.expect(cohort[0], f.update(cohort[0], 1, good(), nil), ledger.ReasonDuplicate)
+	for _, p := range cohort[1:] {
+		f.expect(p, f.update(p, 1, good(), nil), "")
+	}
+	c1 := <-f.heads
+	// Round 2: restart again mid-round, then finish the job.
+	ids2, err := f.srv.WaitFor(f.ctx, func(r uint64, p round.Phase) bool { return r == 2 && p == round.PhaseCollecting })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.restart(true); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids2[:2] {
+		p := f.peerByID(id)
+		f.expect(p, f.update(p, 2, good(), nil), "")
+	}
+	f.clk.Advance(5 * time.Second)
+	c2 := <-f.heads
+	if err := <-f.errc; err != nil {
+		t.Fatal(err)
+	}
+	if c1.C.Round != 1 || c2.C.Round != 2 || c2.C.Prev == c1.C.Prev {
+		t.Fatalf("commitments of rounds %d and %d", c1.C.Round, c2.C.Round)
+	}
+	_, _, head := f.srv.Status()
+	rep, err := audit.Run(f.ctx, audit.Config{Get: f.peers[0].st.Get, Head: head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != audit.VerdictVerified || len(rep.Rounds) != 2 {
+		t.Fatalf("the chain: %s, %d rounds: %v", rep.Verdict, len(rep.Rounds), rep.Err())
+	}
+}
+
+// TestLostJournalIsRefused: a data directory whose job has committed
+// rounds but whose journal was lost is refused, naming the head, instead of
+// starting the job again; the head file is rewritten when the coordinator
+// opens.
+func TestLostJournalIsRefused(t *testing.T) {
+	dataDir := t.TempDir()
+	f := newFixtureIn(t, dataDir)
+	headFile := filepath.Join(t.TempDir(), "head")
+	f.cfg.HeadFile = headFile
+	cohort := f.registerAndWait(f.peers[:7], 1)
+	dim := f.global.Len()
+	good := func() []float32 { d := make([]float32, dim); d[0] = 0.5; return d }
+	for _, p := range cohort {
+		f.expect(p, f.update(p, 1, good(), nil), "")
+	}
+	<-f.heads
+	if _, err := f.srv.WaitFor(f.ctx, func(r uint64, p round.Phase) bool { return r == 2 }); err != nil {
+		t.Fatal(err)
+	}
+	_, _, head := f.srv.Status()
+	// Reopening rewrites the head file (the first run had no head file).
+	if err := f.restart(true); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(headFile); err != nil || strings.TrimSpace(string(b)) != ledger.Hash(head).String() {
+		t.Fatalf("head file after restart: %q %v, want %s", b, err, ledger.Hash(head))
+	}
+	f.stopRun()
+	<-f.errc
+	f.srv.Close()
+	for _, lose := range []func(string) error{
+		func(p string) error { return os.Truncate(p, 0) },
+		os.Remove,
+	} {
+		if err := lose(filepath.Join(dataDir, "journal")); err != nil {
+			t.Fatal(err)
+		}
+		err := f.open()
+		if !errors.Is(err, coordinator.ErrJournalLost) || !strings.Contains(err.Error(), ledger.Hash(head).String()) {
+			t.Fatalf("reopening without the journal: %v; want ErrJournalLost naming head %s", err, ledger.Hash(head))
+		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/floe-fl/floe/blob"
-	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/seal"
 )
@@ -80,51 +79,36 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, nil
 	}
 
-	// Walk back from the head to the job record.
-	var (
-		recs    []record // head first
-		jobData []byte
-		jobID   ledger.BlobID
-		seen    = map[ledger.BlobID]bool{}
-	)
-	for id := cfg.Head; ; {
-		k := len(recs)
-		// A record that cannot be read or parsed is charged to the record
-		// whose Prev link named it; the head, to no round.
-		blame := func(check, what string) (*Report, error) {
-			if k == 0 {
-				return finish(&CheckError{Where: "head record " + idStr(id).String(), Check: check, Detail: what})
-			}
-			return finish(fail(recs[k-1].cm.C.Round, CheckLink, fmt.Sprintf("the previous-record link names %s, which %s", idStr(id), what)))
+	// Walk back from the head to the job record. A record that cannot be
+	// read or parsed is charged to the record whose Prev link named it; the
+	// head, to no round. A record that parses but is not valid (say, a wrong
+	// version) is followed, so that Apply names it by its position.
+	links, err := ledger.WalkBack(ctx, cfg.Get, cfg.Head, true)
+	if err != nil {
+		var we *ledger.WalkError
+		if !errors.As(err, &we) {
+			return nil, err
 		}
-		if k > ledger.MaxChainLength {
-			return blame(CheckLink, fmt.Sprintf("is beyond %d records", ledger.MaxChainLength))
+		check, what := CheckRecord, fmt.Sprintf("is not a record: %v", we.Err)
+		switch {
+		case errors.Is(we.Err, ledger.ErrChainLoop):
+			check, what = CheckLink, "was already visited: the chain loops"
+		case errors.Is(we.Err, ledger.ErrChainTooLong):
+			check, what = CheckLink, fmt.Sprintf("is beyond %d records", ledger.MaxChainLength)
+		case errors.Is(we.Err, ledger.ErrUnreadable):
+			check, what = CheckFetch, fmt.Sprintf("cannot be read: %v", we.Err)
 		}
-		if seen[id] {
-			return blame(CheckLink, "was already visited: the chain loops")
+		if we.Depth == 0 {
+			return finish(&CheckError{Where: "head record " + idStr(we.ID).String(), Check: check, Detail: what})
 		}
-		seen[id] = true
-		b, err := cfg.Get(ctx, id)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return blame(CheckFetch, fmt.Sprintf("cannot be read: %v", err))
-		}
-		sj, sc, err := ledger.Decode(b)
-		if err != nil {
-			// A record that parses but is not valid (say, a wrong version)
-			// is followed, so that Apply names it by its position.
-			if sc = parseLoose(b); sc == nil {
-				return blame(CheckRecord, fmt.Sprintf("is not a record: %v", err))
-			}
-		}
-		if sj != nil {
-			jobData, jobID = b, id
-			break
-		}
-		recs = append(recs, record{id: id, data: b, cm: sc})
-		id = sc.C.Prev
+		named := links[we.Depth-1].Commitment.C.Round
+		return finish(fail(named, CheckLink, fmt.Sprintf("the previous-record link names %s, which %s", idStr(we.ID), what)))
+	}
+	root := links[len(links)-1]
+	jobData, jobID := root.Record, root.ID
+	var recs []record // head first
+	for _, l := range links[:len(links)-1] {
+		recs = append(recs, record{id: l.ID, data: l.Record, cm: l.Commitment})
 	}
 	slices.Reverse(recs)
 	for i, r := range recs {
@@ -205,17 +189,4 @@ func sameMembers(a, b blob.Committee) bool {
 		}
 	}
 	return true
-}
-
-// parseLoose parses a commitment record without the canonical-form and
-// version checks of ledger.Decode, only to follow its Prev link.
-func parseLoose(b []byte) *ledger.SignedCommitment {
-	if len(b) == 0 || len(b) > ledger.MaxRecordSize || b[0] != ledger.KindCommitment {
-		return nil
-	}
-	var sc ledger.SignedCommitment
-	if codec.Unmarshal(b[1:], &sc) != nil {
-		return nil
-	}
-	return &sc
 }

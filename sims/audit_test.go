@@ -273,19 +273,15 @@ type chainRec struct {
 // round order.
 func (m *mapStore) walk(t *testing.T, head ledger.BlobID) (ledger.BlobID, []chainRec) {
 	t.Helper()
-	var recs []chainRec
-	for id := head; ; {
-		j, c, err := ledger.Decode(m.blobs[id])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j != nil {
-			slices.Reverse(recs)
-			return id, recs
-		}
-		recs = append(recs, chainRec{id: id, sc: *c})
-		id = c.C.Prev
+	links, err := ledger.WalkBack(context.Background(), m.get, head, false)
+	if err != nil {
+		t.Fatal(err)
 	}
+	var recs []chainRec
+	for i := len(links) - 2; i >= 0; i-- {
+		recs = append(recs, chainRec{id: links[i].ID, sc: *links[i].Commitment})
+	}
+	return links[len(links)-1].ID, recs
 }
 
 // clone deep-copies a commitment's slices so that edits do not leak.

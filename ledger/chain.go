@@ -1,13 +1,14 @@
 package ledger
 
 import (
-	"errors"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"github.com/floe-fl/floe/codec"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/floe-fl/floe/codec"
 )
 
 // CohortSeed derives round r's sampling seed from the job and the previous

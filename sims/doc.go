@@ -19,6 +19,22 @@
 //  5. Unless NoAudit, Run audits the finished chain from its head alone and
 //     returns the report.
 //
+// Goroutines: Run starts one per participant (participant.Run) and one for
+// the coordinator's Run loop (one at a time: a crashed coordinator's loop has
+// returned before it is reopened), each owned by a group that cancels it and
+// waits for it. Run's own goroutine runs the round loop (loop.go): it
+// restarts the coordinator, kills storage nodes and moves the simulated
+// clock. On every way out Run stops the coordinator's loop, closes the
+// coordinator (answering the participants' long polls), waits for the
+// participants, then closes the storage nodes and the network: no goroutine
+// of a run outlives Run.
+//
+// Files: sims.go (Options, Result, Run), job.go (data sets, the job built
+// through package job), nodes.go (network, storage nodes, committee),
+// coordinator.go (the coordinator and its commit statistics),
+// participants.go (participants, their dropouts and attacks), loop.go (the
+// round loop), group.go (goroutine ownership).
+//
 // With Net "memory" the run is reproducible bit for bit: keys, data, training,
 // sealing randomness and the clock all come from the seed, and certificates
 // wait for every storage node, so two runs with one seed give one chain head.

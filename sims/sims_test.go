@@ -3,8 +3,10 @@ package sims
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -166,5 +168,90 @@ func TestDeadStorageNodes(t *testing.T) {
 	}
 	if err := res.Audit.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRunLeavesNoGoroutines: every goroutine a run starts is joined before
+// Run returns, also when the run stops midway: ctx cancelled, ctx past its
+// deadline (an error: Run returns no result), coordinator crashes.
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	for _, net := range []string{"memory", "tcp"} {
+		t.Run(net+"/cancelled in round 2", func(t *testing.T) {
+			base := runtime.NumGoroutine()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			o := smallOptions(t)
+			o.Net, o.Rounds = net, 5
+			res, err := Run(ctx, o, func(r RoundStat) {
+				if r.Round == 1 {
+					cancel()
+				}
+			})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Run cancelled in round 2 returned %v (result %+v), want context.Canceled", err, res)
+			}
+			waitGoroutines(t, base)
+		})
+	}
+	t.Run("deadline in round 2", func(t *testing.T) {
+		base := runtime.NumGoroutine()
+		ctx := &expiringCtx{Context: context.Background(), done: make(chan struct{})}
+		o := smallOptions(t)
+		o.Rounds = 5
+		res, err := Run(ctx, o, func(r RoundStat) {
+			if r.Round == 1 {
+				ctx.expire()
+			}
+		})
+		if !errors.Is(err, context.DeadlineExceeded) || res != nil {
+			t.Fatalf("Run past its deadline in round 2 returned %v (result %+v), want context.DeadlineExceeded", err, res)
+		}
+		waitGoroutines(t, base)
+	})
+	t.Run("crashes", func(t *testing.T) {
+		base := runtime.NumGoroutine()
+		o := smallOptions(t)
+		o.Rounds, o.Crashes = 4, 4
+		if _, err := Run(context.Background(), o, nil); err != nil {
+			t.Fatal(err)
+		}
+		waitGoroutines(t, base)
+	})
+}
+
+// expiringCtx is a context whose deadline passes when expire is called.
+type expiringCtx struct {
+	context.Context
+	done chan struct{}
+	once sync.Once
+}
+
+func (c *expiringCtx) expire() { c.once.Do(func() { close(c.done) }) }
+
+func (c *expiringCtx) Done() <-chan struct{} { return c.done }
+
+func (c *expiringCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// waitGoroutines waits until no more than base goroutines run, for a
+// bounded time (a closed libp2p host's goroutines end soon after Close
+// returns), and fails with every goroutine's stack if they do not.
+func waitGoroutines(t *testing.T, base int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	n := runtime.NumGoroutine()
+	for ; n > base && time.Now().Before(deadline); n = runtime.NumGoroutine() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n > base {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		t.Fatalf("%d goroutines outlived Run by 10s (%d before it); stacks:\n%s", n-base, base, buf)
 	}
 }

@@ -1,0 +1,69 @@
+package sims
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+
+	"github.com/floe-fl/floe/coordinator"
+)
+
+// loop runs the coordinator in s.coord until the job is done and returns why it
+// stopped: nil when the job is done, else the coordinator's, a
+// participant's or the context's error. It is the only goroutine that
+// restarts the coordinator, kills storage nodes and moves the clock:
+//   - a coordinator that crashed (a simulated fault) is reopened from its
+//     data directory and run again;
+//   - after round max(1, o.Rounds/3) commits, o.DeadNodes storage nodes die;
+//   - a round whose cohort is through short of its size jumps the clock by
+//     the deadline. Nothing else moves the simulated clock, so it still
+//     reads the round's start and the round closes at exactly its deadline.
+//
+// The caller stops the run afterwards (stop), which ends the coordinator's
+// Run if it still runs.
+func (s *sim) loop() error {
+	ctx := s.coord.ctx
+	srvDone := make(chan error, 1) // one coordinator runs at a time
+	run := func() {
+		srv := s.srv
+		s.coord.Go(func(ctx context.Context) { srvDone <- srv.Run(ctx) })
+	}
+	run()
+	killAt := uint64(max(1, s.o.Rounds/3))
+	for {
+		select {
+		case err := <-srvDone:
+			if !errors.Is(err, coordinator.ErrCrashed) {
+				return err
+			}
+			if err := s.reopenCoordinator(ctx); err != nil {
+				return err
+			}
+			run()
+		case r := <-s.committed:
+			if r == killAt && s.o.DeadNodes > 0 {
+				s.killNodes()
+			}
+		case err := <-s.errs:
+			return err
+		case <-s.short:
+			s.clock.Advance(s.o.Deadline)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// crashPlan picks o.Crashes distinct rounds, and for each a fault point, from the seed.
+func crashPlan(o Options) map[uint64]string {
+	r := rand.New(rand.NewPCG(o.Seed, 0x6372617368)) // "crash"
+	plan := map[uint64]string{}
+	for _, i := range r.Perm(o.Rounds)[:o.Crashes] {
+		point := coordinator.FaultClosed
+		if r.IntN(2) == 1 {
+			point = coordinator.FaultStored
+		}
+		plan[uint64(i+1)] = point
+	}
+	return plan
+}

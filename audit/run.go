@@ -130,7 +130,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Notes = append(rep.Notes, "the committee read from differs from the job's committee; certificates were checked against the job's")
 	}
 	rep.Notes = append(rep.Notes, "evaluation metrics are not checked: the held-out set is not part of the chain",
-		"round times are checked for order only: they are the coordinator's clock")
+		"round times are checked for order only: they are the coordinator's clock",
+		"when each round opened and closed in its receipt log (Opened, the close time) is the coordinator's word; every receipt's verdict is replayed from it")
 
 	fetchers := cfg.Fetchers
 	if fetchers == 0 {

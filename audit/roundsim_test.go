@@ -223,3 +223,47 @@ func TestAuditSimulatedReceiptLies(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditSimulatedRuleFailure: a round whose rule cannot run on its valid
+// updates (Krum f=1 with 4) is committed failed with the rule's reason, the
+// next round goes on, and the audit replays the reason exactly.
+func TestAuditSimulatedRuleFailure(t *testing.T) {
+	cfg := roundsim.Default()
+	cfg.CohortSize, cfg.MinParticipants, cfg.Rule = 5, 5, "krum(f=1)"
+	sim, err := roundsim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"p1", "p2", "p3", "p4", "p5"} {
+		sim.Register(p, 10)
+	}
+	if err := sim.Round(map[string]string{"p5": roundsim.UpdateNaN}); err != nil {
+		t.Fatal(err)
+	}
+	if c := sim.Last(); c.Status != ledger.StatusFailed || !strings.HasPrefix(c.Reason, round.RuleFailedPrefix) {
+		t.Fatalf("round 1: %s %q, want failed by the rule", c.Status, c.Reason)
+	}
+	if err := sim.Round(nil); err != nil {
+		t.Fatal(err)
+	}
+	if c := sim.Last(); c.Round != 2 || c.Status != ledger.StatusOK {
+		t.Fatalf("round %d %s, want round 2 ok", c.Round, c.Status)
+	}
+	verified(t, runAudit(t, sim, sim.Head()))
+
+	// A coordinator that claims the rule failed when it did not is caught.
+	lie := *sim.Last()
+	lie.Status, lie.Reason, lie.OutputModel, lie.OutputModelHash = ledger.StatusFailed, round.RuleFailedPrefix+"made up", lie.InputModel, lie.InputModelHash
+	lie.Submissions = append([]ledger.SubmissionRecord(nil), lie.Submissions...)
+	for i := range lie.Submissions {
+		lie.Submissions[i].Share = 0
+	}
+	lie.NoiseSeed, lie.StateHash = ledger.Hash{}, ledger.Hash{}
+	head, err := sim.Forge(lie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := runAudit(t, sim, head); rep.Verdict != audit.VerdictFailed || rep.Failure.Round != 2 {
+		t.Fatalf("a made-up rule failure: %s %+v", rep.Verdict, rep.Failure)
+	}
+}

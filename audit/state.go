@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floe-fl/floe/aggregate"
 	"github.com/floe-fl/floe/blob"
-	jobpkg "github.com/floe-fl/floe/job"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/seal"
@@ -119,8 +119,14 @@ func NewState(jobBlob ledger.BlobID, record []byte, opt Options) (State, error) 
 		return State{}, fail(0, CheckSignature, err.Error())
 	}
 	// The job's own rules, as the coordinator and participants check them.
-	if err := jobpkg.CheckSpec(job); err != nil {
+	// (Whether the rule's parameters suit the quorum, job.CheckSpec, is for
+	// new jobs: a round whose rule cannot run is committed failed, and
+	// replays so.)
+	if err := job.Validate(); err != nil {
 		return State{}, fail(0, CheckJob, err.Error())
+	}
+	if _, err := aggregate.ParseCanonical(job.Aggregation); err != nil {
+		return State{}, fail(0, CheckJob, fmt.Sprintf("aggregation rule: %v", err))
 	}
 	s := State{
 		Job: job, JobID: job.ID(), Committee: com, Prev: jobBlob,
@@ -507,10 +513,13 @@ func (x *roundCtx) quorumAndShares(fold []ledger.SubmissionRecord) error {
 			return fail(r, CheckQuorum, fmt.Sprintf("ok round with a failure reason %q", c.Reason))
 		}
 	case ledger.StatusFailed:
-		if uint64(valid) >= need {
+		switch {
+		case uint64(valid) >= need && !strings.HasPrefix(c.Reason, round.RuleFailedPrefix):
 			return failEv(r, CheckQuorum, "round committed failed although it had a quorum of valid updates", text(fmt.Sprintf("< %d valid", need)), text(fmt.Sprintf("%d valid", valid)))
-		}
-		if status != ledger.StatusFailed || c.Reason != reason {
+		case uint64(valid) >= need:
+			// The rule could not run on the valid updates: the replay
+			// recomputes the exact reason.
+		case status != ledger.StatusFailed || c.Reason != reason:
 			return failEv(r, CheckQuorum, "failure reason", text(reason), text(c.Reason))
 		}
 		switch {

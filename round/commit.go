@@ -20,6 +20,11 @@ func Outcome(job *ledger.JobSpec, valid int) (ledger.Status, string) {
 	return ledger.StatusOK, ""
 }
 
+// RuleFailedPrefix starts the reason of a round that had a quorum of valid
+// updates on which the aggregation rule could not run; the rule's error
+// follows. Published text: never change it.
+const RuleFailedPrefix = "aggregation rule cannot run: "
+
 // Share returns a contribution share in parts per million: the update's
 // examples over the round's total of accepted examples, in exact integer
 // arithmetic (rounded down).

@@ -103,15 +103,21 @@ func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
 		out.Model, out.State = in.Global, in.State
 		return out, nil
 	}
+	agg.SetNoiseSeed(in.NoiseSeed)
+	flat := global.Flatten(nil)
+	if err := agg.Finish(flat, flat); err != nil {
+		// The rule cannot run on the valid updates it has (Krum with fewer
+		// than 2f+3, say): the round fails with the rule's reason and the
+		// job goes on, as when the quorum is not reached.
+		agg.Reset()
+		out.Status, out.Reason = ledger.StatusFailed, RuleFailedPrefix+err.Error()
+		out.Model, out.State = in.Global, in.State
+		return out, nil
+	}
 	for i := range out.Records {
 		if out.Records[i].Status == ledger.StatusAccepted {
 			out.Records[i].Share = Share(out.Records[i].Signed.Sub.NumExamples, totalExamples)
 		}
-	}
-	agg.SetNoiseSeed(in.NoiseSeed)
-	flat := global.Flatten(nil)
-	if err := agg.Finish(flat, flat); err != nil {
-		return nil, fmt.Errorf("%w: aggregate: %v", ErrFold, err)
 	}
 	if err := global.SetFlat(flat); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFold, err)

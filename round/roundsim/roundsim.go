@@ -43,7 +43,7 @@ type Config struct {
 	CohortSize, Quorum, MinParticipants, Rounds uint64
 	DeadlineMillis                              uint64
 	NormBound                                   string // decimal; "" for none
-	Rule                                        string // aggregation rule name, default fedavg
+	Rule                                        string // aggregation rule: a name, or NAME(k=v,...); default fedavg
 	Seed                                        uint64 // keys and initial model
 }
 
@@ -98,6 +98,11 @@ func New(cfg Config) (*Sim, error) {
 	}
 	s.global = arch.Init(cfg.Seed)
 	rule := aggregate.Spec{Rule: cfg.Rule}
+	if strings.Contains(cfg.Rule, "(") {
+		if rule, err = aggregate.ParseCanonical(cfg.Rule); err != nil {
+			return nil, err
+		}
+	}
 	if err := rule.Validate(); err != nil {
 		return nil, err
 	}

@@ -19,7 +19,12 @@
 //     result back, signs and stores the commitment the Machine builds, and
 //     journals the commit. After each commit it rewrites the data
 //     directory's "head" file and Config.HeadFile.
-//  4. A journal write or fsync that fails stops the server: the journal is
+//  4. Store errors in a fold or a commit are retried until ctx ends (an
+//     update blob still unreadable after three tries is recorded as
+//     missing), except one wrapping blob.ErrStopped (the store will not
+//     serve again): Run returns it at once, and a Server restarted on the
+//     data directory folds the round again.
+//  5. A journal write or fsync that fails stops the server: the journal is
 //     cut back to its last whole record, every request is answered with an
 //     error and Run returns the error. Restarted on the same data directory,
 //     a Server resumes from the journal with nothing acknowledged lost: a

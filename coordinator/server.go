@@ -47,22 +47,7 @@ type Config struct {
 	Logger   *slog.Logger
 	// OnCommit, if set, is called after each round is committed.
 	OnCommit func(c *ledger.SignedCommitment, head ledger.BlobID)
-	// Fault, if set, is asked at each fault point of a round (FaultClosed:
-	// closed and journaled, nothing aggregated; FaultStored: the commitment
-	// blob is stored but the commit not journaled); when it answers true, Run
-	// stops there with ErrCrashed, as if the process died. Simulations use it;
-	// it is nil in production.
-	Fault func(point string, round uint64) bool
 }
-
-// Fault points.
-const (
-	FaultClosed = "closed"
-	FaultStored = "stored"
-)
-
-// ErrCrashed is returned by Run when Config.Fault simulated a crash.
-var ErrCrashed = errors.New("coordinator: simulated crash")
 
 // Server drives a round.Machine: it serves the round protocol, journals
 // events and does the I/O of closing rounds. Goroutines: Run's loop (owns
@@ -176,7 +161,10 @@ func Open(ctx context.Context, cfg Config, newJob func() (ledger.JobSpec, []byte
 		}
 		sj = j
 	}
-	if err := job.CheckSpec(&sj.Job); err != nil {
+	// A resumed job is checked as auditors check it; whether its rule's
+	// parameters suit its quorum (job.CheckSpec) was checked when it was
+	// made, and a round whose rule cannot run fails without stopping the job.
+	if err := sj.Job.Validate(); err != nil {
 		return nil, fmt.Errorf("coordinator: the job in %s is not valid: %w", jp, err)
 	}
 	me, _ := peer.IDFromPrivateKey(cfg.Key)
@@ -365,13 +353,17 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// retry runs fn until it succeeds or ctx ends, backing off between attempts.
+// retry runs fn until it succeeds, ctx ends or the store stopped
+// (blob.ErrStopped), backing off between attempts.
 func retry[T any](ctx context.Context, log *slog.Logger, what string, fn func() (T, error)) (T, error) {
 	wait := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		v, err := fn()
 		if err == nil {
 			return v, nil
+		}
+		if errors.Is(err, blob.ErrStopped) {
+			return v, err
 		}
 		if ctx.Err() != nil {
 			return v, ctx.Err()
@@ -402,9 +394,6 @@ func NoiseSeed(key crypto.PrivKey, job ledger.Hash, round uint64) (ledger.Hash, 
 // every input is in the journal.
 func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 	log := s.cfg.Logger
-	if s.cfg.Fault != nil && s.cfg.Fault(FaultClosed, t.Round) {
-		return ErrCrashed
-	}
 	s.mu.Lock()
 	global := s.model
 	s.mu.Unlock()
@@ -476,9 +465,6 @@ func (s *Server) storeCommit(ctx context.Context, cm *ledger.Commitment) error {
 	if err != nil {
 		return err
 	}
-	if s.cfg.Fault != nil && s.cfg.Fault(FaultStored, cm.Round) {
-		return ErrCrashed
-	}
 	s.mu.Lock()
 	_, err = s.stepLocked(round.Event{Kind: round.EvCommit, Round: cm.Round,
 		Commit: &round.CommitInfo{Head: newHead, Model: cm.OutputModel, ModelHash: cm.OutputModelHash, StateBlob: cm.StateBlob}})
@@ -529,17 +515,22 @@ func evaluate(arch string, file []byte, d *model.Dataset) ([]ledger.Metric, erro
 }
 
 // open is the coordinator's Opener: fetch the update blob and, in sealed
-// mode, decrypt it as a recipient.
+// mode, decrypt it as a recipient. A blob the store cannot serve is missing,
+// unless the store stopped (blob.ErrStopped): that aborts the fold.
 func (s *Server) open(ctx context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
 	var b []byte
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		if b, err = s.cfg.Store.Get(ctx, sub.Sub.Blob); err == nil || ctx.Err() != nil {
+		if b, err = s.cfg.Store.Get(ctx, sub.Sub.Blob); err == nil || ctx.Err() != nil || errors.Is(err, blob.ErrStopped) {
 			break
 		}
 	}
 	if ctx.Err() != nil {
 		return nil, "", ctx.Err()
+	}
+	if errors.Is(err, blob.ErrStopped) {
+		// Not a missing blob: the store is gone, and the fold with it.
+		return nil, "", fmt.Errorf("coordinator: fetch update of %s: %w", sub.Sub.Participant, err)
 	}
 	if err != nil {
 		return nil, ledger.ReasonBlobMissing, nil

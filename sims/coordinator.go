@@ -3,20 +3,21 @@ package sims
 import (
 	"context"
 	"crypto/sha256"
-	"fmt"
 	"math"
 	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/decimal"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/seal"
 )
 
-// openCoordinator creates the coordinator's host, key and store, builds the
-// job and opens the coordinator on Out/coordinator, which creates the job.
+// openCoordinator creates the coordinator's host, key and store (wrapped
+// in a crashStore when the run has crashes), builds the job and opens the
+// coordinator on Out/coordinator, which creates the job.
 func (s *sim) openCoordinator(ctx context.Context) error {
 	ckey := keyFor(s.o.Seed, "coordinator")
 	ch, err := s.net.newHost(ckey, s.o.Nodes)
@@ -40,24 +41,19 @@ func (s *sim) openCoordinator(ctx context.Context) error {
 		return spec, b, err
 	}
 	s.committed = make(chan uint64, s.o.Rounds)
-	crashAt, crashed := crashPlan(*s.o), map[uint64]bool{}
+	var store blob.Store = s.cstore
+	if s.o.Crashes > 0 {
+		s.crashStore = newCrashStore(s.cstore, crashPlan(*s.o))
+		store = s.crashStore
+	}
 	s.ccfg = coordinator.Config{
-		Host: ch, Key: ckey, HPKE: hkey, Store: s.cstore, DataDir: filepath.Join(s.o.Out, "coordinator"),
-		Clock: s.clock, Eval: s.eval, Logger: s.o.Logger,
-		Fault: func(point string, round uint64) bool {
-			// Called from the coordinator's Run goroutine only.
-			if crashAt[round] != point || crashed[round] {
-				return false
-			}
-			crashed[round] = true
-			s.crashes = append(s.crashes, fmt.Sprintf("round %d at %s", round, point))
-			return true
-		},
-		OnCommit: s.onCommit,
+		Host: ch, Key: ckey, HPKE: hkey, Store: store, DataDir: filepath.Join(s.o.Out, "coordinator"),
+		Clock: s.clock, Eval: s.eval, Logger: s.o.Logger, OnCommit: s.onCommit,
 	}
 	if s.srv, err = coordinator.Open(ctx, s.ccfg, s.newJob); err != nil {
 		return err
 	}
+	s.up()
 	s.mu.Lock()
 	s.lastTime = time.Now()
 	s.mu.Unlock()
@@ -73,7 +69,15 @@ func (s *sim) reopenCoordinator(ctx context.Context) error {
 		return err
 	}
 	s.srv, s.srvClosed = srv, false
+	s.up()
 	return nil
+}
+
+// up tells the crashing store, if any, that the coordinator is open.
+func (s *sim) up() {
+	if s.crashStore != nil {
+		s.crashStore.up()
+	}
 }
 
 // closeCoordinator closes the coordinator, if open. Its Run goroutine must

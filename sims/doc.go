@@ -14,10 +14,21 @@
 //     committee file (committee), the chain head (head), the coordinator's
 //     key and data (coordinator/) and, for sealed jobs, the HPKE key of the
 //     job's auditor recipient (auditor.hpke). A run first clears these.
-//  4. Faults: Dropout, Attackers, Crashes (the coordinator stops at a fault
+//  4. Faults: Dropout, Attackers, Crashes (the coordinator stops at a crash
 //     point and is reopened from its data directory) and DeadNodes.
 //  5. Unless NoAudit, Run audits the finished chain from its head alone and
 //     returns the report.
+//
+// Crashes are injected through the coordinator's blob store, its only I/O
+// once a round has closed: with Crashes, the coordinator's store is a
+// wrapper (crashStore) that follows a seeded plan of rounds and points. At
+// "closed" the first Get or Put of the round fails, before anything of the
+// round is stored; at "stored" the Put of the round's commitment record is
+// done and then fails. Each failure is a crashError wrapping
+// blob.ErrStopped, so the coordinator's Run returns it at once; the round
+// loop recognises it, records "round R at POINT" in Result.Crashes and
+// reopens the coordinator from its data directory alone. The coordinator's
+// production Config has no simulation hook.
 //
 // Goroutines: Run starts one per participant (participant.Run) and one for
 // the coordinator's Run loop (one at a time: a crashed coordinator's loop has

@@ -3,17 +3,15 @@ package sims
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
-
-	"github.com/floe-fl/floe/coordinator"
+	"fmt"
 )
 
 // loop runs the coordinator in s.coord until the job is done and returns why it
 // stopped: nil when the job is done, else the coordinator's, a
 // participant's or the context's error. It is the only goroutine that
 // restarts the coordinator, kills storage nodes and moves the clock:
-//   - a coordinator that crashed (a simulated fault) is reopened from its
-//     data directory and run again;
+//   - a coordinator that crashed (its crashStore stopped) is reopened from
+//     its data directory alone and run again;
 //   - after round max(1, o.Rounds/3) commits, o.DeadNodes storage nodes die;
 //   - a round whose cohort is through short of its size jumps the clock by
 //     the deadline. Nothing else moves the simulated clock, so it still
@@ -33,9 +31,11 @@ func (s *sim) loop() error {
 	for {
 		select {
 		case err := <-srvDone:
-			if !errors.Is(err, coordinator.ErrCrashed) {
+			var crash *crashError
+			if !errors.As(err, &crash) {
 				return err
 			}
+			s.crashes = append(s.crashes, fmt.Sprintf("round %d at %s", crash.Round, crash.Point))
 			if err := s.reopenCoordinator(ctx); err != nil {
 				return err
 			}
@@ -52,18 +52,4 @@ func (s *sim) loop() error {
 			return ctx.Err()
 		}
 	}
-}
-
-// crashPlan picks o.Crashes distinct rounds, and for each a fault point, from the seed.
-func crashPlan(o Options) map[uint64]string {
-	r := rand.New(rand.NewPCG(o.Seed, 0x6372617368)) // "crash"
-	plan := map[uint64]string{}
-	for _, i := range r.Perm(o.Rounds)[:o.Crashes] {
-		point := coordinator.FaultClosed
-		if r.IntN(2) == 1 {
-			point = coordinator.FaultStored
-		}
-		plan[uint64(i+1)] = point
-	}
-	return plan
 }

@@ -204,19 +204,20 @@ type sim struct {
 	// openCoordinator (coordinator.go)
 	ccfg       coordinator.Config
 	newJob     func() (ledger.JobSpec, []byte, error)
-	cstore     blob.Store
+	cstore     blob.Store          // the coordinator's store client (the audit's too)
+	crashStore *crashStore         // wraps cstore for the coordinator when o.Crashes > 0
 	auditorKey *seal.Key           // sealed jobs only
 	srv        *coordinator.Server // replaced by the loop on a restart
 	srvClosed  bool
 	committed  chan uint64 // rounds committed, in order
-	crashes    []string    // owned by the coordinator's goroutine while it runs
 
 	// startParticipants (participants.go)
 	errs  chan error    // a participant's failure
 	short chan struct{} // a round whose cohort finished short of its size
 
 	// loop (loop.go)
-	dead []int
+	crashes []string
+	dead    []int
 
 	mu       sync.Mutex // guards the following
 	stats    []RoundStat

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -124,7 +126,7 @@ func TestRobustRuleResistsAttackers(t *testing.T) {
 	}
 }
 
-// TestCrashesChangeNothing: a coordinator that crashes at its fault points
+// TestCrashesChangeNothing: a coordinator that crashes at its crash points
 // (after closing a round, and after storing a commitment it never journaled)
 // and restarts from its data directory makes the very same chain.
 func TestCrashesChangeNothing(t *testing.T) {
@@ -253,5 +255,47 @@ func waitGoroutines(t *testing.T, base int) {
 		buf := make([]byte, 1<<20)
 		buf = buf[:runtime.Stack(buf, true)]
 		t.Fatalf("%d goroutines outlived Run by 10s (%d before it); stacks:\n%s", n-base, base, buf)
+	}
+}
+
+// TestCrashPointsFire: with a plan that has both crash points, every
+// planned crash happens, in its round and at its point (the crashing store
+// really stops the coordinator there), and the chain is the crash-free one.
+func TestCrashPointsFire(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := smallOptions(t)
+	o.Rounds, o.Crashes = 4, 4
+	points := func() map[string]bool {
+		m := map[string]bool{}
+		for _, p := range crashPlan(o) {
+			m[p] = true
+		}
+		return m
+	}
+	for !points()[crashClosed] || !points()[crashStored] {
+		o.Seed++
+	}
+	var want []string
+	plan := crashPlan(o)
+	for r := uint64(1); r <= uint64(o.Rounds); r++ {
+		if p, ok := plan[r]; ok {
+			want = append(want, fmt.Sprintf("round %d at %s", r, p))
+		}
+	}
+	crashy, err := Run(ctx, o, nil)
+	if err != nil {
+		t.Fatalf("seed %d: %v", o.Seed, err)
+	}
+	if !slices.Equal(crashy.Crashes, want) {
+		t.Fatalf("seed %d: crashes %q, want %q", o.Seed, crashy.Crashes, want)
+	}
+	o.Out, o.Crashes = t.TempDir(), 0
+	clean, err := Run(ctx, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crashy.Head != clean.Head {
+		t.Fatalf("seed %d: crashes %v changed the chain: %s vs %s", o.Seed, crashy.Crashes, ledger.Hash(crashy.Head), ledger.Hash(clean.Head))
 	}
 }

@@ -161,6 +161,7 @@ func TestAuditSimulatedRejectionCap(t *testing.T) {
 		sim.Register(p, 10)
 	}
 	sim.Tick(0)
+	sim.Register("flood", 10) // registered after the round opened: not in its cohort
 	extra := 40
 	for i := 0; i < round.MaxRejectsRecorded+extra; i++ {
 		sim.Reject("flood", ledger.ReasonMalformed)
@@ -266,4 +267,44 @@ func TestAuditSimulatedRuleFailure(t *testing.T) {
 	if rep := runAudit(t, sim, head); rep.Verdict != audit.VerdictFailed || rep.Failure.Round != 2 {
 		t.Fatalf("a made-up rule failure: %s %+v", rep.Verdict, rep.Failure)
 	}
+}
+
+// TestAuditSimulatedJunkSubmissions: a registered peer's submissions with
+// a megabyte of junk in the signature and the certificate cost the chain a
+// bounded record each (the claimed fields kept to one byte past their
+// bounds, which keeps the verdict), junk past the record cap is only
+// counted, the commitment stays far below the record limit, and the audit
+// replays every verdict from the compacted records.
+func TestAuditSimulatedJunkSubmissions(t *testing.T) {
+	sim, err := roundsim.New(roundsim.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"p1", "p2", "p3"} {
+		sim.Register(p, 10)
+	}
+	sim.Tick(0)
+	junk := make([]byte, 1<<20)
+	for i := 0; i < 20; i++ {
+		must(t)(sim.Submit("p1", roundsim.Submission{Junk: junk}))
+	}
+	for _, p := range []string{"p1", "p2", "p3"} {
+		must(t)(sim.Submit(p, roundsim.Submission{}))
+	}
+	sim.Tick(0)
+	must(t)(sim.Fold())
+	must(t)(sim.Commit())
+	rec, err := sim.Store().Get(context.Background(), sim.Head())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec) > 64<<10 {
+		t.Fatalf("a commitment with 20 junk submissions of 2 MiB each is %d bytes", len(rec))
+	}
+	for _, r := range sim.Last().Submissions {
+		if r.Status == ledger.StatusRejected && (r.Reason != ledger.ReasonBadSig || len(r.Signed.Sig) != ledger.SignatureSize+1) {
+			t.Fatalf("junk recorded as %q with a %d-byte signature", r.Reason, len(r.Signed.Sig))
+		}
+	}
+	verified(t, runAudit(t, sim, sim.Head()))
 }

@@ -583,8 +583,12 @@ func (s *Server) serve(st network.Stream, sender string, req *round.Request) rou
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if _, err := s.stepLocked(round.Event{Kind: round.EvRegister, Peer: sender, NumExamples: req.NumExamples}); err != nil {
+		reply, err := s.stepLocked(round.Event{Kind: round.EvRegister, Peer: sender, NumExamples: req.NumExamples})
+		if err != nil {
 			return journalUnavailable
+		}
+		if reply.Reason != "" {
+			return round.Response{Status: round.RespRejected, Reason: reply.Reason}
 		}
 		return round.Response{Status: round.RespOK, Job: s.jobRec, JobBlob: s.m.JobBlob(), Head: s.m.Head(), Round: s.m.Round()}
 	case round.OpTask:

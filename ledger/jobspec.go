@@ -98,6 +98,92 @@ func (j *JobSpec) Validate() error {
 	if j.Clip && bound.IsZero() {
 		return jobErr("clip", "needs a norm_bound > 0")
 	}
+	if err := j.validateAdmission(); err != nil {
+		return err
+	}
+	if worst := j.MaxCommitmentSize(); worst > MaxRecordSize {
+		return jobErr("cohort_size", "a round's commitment could reach %d bytes, above the %d-byte record limit every reader enforces: lower cohort_size or max_registrations (committee of %d)", worst, MaxRecordSize, len(j.Committee))
+	}
+	return nil
+}
+
+// Admission and size bounds.
+const (
+	// DefaultMaxRegistrations caps registrations when a job sets no cap.
+	DefaultMaxRegistrations = 10_000
+	// MaxProtocolExamples bounds the examples any submission may claim, so
+	// a round's example total cannot overflow (2^32 each, at most 2^30
+	// members).
+	MaxProtocolExamples = 1 << 32
+	// MaxRejectsRecorded bounds the rejected submissions a commitment
+	// records; further ones are only counted (DroppedRejects).
+	MaxRejectsRecorded = 256
+	// MaxPeerIDLen bounds a recorded participant name: Ed25519 peer IDs are
+	// 52 characters; a longer claimed name is kept to its first
+	// MaxPeerIDLen+1 bytes.
+	MaxPeerIDLen = 64
+	// SignatureSize is an Ed25519 signature's length; a longer claimed
+	// signature is kept to its first SignatureSize+1 bytes.
+	SignatureSize = 64
+)
+
+// Registrations returns the cap on registered peers.
+func (j *JobSpec) Registrations() uint64 {
+	if j.MaxRegistrations == 0 {
+		return DefaultMaxRegistrations
+	}
+	return j.MaxRegistrations
+}
+
+// ExamplesBound returns the most examples one participant may claim.
+func (j *JobSpec) ExamplesBound() uint64 {
+	if j.MaxExamples == 0 || j.MaxExamples > MaxProtocolExamples {
+		return MaxProtocolExamples
+	}
+	return j.MaxExamples
+}
+
+// MaxCertificateSize bounds the CBOR of a valid availability certificate on
+// a committee of n: the blob ID, the lifetime and at most n acks of an index
+// and a 64-byte signature. A longer claimed certificate cannot be valid and
+// is kept to its first MaxCertificateSize(n)+1 bytes.
+func MaxCertificateSize(n int) int { return 64 + 80*n }
+
+// MaxSubmissionRecordSize bounds the CBOR of one submission record on a
+// committee of n, once its claimed fields are kept to their bounds.
+func MaxSubmissionRecordSize(n int) int {
+	return 256 + (MaxPeerIDLen + 1) + (SignatureSize + 1) + MaxCertificateSize(n) + 1
+}
+
+// MaxCommitmentSize bounds the encoded size of any commitment of j: its
+// candidates (at most Registrations), its submission records (the cohort's
+// plus at most MaxRejectsRecorded rejections) and the fixed fields.
+func (j *JobSpec) MaxCommitmentSize() int {
+	n := len(j.Committee)
+	cands := min(j.Registrations(), MaxCohort)
+	cohort := min(j.CohortSize, cands)
+	return 4096 + int(cands)*(MaxPeerIDLen+4) + int(cohort)*(MaxPeerIDLen+4) +
+		(int(cohort)+MaxRejectsRecorded)*MaxSubmissionRecordSize(n) + len(j.Aggregation)
+}
+
+func (j *JobSpec) validateAdmission() error {
+	for i, p := range j.AllowList {
+		if _, err := ParsePeerID(p); err != nil {
+			return jobErr(fmt.Sprintf("admission.allow[%d]", i), "%q is not an Ed25519 peer ID", p)
+		}
+		if i > 0 && j.AllowList[i-1] >= p {
+			return jobErr("admission.allow", "not sorted and distinct at %d", i)
+		}
+	}
+	if len(j.AllowList) > 0 && uint64(len(j.AllowList)) < j.MinParticipants {
+		return jobErr("admission.allow", "%d peers, fewer than min_participants %d", len(j.AllowList), j.MinParticipants)
+	}
+	if j.MaxRegistrations != 0 && j.MaxRegistrations < j.MinParticipants {
+		return jobErr("admission.max_registrations", "%d, fewer than min_participants %d", j.MaxRegistrations, j.MinParticipants)
+	}
+	if j.MaxExamples > MaxProtocolExamples {
+		return jobErr("admission.max_examples", "%d, want at most %d", j.MaxExamples, uint64(MaxProtocolExamples))
+	}
 	return nil
 }
 

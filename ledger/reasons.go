@@ -29,6 +29,9 @@ const (
 	// StageFold: when the round closes, from the update's bytes; an auditor
 	// replays it by running the fold.
 	StageFold
+	// StageRegistration: a registration refused (admission); never in a
+	// commitment.
+	StageRegistration
 )
 
 // Rejection reasons.
@@ -52,6 +55,9 @@ const (
 	ReasonShape       Reason = "wrong shape"
 	ReasonNonFinite   Reason = "non-finite values"
 	ReasonNorm        Reason = "norm above bound"
+	// Registration refusals.
+	ReasonNotAdmitted       Reason = "not admitted"
+	ReasonRegistrationsFull Reason = "registrations full"
 )
 
 // Reasons lists every rejection reason.
@@ -71,6 +77,8 @@ func (r Reason) Stage() Stage {
 		return StageReceipt
 	case ReasonBlobMissing, ReasonBadUpdate, ReasonHash, ReasonShape, ReasonNonFinite, ReasonNorm:
 		return StageFold
+	case ReasonNotAdmitted, ReasonRegistrationsFull:
+		return StageRegistration
 	}
 	return 0
 }

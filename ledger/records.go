@@ -85,6 +85,14 @@ type JobSpec struct {
 	Seed                 uint64      `cbor:"20,keyasint"`
 	MinParticipants      uint64      `cbor:"21,keyasint"`
 	UpdateLifetimeMillis uint64      `cbor:"22,keyasint,omitempty"` // how long storage nodes keep an update blob (0: forever)
+	// Admission. AllowList, when not empty, names the only peers that may
+	// register (sorted, distinct). MaxRegistrations caps the peers
+	// registered at once (0: DefaultMaxRegistrations). MaxExamples bounds
+	// the examples one participant may claim, at registration and in each
+	// submission (0: the protocol's bound, 2^32).
+	AllowList        []string `cbor:"23,keyasint,omitempty"`
+	MaxRegistrations uint64   `cbor:"24,keyasint,omitempty"`
+	MaxExamples      uint64   `cbor:"25,keyasint,omitempty"`
 }
 
 // SignedJob is a JobSpec with the coordinator's signature.

@@ -3,17 +3,19 @@ package round
 import (
 	"fmt"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/floe-fl/floe/ledger"
 )
 
 // MaxExamples bounds the examples one submission may claim, so that a
-// round's example total cannot overflow (2^32 each, at most 2^30 members).
-const MaxExamples = 1 << 32
+// round's example total cannot overflow (2^32 each, at most 2^30 members);
+// a job may set a lower bound (JobSpec.MaxExamples).
+const MaxExamples = ledger.MaxProtocolExamples
 
 // MaxRejectsRecorded bounds the rejected submissions recorded per round;
 // further ones are only counted, so no sender can grow a commitment unboundedly.
-const MaxRejectsRecorded = 256
+const MaxRejectsRecorded = ledger.MaxRejectsRecorded
 
 // CertVerifier checks a certificate (CBOR of blob.Certificate) for a blob.
 type CertVerifier func(blob ledger.BlobID, cert []byte) error
@@ -226,13 +228,16 @@ func (m *Machine) sortedRegistered() []string {
 }
 
 // Check returns the reason a submission from sender would be rejected now,
-// or "" if it would be accepted. It changes nothing.
+// or "" if it would be accepted. It changes nothing. Claimed fields beyond
+// their bounds (a signature that is not 64 bytes, a certificate longer
+// than any valid one for the job's committee) are rejected as such, so a
+// compacted record (see compact) gets the same verdict as the original.
 func (m *Machine) Check(sender string, s *ledger.SignedSubmission) ledger.Reason {
 	sub := &s.Sub
 	switch {
 	case sub.Participant != sender:
 		return ledger.ReasonSender
-	case s.Verify() != nil:
+	case len(s.Sig) != ledger.SignatureSize || s.Verify() != nil:
 		return ledger.ReasonBadSig
 	case sub.Job != m.jobID:
 		return ledger.ReasonWrongJob
@@ -253,13 +258,56 @@ func (m *Machine) Check(sender string, s *ledger.SignedSubmission) ledger.Reason
 	if sub.NumExamples == 0 {
 		return ledger.ReasonNoExamples
 	}
-	if sub.NumExamples > MaxExamples {
+	if sub.NumExamples > m.job.ExamplesBound() {
 		return ledger.ReasonExamples
+	}
+	if len(s.Cert) > ledger.MaxCertificateSize(len(m.job.Committee)) {
+		return ledger.ReasonBadCert
 	}
 	if m.verify != nil {
 		if err := m.verify(sub.Blob, s.Cert); err != nil {
 			return ledger.ReasonBadCert
 		}
+	}
+	return ""
+}
+
+// compact returns a rejected submission as it is journaled and recorded:
+// each claimed field kept to one byte past its bound (a participant name
+// cut at a rune boundary), so that what one rejection costs the journal and
+// the chain is bounded, and Check gives the compacted record the verdict it
+// gave the original.
+func (m *Machine) compact(s *ledger.SignedSubmission) *ledger.SignedSubmission {
+	c := *s
+	if len(c.Sub.Participant) > ledger.MaxPeerIDLen {
+		p := c.Sub.Participant[:ledger.MaxPeerIDLen+1]
+		for !utf8.ValidString(p) {
+			p = p[:len(p)-1]
+		}
+		c.Sub.Participant = p
+	}
+	if len(c.Sig) > ledger.SignatureSize {
+		c.Sig = c.Sig[:ledger.SignatureSize+1]
+	}
+	if n := ledger.MaxCertificateSize(len(m.job.Committee)); len(c.Cert) > n {
+		c.Cert = c.Cert[:n+1]
+	}
+	return &c
+}
+
+// Admit returns why peer may not register with examples now, or "".
+func (m *Machine) Admit(peer string, examples uint64) ledger.Reason {
+	j := m.job
+	if len(j.AllowList) > 0 {
+		if _, ok := slices.BinarySearch(j.AllowList, peer); !ok {
+			return ledger.ReasonNotAdmitted
+		}
+	}
+	if examples > j.ExamplesBound() {
+		return ledger.ReasonExamples
+	}
+	if _, again := m.registered[peer]; !again && uint64(len(m.registered)) >= j.Registrations() {
+		return ledger.ReasonRegistrationsFull
 	}
 	return ""
 }
@@ -270,6 +318,9 @@ func (m *Machine) validate(ev *Event) error {
 	case EvRegister:
 		if ev.Peer == "" || ev.NumExamples == 0 {
 			return fmt.Errorf("round: register event without peer or examples")
+		}
+		if r := m.Admit(ev.Peer, ev.NumExamples); r != "" {
+			return fmt.Errorf("round: registration of %s refused: %s", ev.Peer, r)
 		}
 	case EvStartRound:
 		if !m.shouldStart() || ev.Round != m.round+1 {
@@ -413,11 +464,34 @@ func (m *Machine) Step(ev Event) (uint64, error) {
 			return 0, fmt.Errorf("round: commit of round %d names other outputs than its commitment", ev.Round)
 		}
 	}
+	switch ev.Kind {
+	case EvRegister:
+		if ev.Peer == "" || ev.NumExamples == 0 {
+			return 0, fmt.Errorf("round: register event without peer or examples")
+		}
+		if r := m.Admit(ev.Peer, ev.NumExamples); r != "" || m.registered[ev.Peer] == ev.NumExamples {
+			return m.reply(&ev, r), nil // refused, or nothing changes: nothing to journal
+		}
+	case EvSubmit, EvReject:
+		if err := m.validate(&ev); err != nil {
+			return 0, err
+		}
+		reason := ev.Reason
+		if ev.Kind == EvSubmit {
+			reason = m.Check(ev.Peer, ev.Sub)
+		}
+		if _, ok := m.registered[ev.Peer]; !ok {
+			// From a peer that is not registered: answered, but neither
+			// journaled nor recorded, so outsiders cost the journal and
+			// the chain nothing.
+			return m.reply(&ev, reason), nil
+		}
+		if reason != "" && ev.Kind == EvSubmit {
+			ev.Sub = m.compact(ev.Sub)
+		}
+	}
 	if err := m.validate(&ev); err != nil {
 		return 0, err
-	}
-	if ev.Kind == EvRegister && m.registered[ev.Peer] == ev.NumExamples {
-		return m.reply(&ev, ""), nil // nothing changes: nothing to journal
 	}
 	reason := m.apply(&ev)
 	m.persist = append(m.persist, ev)

@@ -20,6 +20,7 @@ import (
 // Commands:
 //
 //	job [cohort=N] [quorum=N] [min=N] [rounds=N] [deadline=MS] [norm=X] [rule=NAME]
+//	    [allow=P1,P2,...] [max-registrations=N] [max-examples=N]
 //	register p1 p2 ... [examples=N]
 //	tick MS                advance the clock by MS and tick
 //	submit P [from=Q] [round=N] [examples=N] [cert=bad] [sig=bad] [job=wrong] [update=good|nan|big|shape|hash|missing]
@@ -112,13 +113,17 @@ func newJob(t *testing.T, d *datadriven.TestData) (*roundsim.Sim, []string) {
 	for _, f := range []struct {
 		key string
 		dst *uint64
-	}{{"cohort", &cfg.CohortSize}, {"quorum", &cfg.Quorum}, {"min", &cfg.MinParticipants}, {"rounds", &cfg.Rounds}, {"deadline", &cfg.DeadlineMillis}} {
+	}{{"cohort", &cfg.CohortSize}, {"quorum", &cfg.Quorum}, {"min", &cfg.MinParticipants}, {"rounds", &cfg.Rounds}, {"deadline", &cfg.DeadlineMillis},
+		{"max-registrations", &cfg.MaxRegistrations}, {"max-examples", &cfg.MaxExamples}} {
 		if d.HasArg(f.key) {
 			*f.dst = uintArg(t, d, f.key)
 		}
 	}
 	cfg.NormBound = strArg(t, d, "norm", cfg.NormBound)
 	cfg.Rule = strArg(t, d, "rule", cfg.Rule)
+	if a := strArg(t, d, "allow", ""); a != "" {
+		cfg.AllowList = strings.Split(a, ",")
+	}
 	sim, err := roundsim.New(cfg)
 	if err != nil {
 		d.Fatalf(t, "job: %v", err)

@@ -1,22 +1,3 @@
-// Package roundsim is a deterministic simulator of the round machine alone:
-// a round.Machine, round.Fold and an in-memory blob store (blob/mem), in
-// one goroutine, on simulated time, with participants' keys derived from
-// their names. It drives the Machine exactly as coordinator.Server does
-// (persist Ready's events to a journal, then reply; fold; store the
-// commitment; step the commit), without a network, so tests script rounds
-// event by event (round's transcript tests) and build real chains for the
-// audit (audit's tests) in milliseconds.
-//
-// Callers:
-//  1. New(Config) signs a job whose committee is the store's, stores its
-//     initial model and job record, and starts the machine.
-//  2. Register, Submit, Reject and Tick feed the machine; each returns what
-//     the driver did (events persisted, replies sent, work made ready).
-//  3. Fold runs the fold the machine asked for and hands the result back;
-//     Commit signs and stores the commitment it built and steps the commit.
-//     Crash loses the machine and rebuilds it from the journal.
-//  4. Head, Store and JobBlob give an auditor what it needs to audit the
-//     chain: audit.Run(ctx, audit.Config{Get: sim.Store().Get, Head: sim.Head()}).
 package roundsim
 
 import (
@@ -45,6 +26,11 @@ type Config struct {
 	NormBound                                   string // decimal; "" for none
 	Rule                                        string // aggregation rule: a name, or NAME(k=v,...); default fedavg
 	Seed                                        uint64 // keys and initial model
+	// Admission: names of the only participants that may register (none:
+	// anyone), the cap on registrations and on claimed examples (0: the
+	// defaults).
+	AllowList                     []string
+	MaxRegistrations, MaxExamples uint64
 }
 
 // Default returns a small job: cohort 3, quorum 2, 3 registrations, 2
@@ -112,7 +98,12 @@ func New(cfg Config) (*Sim, error) {
 		Committee:  st.Committee().Addrs(),
 		CohortSize: cfg.CohortSize, Quorum: cfg.Quorum, MinParticipants: cfg.MinParticipants, Rounds: cfg.Rounds,
 		DeadlineMillis: cfg.DeadlineMillis, NormBound: cfg.NormBound, Seed: cfg.Seed,
+		MaxRegistrations: cfg.MaxRegistrations, MaxExamples: cfg.MaxExamples,
 	}
+	for _, name := range cfg.AllowList {
+		spec.AllowList = append(spec.AllowList, s.ID(name))
+	}
+	slices.Sort(spec.AllowList)
 	initial, err := model.MarshalSafetensors(s.global, round.ModelMeta(&spec, 0))
 	if err != nil {
 		return nil, err
@@ -223,6 +214,9 @@ type Submission struct {
 	BadSig   bool
 	WrongJob bool
 	Update   string // an Update kind; default good
+	// Junk, when set, is appended to the signature and the certificate: a
+	// hostile participant's oversized fields.
+	Junk []byte
 }
 
 // Submit builds participant name's submission as o says, and steps it.
@@ -269,6 +263,10 @@ func (s *Sim) Submit(name string, o Submission) ([]string, error) {
 	}
 	if o.BadCert {
 		cert = nil
+	}
+	if len(o.Junk) > 0 {
+		sig = append(sig, o.Junk...)
+		cert = append(slices.Clone(cert), o.Junk...)
 	}
 	return s.step(round.Event{Kind: round.EvSubmit, Peer: from, Millis: s.now, Sub: &ledger.SignedSubmission{Sub: sub, Sig: sig, Cert: cert}}), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,18 @@ type Config struct {
 	Clip            bool           `yaml:"clip"`
 	UpdateLifetime  string         `yaml:"update_lifetime"` // Go duration; "" or 0: forever
 	Auditors        []Auditor      `yaml:"auditors"`
+	Admission       Admission      `yaml:"admission"`
+}
+
+// Admission says who may join the job. The default is an open federation:
+// anyone who can reach the coordinator may register (up to
+// ledger.DefaultMaxRegistrations peers) and claim up to 2^32 examples, so
+// Sybils can fill cohorts; set allow (the participants' peer IDs) for a
+// closed federation, and max_examples to bound what one participant weighs.
+type Admission struct {
+	Allow            []string `yaml:"allow"`             // peer IDs; empty: anyone
+	MaxRegistrations Uint     `yaml:"max_registrations"` // 0: ledger.DefaultMaxRegistrations
+	MaxExamples      Uint     `yaml:"max_examples"`      // per participant; 0: 2^32
 }
 
 // Train holds the local training hyperparameters.
@@ -186,6 +199,20 @@ func (c Config) Validate() error {
 	if err := checkRule(c.Aggregation, c.quorum()); err != nil {
 		return err
 	}
+	for i, p := range c.Admission.Allow {
+		if _, err := ledger.ParsePeerID(p); err != nil {
+			return fieldErr(fmt.Sprintf("admission.allow[%d]", i), "%q is not an Ed25519 peer ID (floe keygen prints a participant's)", p)
+		}
+	}
+	if n := uint64(len(slices.Compact(slices.Sorted(slices.Values(c.Admission.Allow))))); n > 0 && n < uint64(c.MinParticipants) {
+		return fieldErr("admission.allow", "%d peers, fewer than min_participants %d: no round could open", n, c.MinParticipants)
+	}
+	if m := uint64(c.Admission.MaxRegistrations); m != 0 && m < uint64(c.MinParticipants) {
+		return fieldErr("admission.max_registrations", "%d, fewer than min_participants %d: no round could open", m, c.MinParticipants)
+	}
+	if uint64(c.Admission.MaxExamples) > ledger.MaxProtocolExamples {
+		return fieldErr("admission.max_examples", "%d, want at most %d", c.Admission.MaxExamples, uint64(ledger.MaxProtocolExamples))
+	}
 	if c.Privacy == "plain" && len(c.Auditors) > 0 {
 		return fieldErr("auditors", "a plain job has no recipients; use privacy: sealed or remove the auditors")
 	}
@@ -308,6 +335,11 @@ func (c Config) Spec(coordinator string, coordKey *seal.Key, arch string, commit
 		CohortSize: uint64(c.CohortSize), Quorum: c.quorum(), DeadlineMillis: uint64(deadline.Milliseconds()),
 		Rounds: uint64(c.Rounds), NormBound: bound.OptionalString(), Clip: c.Clip, Seed: uint64(c.Seed),
 		MinParticipants: uint64(c.MinParticipants), UpdateLifetimeMillis: uint64(lifetime.Milliseconds()),
+		AllowList:        slices.Compact(slices.Sorted(slices.Values(c.Admission.Allow))),
+		MaxRegistrations: uint64(c.Admission.MaxRegistrations), MaxExamples: uint64(c.Admission.MaxExamples),
+	}
+	if len(s.AllowList) == 0 {
+		s.AllowList = nil
 	}
 	if c.Privacy == "sealed" {
 		if coordKey == nil {

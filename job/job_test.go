@@ -1,11 +1,13 @@
 package job
 
 import (
+	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,6 +125,10 @@ func TestBadJobFiles(t *testing.T) {
 		{"update_lifetime bad", withField("update_lifetime", "update_lifetime: long"), "job: update_lifetime: time: invalid duration"},
 		{"update_lifetime below deadline", withField("update_lifetime", "update_lifetime: 1s"), "job: update_lifetime: 1s is shorter than the deadline 1m0s"},
 		{"rounds past 2^64", withField("rounds", "rounds: 18446744073709551616"), `"18446744073709551616" is not an integer`},
+		{"admission: not a peer ID", base + "admission: {allow: [alice]}\n", `job: admission.allow[0]: "alice" is not an Ed25519 peer ID`},
+		{"admission: allow-list below min_participants", base + "min_participants: 3\nadmission: {allow: [" + testPeer(1) + "]}\n", "job: admission.allow: 1 peers, fewer than min_participants 3"},
+		{"admission: cap below min_participants", base + "min_participants: 3\nadmission: {max_registrations: 2}\n", "job: admission.max_registrations: 2, fewer than min_participants 3"},
+		{"admission: max_examples past 2^32", base + "admission: {max_examples: 4294967297}\n", "job: admission.max_examples: 4294967297, want at most 4294967296"},
 		{"rounds 0", withField("rounds", "rounds: 0"), "job: rounds: must be at least 1"},
 		{"rounds fractional", withField("rounds", "rounds: 1.5"), `"1.5" is not an integer`},
 		{"rounds negative", withField("rounds", "rounds: -1"), `"-1" is not an integer`},
@@ -236,6 +242,31 @@ func TestSpec(t *testing.T) {
 	}
 	if _, err := c.Spec("coord", k, "logreg:4-3", nil); err == nil || !strings.HasPrefix(err.Error(), "ledger: job: committee: ") {
 		t.Errorf("a job without committee: %v", err)
+	}
+}
+
+// testPeer returns a deterministic Ed25519 peer ID.
+func testPeer(i byte) string {
+	seed := make([]byte, ed25519.SeedSize)
+	seed[0] = i
+	return ledger.PeerID(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey))
+}
+
+// TestSpecAdmission: the admission section reaches the signed job, its
+// allow-list sorted and distinct.
+func TestSpecAdmission(t *testing.T) {
+	a, b := testPeer(1), testPeer(2)
+	c, err := Parse([]byte(base + "min_participants: 2\nadmission: {allow: [" + b + ", " + a + ", " + b + "], max_registrations: 50, max_examples: 1000}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Spec("coord", testKey(t), "logreg:4-3", testCommittee)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Sorted(slices.Values([]string{a, b}))
+	if !slices.Equal(s.AllowList, want) || s.MaxRegistrations != 50 || s.MaxExamples != 1000 {
+		t.Fatalf("admission in the spec: %v %d %d", s.AllowList, s.MaxRegistrations, s.MaxExamples)
 	}
 }
 

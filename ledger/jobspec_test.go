@@ -1,7 +1,10 @@
 package ledger
 
 import (
+	"crypto/ed25519"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -22,6 +25,18 @@ func validJob() JobSpec {
 	}
 }
 
+// sortedPeers returns n distinct Ed25519 peer IDs, sorted.
+func sortedPeers(n int) []string {
+	var out []string
+	for i := 0; i < n; i++ {
+		seed := make([]byte, ed25519.SeedSize)
+		seed[0] = byte(i + 1)
+		out = append(out, PeerID(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)))
+	}
+	slices.Sort(out)
+	return out
+}
+
 func TestJobSpecValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -36,6 +51,18 @@ func TestJobSpecValidate(t *testing.T) {
 		{"lifetime = deadline", func(j *JobSpec) { j.UpdateLifetimeMillis = j.DeadlineMillis }, ""},
 		{"quorum = cohort", func(j *JobSpec) { j.Quorum = j.CohortSize }, ""},
 		{"largest cohort", func(j *JobSpec) { j.CohortSize = MaxCohort }, ""},
+		{"allow-list", func(j *JobSpec) { j.AllowList = sortedPeers(3) }, ""},
+		{"allow-list not a peer", func(j *JobSpec) { j.AllowList = []string{"alice"} }, `ledger: job: admission.allow[0]: "alice" is not an Ed25519 peer ID`},
+		{"allow-list unsorted", func(j *JobSpec) { p := sortedPeers(2); j.AllowList = []string{p[1], p[0]} }, "ledger: job: admission.allow: not sorted and distinct at 1"},
+		{"allow-list too short", func(j *JobSpec) { j.AllowList = sortedPeers(1); j.MinParticipants = 2 }, "ledger: job: admission.allow: 1 peers, fewer than min_participants 2"},
+		{"registrations below min", func(j *JobSpec) { j.MaxRegistrations = 1; j.MinParticipants = 2 }, "ledger: job: admission.max_registrations: 1, fewer than min_participants 2"},
+		{"examples bound", func(j *JobSpec) { j.MaxExamples = MaxProtocolExamples + 1 }, "ledger: job: admission.max_examples: 4294967297, want at most"},
+		{"commitment past the record limit", func(j *JobSpec) {
+			j.CohortSize, j.MaxRegistrations = 200_000, 200_000
+			for i := 0; i < 100; i++ {
+				j.Committee = append(j.Committee, fmt.Sprintf("/ip4/10.0.1.%d/tcp/1/p2p/n%d", i, i))
+			}
+		}, "ledger: job: cohort_size: a round's commitment could reach"},
 
 		{"version", func(j *JobSpec) { j.Version = 2 }, "ledger: job: version: 2, want 1"},
 		{"name", func(j *JobSpec) { j.Name = "" }, "ledger: job: name: empty"},

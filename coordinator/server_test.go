@@ -69,7 +69,11 @@ func keyN(t *testing.T, n int) crypto.PrivKey {
 func newFixture(t *testing.T) *fixture { return newFixtureIn(t, t.TempDir()) }
 
 // newFixtureIn is newFixture with the coordinator's data directory at dataDir.
-func newFixtureIn(t *testing.T, dataDir string) *fixture {
+func newFixtureIn(t *testing.T, dataDir string) *fixture { return newFixtureWith(t, dataDir, nil) }
+
+// newFixtureWith is newFixtureIn with the job changed by mod (given the
+// peers' IDs) before it is signed.
+func newFixtureWith(t *testing.T, dataDir string, mod func(spec *ledger.JobSpec, peers []string)) *fixture {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	mn := mocknet.New()
@@ -109,13 +113,20 @@ func newFixtureIn(t *testing.T, dataDir string) *fixture {
 		Train: ledger.TrainParams{Epochs: 1, BatchSize: 4, LR: "0.1"}, Aggregation: aggregate.Spec{Rule: "fedavg"}.Canonical(),
 		Privacy: "plain", CohortSize: 6, Quorum: 2, DeadlineMillis: 5000, Rounds: 2, NormBound: "10", MinParticipants: 7,
 		Committee: com.Addrs()}
-	f.spec = spec
-	f.cfg = coordinator.Config{Host: cp.h, Key: cp.key, Store: cp.st, DataDir: dataDir, Clock: f.clk,
-		OnCommit: func(c *ledger.SignedCommitment, _ ledger.BlobID) { f.heads <- c }}
 	f.coord = peer.AddrInfo{ID: cp.h.ID(), Addrs: cp.h.Addrs()}
 	for i := 0; i < 8; i++ {
 		f.peers = append(f.peers, newPeer(keyN(t, i)))
 	}
+	if mod != nil {
+		var ids []string
+		for _, p := range f.peers {
+			ids = append(ids, p.id())
+		}
+		mod(&spec, ids)
+	}
+	f.spec = spec
+	f.cfg = coordinator.Config{Host: cp.h, Key: cp.key, Store: cp.st, DataDir: dataDir, Clock: f.clk,
+		OnCommit: func(c *ledger.SignedCommitment, _ ledger.BlobID) { f.heads <- c }}
 	if err := f.open(); err != nil {
 		t.Fatal(err)
 	}
@@ -554,5 +565,96 @@ func TestLostJournalIsRefused(t *testing.T) {
 		if !errors.Is(err, coordinator.ErrJournalLost) || !strings.Contains(err.Error(), ledger.Hash(head).String()) {
 			t.Fatalf("reopening without the journal: %v; want ErrJournalLost naming head %s", err, ledger.Hash(head))
 		}
+	}
+}
+
+// TestOutsidersCostNothing: a peer that is not registered sends 24
+// submissions of about 1 MiB with junk signatures (as an outside tester
+// did, which grew a commitment to 25 MB and made the chain unreadable):
+// each is answered, none is journaled or recorded. A registered peer's junk
+// is recorded compacted. The round's commitment stays small and the chain
+// verifies.
+func TestOutsidersCostNothing(t *testing.T) {
+	dataDir := t.TempDir()
+	f := newFixtureIn(t, dataDir)
+	cohort := f.registerAndWait(f.peers[:7], 1)
+	var outsider *peerT
+	for _, p := range f.peers[:7] {
+		if !slices.Contains(cohort, p) {
+			outsider = p
+		}
+	}
+	stranger := f.peers[7]
+	journal := filepath.Join(dataDir, "journal")
+	before, err := os.Stat(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dim := f.global.Len()
+	good := func() []float32 { d := make([]float32, dim); d[0] = 0.5; return d }
+	junk := make([]byte, 1000<<10)
+	for i := 0; i < 24; i++ {
+		s := f.update(stranger, 1, good(), nil)
+		s.Sig = append(s.Sig, junk...)
+		f.expect(stranger, s, ledger.ReasonBadSig)
+	}
+	after, err := os.Stat(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Size() != before.Size() {
+		t.Fatalf("an unregistered peer's submissions grew the journal by %d bytes", after.Size()-before.Size())
+	}
+	for i := 0; i < 5; i++ {
+		s := f.update(outsider, 1, good(), nil)
+		s.Sig = append(s.Sig, junk...)
+		f.expect(outsider, s, ledger.ReasonBadSig)
+	}
+	grown, _ := os.Stat(journal)
+	if d := grown.Size() - after.Size(); d > 5*4096 {
+		t.Fatalf("5 junk submissions of a registered peer grew the journal by %d bytes", d)
+	}
+	for _, p := range cohort {
+		f.expect(p, f.update(p, 1, good(), nil), "")
+	}
+	c1 := <-f.heads
+	rec, err := ledger.EncodeCommitment(c1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec) > 64<<10 {
+		t.Fatalf("round 1's commitment is %d bytes", len(rec))
+	}
+	for _, r := range c1.C.Submissions {
+		if r.Signed.Sub.Participant == stranger.id() {
+			t.Fatal("an unregistered peer's submission was recorded")
+		}
+	}
+	_, _, head := f.srv.Status()
+	rep, err := audit.Run(f.ctx, audit.Config{Get: f.peers[0].st.Get, Head: head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != audit.VerdictVerified {
+		t.Fatalf("the chain: %s %v", rep.Verdict, rep.Err())
+	}
+}
+
+// TestAdmission: with an allow-list, a registration cap and an examples
+// bound, refused registrations are answered through the protocol with their
+// reason, and the job runs with the admitted peers.
+func TestAdmission(t *testing.T) {
+	f := newFixtureWith(t, t.TempDir(), func(spec *ledger.JobSpec, peers []string) {
+		spec.AllowList = slices.Sorted(slices.Values(peers[:7]))
+		spec.MaxRegistrations, spec.MaxExamples = 7, 100
+	})
+	if r := f.call(f.peers[7], round.Request{Op: round.OpRegister, NumExamples: 10}); r.Status != round.RespRejected || r.Reason != ledger.ReasonNotAdmitted {
+		t.Fatalf("a peer outside the allow-list: %+v", r)
+	}
+	if r := f.call(f.peers[0], round.Request{Op: round.OpRegister, NumExamples: 101}); r.Status != round.RespRejected || r.Reason != ledger.ReasonExamples {
+		t.Fatalf("a claim above the examples bound: %+v", r)
+	}
+	if cohort := f.registerAndWait(f.peers[:7], 1); len(cohort) != 6 {
+		t.Fatalf("cohort of %d", len(cohort))
 	}
 }

@@ -47,6 +47,10 @@ type Config struct {
 	Tamper func(round uint64, delta []float32)
 	// OnSubmit, if set, is called after each submission with the coordinator's answer.
 	OnSubmit func(round uint64, status, reason string)
+	// OnDone, if set, is called once when the coordinator says the job is
+	// finished, with the last round and chain head it reported; Run then
+	// returns nil.
+	OnDone func(round uint64, head ledger.BlobID)
 }
 
 // Participant is a running edge agent.
@@ -138,7 +142,7 @@ func (p *Participant) Run(ctx context.Context) error {
 			}
 			switch resp.Status {
 			case round.RespDone:
-				return errDone
+				return &doneError{resp.Round, resp.Head}
 			case round.RespWait:
 				return nil
 			case round.RespOK:
@@ -154,7 +158,12 @@ func (p *Participant) Run(ctx context.Context) error {
 				return fmt.Errorf("participant: coordinator answered %s: %s", resp.Status, resp.Reason)
 			}
 		}()
-		if errors.Is(err, errDone) {
+		var done *doneError
+		if errors.As(err, &done) {
+			log.Info("job finished", "round", done.round, "head", ledger.Hash(done.head).String())
+			if p.cfg.OnDone != nil {
+				p.cfg.OnDone(done.round, done.head)
+			}
 			return nil
 		}
 		if err == nil {
@@ -179,7 +188,24 @@ func (p *Participant) Run(ctx context.Context) error {
 	}
 }
 
-var errDone = errors.New("participant: job done")
+// doneError is how the steps of Run report the coordinator's answer that
+// the job is finished (to a registration, a task poll or a submission); Run
+// returns nil on it. Every path checks for it: a participant must stop once
+// the job ends instead of polling a finished coordinator forever.
+type doneError struct {
+	round uint64
+	head  ledger.BlobID
+}
+
+func (e *doneError) Error() string { return "participant: job done" }
+
+// checkDone returns a *doneError for a done answer, else nil.
+func checkDone(resp *round.Response) error {
+	if resp.Status == round.RespDone {
+		return &doneError{resp.Round, resp.Head}
+	}
+	return nil
+}
 
 // PermanentError reports a problem that retrying cannot mend, such as local
 // data that does not fit the job's model; Run returns it.
@@ -191,6 +217,9 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 func (p *Participant) register(ctx context.Context) error {
 	resp, err := p.call(ctx, Request{Op: round.OpRegister, NumExamples: uint64(p.cfg.Data.N)})
 	if err != nil {
+		return err
+	}
+	if err := checkDone(resp); err != nil {
 		return err
 	}
 	if resp.Status == round.RespRejected {
@@ -320,6 +349,9 @@ func (p *Participant) doRound(ctx context.Context, t *round.Task) error {
 	}
 	resp, err := p.call(ctx, Request{Op: round.OpSubmit, Sub: &ledger.SignedSubmission{Sub: sub, Sig: sig, Cert: cert}})
 	if err != nil {
+		return err
+	}
+	if err := checkDone(resp); err != nil {
 		return err
 	}
 	if p.cfg.OnSubmit != nil {

@@ -41,14 +41,20 @@ type FoldOutput struct {
 // ErrFold reports a fold that cannot be computed from its inputs.
 var ErrFold = errors.New("round: fold")
 
-// ModelMeta returns the metadata written into round r's model file.
+// ModelMeta returns the metadata written into round r's model file. Version
+// 0 (the initial model) carries no "floe.job": the job ID commits to the
+// initial model's hash, so the file cannot name the job it is part of, and
+// any value written before the job is complete would name a different one.
+// Later versions carry the real job ID.
 func ModelMeta(job *ledger.JobSpec, round uint64) map[string]string {
-	id := job.ID()
-	return map[string]string{
+	meta := map[string]string{
 		model.MetaArch: job.Arch,
-		"floe.job":     id.String(),
 		"floe.round":   strconv.FormatUint(round, 10),
 	}
+	if round > 0 {
+		meta["floe.job"] = job.ID().String()
+	}
+	return meta
 }
 
 // Fold opens, validates and aggregates a round's accepted submissions in their

@@ -131,6 +131,7 @@ func (c *Client) nodeTimeout(sliverSize uint64) time.Duration {
 type putConfig struct {
 	lifetimeMs uint64
 	waitAll    bool
+	onNode     func(NodeError)
 }
 
 // PutOption configures one Put.
@@ -155,6 +156,14 @@ func WithLifetime(d time.Duration) PutOption {
 // every ack, sorted by index, so a seeded simulation gets identical bytes.
 func WithWaitAll() PutOption {
 	return func(o *putConfig) error { o.waitAll = true; return nil }
+}
+
+// WithNodeResults calls fn once per committee member with the outcome of its
+// write (Err nil: it acknowledged), from the writer's goroutine, also for the
+// writes that finish in the background after Put returned (Client.Wait waits
+// for them). floe blob put uses it to say which nodes failed and why.
+func WithNodeResults(fn func(NodeError)) PutOption {
+	return func(o *putConfig) error { o.onNode = fn; return nil }
 }
 
 // NodeError is one member's failure in a Put, Get or Stat.
@@ -239,6 +248,9 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (blob.
 		go func() {
 			defer writers.Done()
 			ack, err := c.storeSliver(wctx, x, i, pc.lifetimeMs)
+			if pc.onNode != nil {
+				pc.onNode(NodeError{Index: i, Peer: c.com.Members[i].ID, Err: err})
+			}
 			results <- ackResult{index: i, ack: ack, err: err}
 		}()
 	}

@@ -261,21 +261,61 @@ func (n *Node) handleStore(s network.Stream, req *request) error {
 		exp = longerExpiry(exp, old.ExpiresAtMs)
 	}
 	meta := sliverMeta{ID: req.ID, Index: req.Index, Enc: h.Enc, Length: h.Length, Root: h.Root, Proof: h.Proof, ExpiresAtMs: exp}
-	err = n.writeSliver(meta, size, idleReader{s, idleTimeout})
+	body := &countingReader{r: idleReader{s, idleTimeout}}
+	err = n.writeSliver(meta, size, body)
 	if err != nil {
 		if errors.Is(err, errSliverInvalid) {
 			return n.reply(s, storeReply{Err: err.Error()})
+		}
+		if !errors.Is(err, errBodyRead) {
+			// The node could not keep the sliver (a full disk, an I/O
+			// error): say so in the log and to the client, which then
+			// reports this node's error instead of "stream reset".
+			return n.refuseStore(s, req, size-body.n, err)
 		}
 		return err
 	}
 	ack, err := blob.SignAck(n.key, req.ID, req.Index, n.h.ID(), h.LifetimeMs)
 	if err != nil {
-		return err
+		return n.refuseStore(s, req, 0, err)
 	}
 	return n.reply(s, storeReply{Ack: &ack})
 }
 
 var errSliverInvalid = errors.New("blob: sliver does not match its proof")
+
+// errBodyRead marks a failure to read a sliver's body from the client (a
+// reset or stalled stream): nobody is left to answer.
+var errBodyRead = errors.New("blob: read sliver body")
+
+// countingReader counts the bytes read through it and marks its read errors
+// (io.EOF included) with errBodyRead.
+type countingReader struct {
+	r io.Reader
+	n uint64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n += uint64(k)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", errBodyRead, err) // a short body too: the client's fault
+	}
+	return k, err
+}
+
+// refuseStore logs why this node could not store a sliver, answers the client
+// with that error, and reads (at most) the unread rest of the sliver so the
+// client's write completes and it reads the answer instead of a reset.
+func (n *Node) refuseStore(s network.Stream, req *request, unread uint64, cause error) error {
+	n.cfg.log.Error("blob: cannot store sliver", "blob", req.ID.String(), "index", req.Index, "peer", s.Conn().RemotePeer(), "err", cause)
+	if err := n.reply(s, storeReply{Err: "node cannot store the sliver: " + cause.Error()}); err != nil {
+		return err
+	}
+	_ = s.CloseWrite()
+	_, _ = io.Copy(io.Discard, io.LimitReader(idleReader{s, idleTimeout}, int64(unread)))
+	return nil
+}
 
 // writeSliver streams size bytes from r into a temporary file while hashing
 // them, checks the hash against meta's proof, then makes the file durable

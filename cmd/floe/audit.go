@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -95,21 +93,4 @@ not be made (e.g. sealed updates without --key; accept that with --partial-ok).`
 		return nil
 	}
 	return aerr
-}
-
-// parseHead reads a head ID given as text or as a file holding it.
-func parseHead(s string) (blob.ID, error) {
-	id, err := blob.ParseID(strings.TrimSpace(s))
-	if err == nil {
-		return id, nil
-	}
-	b, ferr := os.ReadFile(s)
-	if ferr != nil {
-		return blob.ID{}, usagef("--head %q: not a blob ID (%v) nor a readable file", s, err)
-	}
-	id, err = blob.ParseID(strings.TrimSpace(string(b)))
-	if err != nil {
-		return blob.ID{}, fmt.Errorf("audit: head file %s: %w", s, err)
-	}
-	return id, nil
 }

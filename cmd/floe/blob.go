@@ -6,8 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"sort"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -50,26 +53,6 @@ func runBlob(args []string) error {
 	return usagef("unknown blob subcommand %q (put, get or stat)", args[0])
 }
 
-// parseInterspersed parses flags that may come before or after positional
-// arguments (floe blob get ID -o FILE) and returns the positionals.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
 type blobFlags struct {
 	committee *string
 	timeout   *time.Duration
@@ -87,6 +70,9 @@ func addBlobFlags(fs *flag.FlagSet) blobFlags {
 func (f blobFlags) open() (*p2p.Client, host.Host, context.Context, context.CancelFunc, error) {
 	if *f.committee == "" {
 		return nil, nil, nil, nil, usagef("--committee FILE is required")
+	}
+	if *f.timeout <= 0 {
+		return nil, nil, nil, nil, usagef("--timeout must be positive, got %v", *f.timeout)
 	}
 	com, err := blob.ReadCommitteeFile(*f.committee)
 	if err != nil {
@@ -136,6 +122,15 @@ func runBlobPut(args []string) error {
 	if *waitAll {
 		opts = append(opts, p2p.WithWaitAll())
 	}
+	var (
+		mu      sync.Mutex
+		results []p2p.NodeError
+	)
+	opts = append(opts, p2p.WithNodeResults(func(r p2p.NodeError) {
+		mu.Lock()
+		defer mu.Unlock()
+		results = append(results, r)
+	}))
 	id, cert, err := c.Put(ctx, data, opts...)
 	if err != nil {
 		c.Close()
@@ -144,6 +139,9 @@ func runBlobPut(args []string) error {
 	// Let the remaining writes and the certificate push finish before exit.
 	c.Wait()
 	c.Close()
+	mu.Lock()
+	reportAcks(os.Stderr, c.Committee().N(), results)
+	mu.Unlock()
 	if *certOut != "" {
 		b, err := cert.Marshal()
 		if err != nil {
@@ -247,6 +245,30 @@ func runBlobStat(args []string) error {
 		return errors.New("blob stat: blob is not readable: fewer than k valid slivers")
 	}
 	return nil
+}
+
+// reportAcks says on w how many of the n nodes acknowledged a put, and which
+// failed with what, when fewer than all did: a put that succeeded with n - f
+// acknowledgements is readable but has less redundancy than asked for.
+func reportAcks(w io.Writer, n int, results []p2p.NodeError) {
+	var failed []p2p.NodeError
+	for _, r := range results {
+		if r.Err != nil {
+			failed = append(failed, r)
+		}
+	}
+	acked := len(results) - len(failed)
+	if acked >= n {
+		return
+	}
+	sort.Slice(failed, func(i, j int) bool { return failed[i].Index < failed[j].Index })
+	fmt.Fprintf(w, "blob put: %d of %d nodes acknowledged\n", acked, n)
+	for _, f := range failed {
+		fmt.Fprintf(w, "  %s\n", f.Error())
+	}
+	if missing := n - len(results); missing > 0 {
+		fmt.Fprintf(w, "  %d nodes did not answer in time\n", missing)
+	}
 }
 
 // oneID parses the single blob ID argument of get and stat.

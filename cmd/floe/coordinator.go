@@ -134,6 +134,7 @@ func runCoordinator(args []string) error {
 	}
 	if _, phase, head := srv.Status(); phase == round.PhaseDone {
 		fmt.Printf("job done, chain head %s\n", ledger.Hash(head))
+		lingerDone(ctx, log)
 	}
 	return nil
 }

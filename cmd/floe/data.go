@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 
 	"github.com/floe-fl/floe/model"
 )
@@ -13,9 +14,11 @@ type dataFlags struct {
 	clients, index                        int
 	seed                                  uint64
 	alpha, beta                           float64
+	prefix                                string // of the flag names, for errors
 }
 
 func (d *dataFlags) register(fs *flag.FlagSet, prefix string) {
+	d.prefix = prefix
 	fs.StringVar(&d.dataset, prefix+"dataset", "", "dataset: synthetic, mnist or csv")
 	fs.StringVar(&d.path, prefix+"data", defaultMNISTDir(), "MNIST directory, or CSV file for --"+prefix+"dataset csv")
 	fs.StringVar(&d.labelColumn, prefix+"label-column", "label", "CSV label column")
@@ -29,6 +32,9 @@ func (d *dataFlags) register(fs *flag.FlagSet, prefix string) {
 
 // local returns this participant's training data.
 func (d *dataFlags) local() (*model.Dataset, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
 	if d.index < 0 || d.index >= d.clients {
 		return nil, usagef("--index %d outside [0, %d)", d.index, d.clients)
 	}
@@ -59,6 +65,9 @@ func (d *dataFlags) local() (*model.Dataset, error) {
 
 // heldOut returns the evaluation set, or nil when no dataset is named.
 func (d *dataFlags) heldOut() (*model.Dataset, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
 	switch d.dataset {
 	case "":
 		return nil, nil
@@ -72,4 +81,16 @@ func (d *dataFlags) heldOut() (*model.Dataset, error) {
 		return test, err
 	}
 	return nil, fmt.Errorf("unknown dataset %q (synthetic, mnist or csv)", d.dataset)
+}
+
+// check reports a bad number among the data flags as a usage error.
+func (d *dataFlags) check() error {
+	finite := func(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+	switch {
+	case d.clients < 1:
+		return usagef("--%sclients must be at least 1, got %d", d.prefix, d.clients)
+	case !finite(d.alpha) || d.alpha < 0 || !finite(d.beta) || d.beta < 0:
+		return usagef("--%salpha and --%sbeta must be finite and >= 0, got %g and %g", d.prefix, d.prefix, d.alpha, d.beta)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/floe-fl/floe/atomicfile"
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/ledger"
@@ -23,9 +24,9 @@ func runModels(args []string) error {
 	fs := newFlagSet("models "+sub, "--committee FILE --head ID [--version R -o FILE]", `  floe models list --committee out/committee --head $(cat out/head)
   floe models get --committee out/committee --head $(cat out/head) --version 20 -o model.safetensors`)
 	comPath := fs.String("committee", "", "committee file")
-	headID := fs.String("head", "", "chain head ID")
+	headID := fs.String("head", "", "chain head: a blob ID (URL-safe base64), or a file holding one")
 	version := fs.Uint64("version", 0, "model version to get (0: initial model, R: output of round R)")
-	out := fs.String("o", "", "output file for get")
+	out := fs.String("o", "", "output file for get ('-' for stdout)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "overall time limit")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
@@ -33,9 +34,15 @@ func runModels(args []string) error {
 	if *comPath == "" || *headID == "" || (sub == "get" && *out == "") {
 		return usagef("--committee and --head are required (and -o for get)")
 	}
-	head, err := blob.ParseID(*headID)
+	if *timeout <= 0 {
+		return usagef("--timeout must be positive, got %v", *timeout)
+	}
+	if fs.NArg() != 0 {
+		return usagef("unexpected arguments %q", fs.Args())
+	}
+	head, err := parseHead(*headID)
 	if err != nil {
-		return usagef("--head: %v", err)
+		return err
 	}
 	com, err := blob.ReadCommitteeFile(*comPath)
 	if err != nil {
@@ -77,7 +84,11 @@ func runModels(args []string) error {
 	if ledger.Sum(b) != hash {
 		return fmt.Errorf("models: version %d: model blob does not match the hash committed in the chain", *version)
 	}
-	if err := os.WriteFile(*out, b, 0o644); err != nil {
+	if *out == "-" {
+		_, err := os.Stdout.Write(b)
+		return err
+	}
+	if err := atomicfile.WriteFile(*out, b, 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("wrote version %d (%d bytes) to %s\n", *version, len(b), *out)

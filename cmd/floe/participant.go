@@ -11,6 +11,7 @@ import (
 
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/blob/p2p"
+	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/participant"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -44,6 +45,9 @@ func runParticipant(args []string) error {
 	if fs.NArg() != 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
+	if *lifetime < 0 {
+		return usagef("--update-lifetime must not be negative, got %v", *lifetime)
+	}
 	coord, err := peer.AddrInfoFromString(*coordAddr)
 	if err != nil {
 		return usagef("--coordinator %q: %v", *coordAddr, err)
@@ -72,6 +76,9 @@ func runParticipant(args []string) error {
 		Logger: log, UpdateLifetime: *lifetime,
 		OnSubmit: func(round uint64, status, reason string) {
 			fmt.Printf("round %d submitted: %s %s\n", round, status, reason)
+		},
+		OnDone: func(round uint64, head ledger.BlobID) {
+			fmt.Printf("job finished after round %d, chain head %s\n", round, ledger.Hash(head))
 		},
 	})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/atomicfile"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/sims"
 	"github.com/schollz/progressbar/v3"
@@ -77,7 +78,7 @@ func runSim(args []string) error {
 		}
 		o.Rule.Params[k] = f
 	}
-	if err := o.Validate(); err != nil {
+	if err := o.ValidateInputs(); err != nil {
 		return usagef("%v", err)
 	}
 	fmt.Printf("floe sim: seed=%d net=%s nodes=%d participants=%d cohort=%d rounds=%d dataset=%s model=%s E=%d B=%d lr=%g rule=%s privacy=%s dropout=%g attackers=%d crashes=%d dead-nodes=%d\n",
@@ -143,7 +144,7 @@ func defaultMNISTDir() string {
 }
 
 func writeSimOutputs(o sims.Options, res *sims.Result, elapsed time.Duration) error {
-	f, err := os.Create(filepath.Join(o.Out, "metrics.csv"))
+	f, err := createOutput(filepath.Join(o.Out, "metrics.csv"))
 	if err != nil {
 		return err
 	}
@@ -191,7 +192,7 @@ func writeSimOutputs(o sims.Options, res *sims.Result, elapsed time.Duration) er
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(o.Out, "summary.json"), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(o.Out, "summary.json"), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
 	return plotAccuracy(filepath.Join(o.Out, "accuracy.png"), res.Rounds)
@@ -216,7 +217,7 @@ func plotAccuracy(path string, rounds []sims.RoundStat) error {
 		return err
 	}
 	p.Add(line, plotter.NewGrid())
-	return p.Save(6*vg.Inch, 4*vg.Inch, path)
+	return savePlot(p, 6*vg.Inch, 4*vg.Inch, path)
 }
 
 // isTerminal reports whether f is a character device (a terminal).

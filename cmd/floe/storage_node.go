@@ -42,6 +42,9 @@ func runStorageNode(args []string) error {
 	if fs.NArg() != 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
+	if *memory <= 0 {
+		return usagef("--memory-mib must be positive, got %d", *memory)
+	}
 	if *gcEvery <= 0 {
 		return usagef("--gc-interval must be positive")
 	}

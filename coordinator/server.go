@@ -62,6 +62,11 @@ type Server struct {
 	closed    chan struct{} // closed by Close: wakes long polls
 	closeOnce sync.Once
 
+	streamsMu sync.Mutex     // guards the following
+	streams   map[string]int // open round-protocol streams by peer
+	outsiders int            // open streams of peers that are not registered
+	resets    uint64         // streams reset for a limit
+
 	mu      sync.Mutex // guards the following
 	m       *round.Machine
 	changed chan struct{} // closed and replaced on every state change
@@ -545,10 +550,80 @@ func (s *Server) open(ctx context.Context, sub *ledger.SignedSubmission) ([]byte
 }
 
 // handle serves one round-protocol stream: one request, one response.
+// Stream limits of the round protocol, beyond libp2p's resource manager
+// (which caps streams per protocol and per peer but cannot tell the job's
+// participants from strangers): a registered peer may hold
+// MaxStreamsPerParticipant streams at once, any other peer
+// MaxStreamsPerOutsider, and all peers that are not registered together
+// MaxOutsiderStreams, so slow streams from many fresh identities cannot
+// take the slots the cohort needs. A stream past a limit is reset at once.
+const (
+	MaxStreamsPerParticipant = 8
+	MaxStreamsPerOutsider    = 2
+	MaxOutsiderStreams       = 256
+)
+
+// requestTimeout bounds the time a peer may take to send its request.
+const requestTimeout = 10 * time.Second
+
+// admitStream counts a stream of peer against the stream limits, and
+// reports whether it is within them; release undoes it.
+func (s *Server) admitStream(peer string) (ok bool, release func()) {
+	s.mu.Lock()
+	_, registered := s.m.Registered(peer)
+	s.mu.Unlock()
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if s.streams == nil {
+		s.streams = map[string]int{}
+	}
+	perPeer := MaxStreamsPerParticipant
+	if !registered {
+		perPeer = MaxStreamsPerOutsider
+		if s.outsiders >= MaxOutsiderStreams {
+			s.resetLocked(peer)
+			return false, nil
+		}
+	}
+	if s.streams[peer] >= perPeer {
+		s.resetLocked(peer)
+		return false, nil
+	}
+	s.streams[peer]++
+	if !registered {
+		s.outsiders++
+	}
+	return true, func() {
+		s.streamsMu.Lock()
+		defer s.streamsMu.Unlock()
+		if s.streams[peer]--; s.streams[peer] == 0 {
+			delete(s.streams, peer)
+		}
+		if !registered {
+			s.outsiders--
+		}
+	}
+}
+
+// resetLocked counts a stream reset for a limit and says so in the log, at
+// the 1st, 2nd, 4th, 8th... reset, so that a flood cannot flood the log.
+func (s *Server) resetLocked(peer string) {
+	s.resets++
+	if s.resets&(s.resets-1) == 0 {
+		s.cfg.Logger.Warn("round-protocol stream limit reached; streams reset", "peer", peer, "resets", s.resets)
+	}
+}
+
 func (s *Server) handle(st network.Stream) {
-	defer st.Close()
 	sender := st.Conn().RemotePeer().String()
-	st.SetReadDeadline(time.Now().Add(30 * time.Second))
+	ok, release := s.admitStream(sender)
+	if !ok {
+		st.Reset()
+		return
+	}
+	defer release()
+	defer st.Close()
+	st.SetReadDeadline(time.Now().Add(requestTimeout))
 	var req round.Request
 	resp := s.serve(st, sender, &req)
 	st.SetWriteDeadline(time.Now().Add(30 * time.Second))

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	ma "github.com/multiformats/go-multiaddr"
@@ -52,6 +54,7 @@ type fixture struct {
 	arch    model.Arch
 	global  *model.Params
 	peers   []*peerT
+	mn      mocknet.Mocknet
 	heads   chan *ledger.SignedCommitment
 	errc    chan error
 }
@@ -78,7 +81,7 @@ func newFixtureWith(t *testing.T, dataDir string, mod func(spec *ledger.JobSpec,
 	t.Cleanup(cancel)
 	mn := mocknet.New()
 	t.Cleanup(func() { mn.Close() })
-	f := &fixture{t: t, ctx: ctx, clk: clock.NewFake(time.Unix(1000, 0)), heads: make(chan *ledger.SignedCommitment, 4), errc: make(chan error, 1)}
+	f := &fixture{t: t, ctx: ctx, mn: mn, clk: clock.NewFake(time.Unix(1000, 0)), heads: make(chan *ledger.SignedCommitment, 4), errc: make(chan error, 1)}
 	var com blob.Committee
 	for i := 0; i < 4; i++ {
 		h, err := mn.AddPeer(keyN(t, 50+i), mustAddr(t, 200+i))
@@ -657,4 +660,80 @@ func TestAdmission(t *testing.T) {
 	if cohort := f.registerAndWait(f.peers[:7], 1); len(cohort) != 6 {
 		t.Fatalf("cohort of %d", len(cohort))
 	}
+}
+
+// TestSlowStreamsFromManyIdentities: once the cohort is drawn, 140 fresh
+// identities each open 4 round-protocol streams and send nothing (as 40
+// did, past the protocol's stream cap, so that honest participants got
+// "stream reset"). Each stranger keeps at most 2 open, all together at most
+// 256; the rest are reset at once, and the cohort's tasks and submissions go
+// through. (A newcomer's registration competes with strangers for the
+// outsiders' streams, each held at most requestTimeout; participants retry.)
+func TestSlowStreamsFromManyIdentities(t *testing.T) {
+	f := newFixture(t)
+	cohort := f.registerAndWait(f.peers[:7], 1)
+	var strangers []host.Host
+	for i := 0; i < 140; i++ {
+		h, err := f.mn.GenPeer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		strangers = append(strangers, h)
+	}
+	if err := f.mn.LinkAll(); err != nil {
+		t.Fatal(err)
+	}
+	var open []network.Stream
+	for _, h := range strangers {
+		h.Peerstore().AddAddrs(f.coord.ID, f.coord.Addrs, time.Hour)
+		for j := 0; j < 4; j++ {
+			st, err := h.NewStream(f.ctx, f.coord.ID, transport.ProtoRound)
+			if err != nil {
+				t.Fatal(err)
+			}
+			open = append(open, st)
+		}
+	}
+	// A stream the coordinator reset reads an error at once; one it keeps
+	// open blocks until its request timeout. Read them all at once, count
+	// the errors that came within a second, then reset every stream (which
+	// ends the reads still blocked) and join the readers.
+	errs := make(chan struct{}, len(open))
+	var wg sync.WaitGroup
+	for _, st := range open {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := st.Read(make([]byte, 1)); err != nil {
+				errs <- struct{}{}
+			}
+		}()
+	}
+	reset := 0
+	for deadline := time.After(time.Second); reset < len(open); reset++ {
+		select {
+		case <-errs:
+			continue
+		case <-deadline:
+		}
+		break
+	}
+	if kept := len(open) - reset; kept > coordinator.MaxOutsiderStreams {
+		t.Fatalf("%d slow streams of strangers kept open, limit %d", kept, coordinator.MaxOutsiderStreams)
+	}
+	dim := f.global.Len()
+	good := func() []float32 { d := make([]float32, dim); d[0] = 0.5; return d }
+	for _, p := range cohort {
+		if r := f.call(p, round.Request{Op: round.OpTask}); r.Status != round.RespOK {
+			t.Fatalf("a cohort member's task during the flood: %+v", r)
+		}
+		f.expect(p, f.update(p, 1, good(), nil), "")
+	}
+	if c := <-f.heads; c.C.Status != ledger.StatusOK {
+		t.Fatalf("round 1 %s: %s", c.C.Status, c.C.Reason)
+	}
+	for _, st := range open {
+		st.Reset()
+	}
+	wg.Wait()
 }

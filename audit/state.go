@@ -255,6 +255,20 @@ func (s State) Needs(c *ledger.Commitment) []ledger.BlobID {
 	return ids
 }
 
+// Limits returns the most bytes each update blob of commitment c may have
+// (round.UpdateLimit): Needs' update blobs are read with these limits, so a
+// blob longer than its submission declared is refused unread.
+func (s State) Limits(c *ledger.Commitment) map[ledger.BlobID]uint64 {
+	out := map[ledger.BlobID]uint64{}
+	for i := range c.Submissions {
+		sub := &c.Submissions[i].Signed.Sub
+		if max, ok := round.UpdateLimit(s.Job, sub); ok && c.Submissions[i].SeenByFold() {
+			out[sub.Blob] = max
+		}
+	}
+	return out
+}
+
 // roundCtx carries one Apply's working data.
 type roundCtx struct {
 	m     *round.Machine            // the round replayed through the rules
@@ -595,6 +609,10 @@ func (x *roundCtx) updates(fold []ledger.SubmissionRecord) {
 	for i := range fold {
 		rec := &fold[i]
 		_, err := x.get(rec.Signed.Sub.Blob)
+		var tl *blob.TooLargeError
+		if errors.As(err, &tl) {
+			continue // longer than declared: refused unread, and the replay says so
+		}
 		if rec.Reason == ledger.ReasonBlobMissing {
 			if err == nil {
 				x.note("the update of %s was recorded unavailable, yet the auditor read it (the replay follows the record)", rec.Signed.Sub.Participant)
@@ -651,8 +669,15 @@ func (x *roundCtx) replay(ctx context.Context, fold []ledger.SubmissionRecord, i
 			return nil, ledger.ReasonBlobMissing, nil
 		}
 		b, err := x.get(sub.Sub.Blob)
+		var tl *blob.TooLargeError
+		if errors.As(err, &tl) {
+			return nil, ledger.ReasonSizeMismatch, nil // refused unread, as the coordinator does
+		}
 		if err != nil {
 			return nil, "", &errNoOpen{fmt.Sprintf("update blob of %s unavailable: %v", sub.Sub.Participant, err)}
+		}
+		if r := round.CheckUpdateSize(s.Job, &sub.Sub, len(b)); r != "" {
+			return nil, r, nil
 		}
 		if s.Job.Privacy != "sealed" {
 			return b, "", nil

@@ -3,6 +3,7 @@ package blob
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -22,4 +23,45 @@ type Store interface {
 	Get(ctx context.Context, id [32]byte) ([]byte, error)
 	// VerifyCert checks a certificate for the blob id.
 	VerifyCert(id [32]byte, cert []byte) error
+}
+
+type maxLengthKey struct{}
+
+// WithMaxLength returns a context that asks a Store's Get to refuse, with a
+// *TooLargeError, a blob of more than max bytes, before it downloads it
+// where it can (floe's committee learns a blob's length, which its ID
+// commits to, from the first sliver header).
+func WithMaxLength(ctx context.Context, max uint64) context.Context {
+	return context.WithValue(ctx, maxLengthKey{}, max)
+}
+
+// MaxLength returns the length limit WithMaxLength put in ctx.
+func MaxLength(ctx context.Context) (uint64, bool) {
+	m, ok := ctx.Value(maxLengthKey{}).(uint64)
+	return m, ok
+}
+
+// TooLargeError reports a blob longer than its reader accepts.
+type TooLargeError struct {
+	ID     [32]byte
+	Length uint64
+	Max    uint64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("blob: %s is %d bytes, more than the %d its reader accepts", ID(e.ID), e.Length, e.Max)
+}
+
+// GetAtMost reads blob id from st, refusing one of more than max bytes
+// (with a *TooLargeError): before downloading it where st supports
+// WithMaxLength, after otherwise.
+func GetAtMost(ctx context.Context, st Store, id [32]byte, max uint64) ([]byte, error) {
+	b, err := st.Get(WithMaxLength(ctx, max), id)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(b)) > max {
+		return nil, &TooLargeError{ID: id, Length: uint64(len(b)), Max: max}
+	}
+	return b, nil
 }

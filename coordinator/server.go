@@ -83,6 +83,9 @@ func CreateJob(ctx context.Context, st blob.Store, key crypto.PrivKey, spec ledg
 	if err := job.CheckSpec(&spec); err != nil {
 		return nil, ledger.BlobID{}, nil, fmt.Errorf("coordinator: %w", err)
 	}
+	if spec.MaxUpdateBytes == 0 {
+		spec.MaxUpdateBytes = spec.UpdateBytesBound(len(initial))
+	}
 	id, _, err := st.Put(ctx, initial, 0)
 	if err != nil {
 		return nil, ledger.BlobID{}, nil, fmt.Errorf("coordinator: store initial model: %w", err)
@@ -523,22 +526,20 @@ func evaluate(arch string, file []byte, d *model.Dataset) ([]ledger.Metric, erro
 // mode, decrypt it as a recipient. A blob the store cannot serve is missing,
 // unless the store stopped (blob.ErrStopped): that aborts the fold.
 func (s *Server) open(ctx context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
-	var b []byte
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if b, err = s.cfg.Store.Get(ctx, sub.Sub.Blob); err == nil || ctx.Err() != nil || errors.Is(err, blob.ErrStopped) {
-			break
+	get := func(ctx context.Context, id ledger.BlobID) ([]byte, error) {
+		var b []byte
+		var err error
+		var tl *blob.TooLargeError
+		for attempt := 0; attempt < 3; attempt++ {
+			if b, err = s.cfg.Store.Get(ctx, id); err == nil || ctx.Err() != nil || errors.Is(err, blob.ErrStopped) || errors.As(err, &tl) {
+				break
+			}
 		}
+		return b, err
 	}
-	if ctx.Err() != nil {
-		return nil, "", ctx.Err()
-	}
-	if errors.Is(err, blob.ErrStopped) {
-		// Not a missing blob: the store is gone, and the fold with it.
-		return nil, "", fmt.Errorf("coordinator: fetch update of %s: %w", sub.Sub.Participant, err)
-	}
-	if err != nil {
-		return nil, ledger.ReasonBlobMissing, nil
+	b, reason, err := round.FetchUpdate(ctx, get, &s.signed.Job, sub)
+	if err != nil || reason != "" {
+		return nil, reason, err
 	}
 	if s.signed.Job.Privacy != "sealed" {
 		return b, "", nil
@@ -549,7 +550,6 @@ func (s *Server) open(ctx context.Context, sub *ledger.SignedSubmission) ([]byte
 	return round.OpenSealed(&s.signed.Job, sub, b, RecipientName, s.cfg.HPKE)
 }
 
-// handle serves one round-protocol stream: one request, one response.
 // Stream limits of the round protocol, beyond libp2p's resource manager
 // (which caps streams per protocol and per peer but cannot tell the job's
 // participants from strangers): a registered peer may hold
@@ -614,6 +614,7 @@ func (s *Server) resetLocked(peer string) {
 	}
 }
 
+// handle serves one round-protocol stream: one request, one response.
 func (s *Server) handle(st network.Stream) {
 	sender := st.Conn().RemotePeer().String()
 	ok, release := s.admitStream(sender)

@@ -203,7 +203,8 @@ func (f *fixture) update(p *peerT, round uint64, delta []float32, mutate func(*l
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	sub := ledger.Submission{Job: f.srv.Job().Job.ID(), Round: round, Participant: p.id(), Blob: id, UpdateHash: ledger.Sum(file), NumExamples: 10}
+	sub := ledger.Submission{Job: f.srv.Job().Job.ID(), Round: round, Participant: p.id(), Blob: id, UpdateHash: ledger.Sum(file),
+		NumExamples: 10, UpdateSize: uint64(len(file))}
 	if mutate != nil {
 		mutate(&sub)
 	}
@@ -736,4 +737,54 @@ func TestSlowStreamsFromManyIdentities(t *testing.T) {
 		st.Reset()
 	}
 	wg.Wait()
+}
+
+// TestUpdateSizeBound: a cohort member that certifies a 30 MiB blob for a
+// model of a few hundred bytes (as one did, with 300 MiB, and the
+// coordinator downloaded all of it before rejecting it) is refused: a
+// declared size above the job's bound at receipt, a blob longer than its
+// declared size when the round closes, before its bytes are read.
+func TestUpdateSizeBound(t *testing.T) {
+	f := newFixture(t)
+	job := f.srv.Job().Job
+	if job.MaxUpdateBytes == 0 || job.MaxUpdateBytes > 1<<20 {
+		t.Fatalf("the job's update bound is %d bytes for a %d-parameter model", job.MaxUpdateBytes, f.global.Len())
+	}
+	cohort := f.registerAndWait(f.peers[:7], 1)
+	dim := f.global.Len()
+	good := func() []float32 { d := make([]float32, dim); d[0] = 0.5; return d }
+	a, b := cohort[0], cohort[1]
+	f.expect(a, f.update(a, 1, good(), func(s *ledger.Submission) { s.UpdateSize = job.MaxUpdateBytes + 1 }), ledger.ReasonUpdateSize)
+	f.expect(a, f.update(a, 1, good(), func(s *ledger.Submission) { s.UpdateSize = 0 }), ledger.ReasonUpdateSize)
+	// b stores a 30 MiB blob and declares a plausible size.
+	big := make([]byte, 30<<20)
+	id, cert, err := b.st.Put(f.ctx, big, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := ledger.Submission{Job: job.ID(), Round: 1, Participant: b.id(), Blob: id, UpdateHash: ledger.Sum(big), NumExamples: 10, UpdateSize: 1000}
+	sig, err := ledger.SignSubmission(b.key, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.expect(b, &ledger.SignedSubmission{Sub: sub, Sig: sig, Cert: cert}, "")
+	for _, p := range cohort {
+		if p != b {
+			f.expect(p, f.update(p, 1, good(), nil), "")
+		}
+	}
+	c1 := <-f.heads
+	for _, r := range c1.C.Submissions {
+		if r.Signed.Sub.Participant == b.id() && r.Status == ledger.StatusAccepted || r.Signed.Sub.Participant == b.id() && r.Reason != ledger.ReasonSizeMismatch {
+			t.Fatalf("the 30 MiB update: %s %q", r.Status, r.Reason)
+		}
+	}
+	_, _, head := f.srv.Status()
+	rep, err := audit.Run(f.ctx, audit.Config{Get: f.peers[0].st.Get, Head: head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != audit.VerdictVerified {
+		t.Fatalf("the chain: %s %v", rep.Verdict, rep.Err())
+	}
 }

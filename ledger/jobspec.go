@@ -127,6 +127,21 @@ const (
 	SignatureSize = 64
 )
 
+// UpdateBytesBound returns the most bytes an update blob of a job whose
+// initial model file has modelBytes bytes can need: the model's layout
+// again, 64 KiB of room for the file's metadata, and, in a sealed job, the
+// envelope with one wrapped key per recipient.
+func (j *JobSpec) UpdateBytesBound(modelBytes int) uint64 {
+	n := uint64(modelBytes) + 64<<10
+	if j.Privacy == "sealed" {
+		n += 1024
+		for _, r := range j.Recipients {
+			n += 256 + uint64(len(r.Name))
+		}
+	}
+	return n
+}
+
 // Registrations returns the cap on registered peers.
 func (j *JobSpec) Registrations() uint64 {
 	if j.MaxRegistrations == 0 {

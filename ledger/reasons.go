@@ -55,6 +55,11 @@ const (
 	ReasonShape       Reason = "wrong shape"
 	ReasonNonFinite   Reason = "non-finite values"
 	ReasonNorm        Reason = "norm above bound"
+	// ReasonUpdateSize: the declared update size is 0 or above the job's
+	// MaxUpdateBytes (receipt). ReasonSizeMismatch: the stored blob is not
+	// the declared size (fold; a longer one is refused unread).
+	ReasonUpdateSize   Reason = "update size outside the job's bound"
+	ReasonSizeMismatch Reason = "update size mismatch"
 	// Registration refusals.
 	ReasonNotAdmitted       Reason = "not admitted"
 	ReasonRegistrationsFull Reason = "registrations full"
@@ -65,6 +70,7 @@ var Reasons = []Reason{
 	ReasonMalformed, ReasonOversized, ReasonSender, ReasonBadSig, ReasonWrongJob, ReasonReplayed,
 	ReasonFuture, ReasonLate, ReasonDuplicate, ReasonNotInCohort, ReasonBadCert, ReasonNoExamples,
 	ReasonExamples, ReasonBlobMissing, ReasonBadUpdate, ReasonHash, ReasonShape, ReasonNonFinite, ReasonNorm,
+	ReasonUpdateSize, ReasonSizeMismatch,
 }
 
 // Stage reports where r is decided; 0 for a reason floe does not give.
@@ -73,9 +79,9 @@ func (r Reason) Stage() Stage {
 	case ReasonMalformed, ReasonOversized, ReasonSender:
 		return StageStream
 	case ReasonBadSig, ReasonWrongJob, ReasonReplayed, ReasonFuture, ReasonLate, ReasonDuplicate,
-		ReasonNotInCohort, ReasonBadCert, ReasonNoExamples, ReasonExamples:
+		ReasonNotInCohort, ReasonBadCert, ReasonNoExamples, ReasonExamples, ReasonUpdateSize:
 		return StageReceipt
-	case ReasonBlobMissing, ReasonBadUpdate, ReasonHash, ReasonShape, ReasonNonFinite, ReasonNorm:
+	case ReasonBlobMissing, ReasonBadUpdate, ReasonHash, ReasonShape, ReasonNonFinite, ReasonNorm, ReasonSizeMismatch:
 		return StageFold
 	case ReasonNotAdmitted, ReasonRegistrationsFull:
 		return StageRegistration

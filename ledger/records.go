@@ -93,6 +93,10 @@ type JobSpec struct {
 	AllowList        []string `cbor:"23,keyasint,omitempty"`
 	MaxRegistrations uint64   `cbor:"24,keyasint,omitempty"`
 	MaxExamples      uint64   `cbor:"25,keyasint,omitempty"`
+	// MaxUpdateBytes bounds a submission's declared UpdateSize (0: no
+	// bound, jobs made before it existed). The coordinator sets it from the
+	// initial model's size and the sealing (see UpdateBytesBound).
+	MaxUpdateBytes uint64 `cbor:"27,keyasint,omitempty"`
 }
 
 // SignedJob is a JobSpec with the coordinator's signature.
@@ -109,6 +113,10 @@ type Submission struct {
 	Blob        BlobID `cbor:"4,keyasint"`
 	UpdateHash  Hash   `cbor:"5,keyasint"` // SHA-256 of the plaintext update file
 	NumExamples uint64 `cbor:"6,keyasint"`
+	// UpdateSize is the stored update blob's length in bytes (sealed, in a
+	// sealed job): readers refuse a longer blob before downloading it. 0 in
+	// submissions made before it was declared.
+	UpdateSize uint64 `cbor:"7,keyasint,omitempty"`
 }
 
 // SignedSubmission is a Submission with the participant's signature and the

@@ -334,6 +334,9 @@ func (p *Participant) doRound(ctx context.Context, t *round.Task) error {
 			return err
 		}
 	}
+	if b := job.MaxUpdateBytes; b > 0 && uint64(len(blob)) > b {
+		return &PermanentError{fmt.Errorf("participant: update of round %d is %d bytes, above the job's bound of %d", t.Round, len(blob), b)}
+	}
 	lifetime := p.cfg.UpdateLifetime
 	if lifetime == 0 {
 		lifetime = time.Duration(job.UpdateLifetimeMillis) * time.Millisecond
@@ -342,7 +345,8 @@ func (p *Participant) doRound(ctx context.Context, t *round.Task) error {
 	if err != nil {
 		return fmt.Errorf("participant: store update of round %d: %w", t.Round, err)
 	}
-	sub := ledger.Submission{Job: job.ID(), Round: t.Round, Participant: p.self, Blob: id, UpdateHash: ledger.Sum(file), NumExamples: uint64(res.NumExamples)}
+	sub := ledger.Submission{Job: job.ID(), Round: t.Round, Participant: p.self, Blob: id, UpdateHash: ledger.Sum(file),
+		NumExamples: uint64(res.NumExamples), UpdateSize: uint64(len(blob))}
 	sig, err := ledger.SignSubmission(p.cfg.Key, sub)
 	if err != nil {
 		return err

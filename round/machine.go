@@ -261,6 +261,9 @@ func (m *Machine) Check(sender string, s *ledger.SignedSubmission) ledger.Reason
 	if sub.NumExamples > m.job.ExamplesBound() {
 		return ledger.ReasonExamples
 	}
+	if b := m.job.MaxUpdateBytes; b > 0 && (sub.UpdateSize == 0 || sub.UpdateSize > b) {
+		return ledger.ReasonUpdateSize
+	}
 	if len(s.Cert) > ledger.MaxCertificateSize(len(m.job.Committee)) {
 		return ledger.ReasonBadCert
 	}

@@ -23,7 +23,7 @@ import (
 //	    [allow=P1,P2,...] [max-registrations=N] [max-examples=N]
 //	register p1 p2 ... [examples=N]
 //	tick MS                advance the clock by MS and tick
-//	submit P [from=Q] [round=N] [examples=N] [cert=bad] [sig=bad] [job=wrong] [update=good|nan|big|shape|hash|missing]
+//	submit P [from=Q] [round=N] [examples=N] [size=N] [cert=bad] [sig=bad] [job=wrong] [update=good|nan|big|shape|hash|missing]
 //	reject P malformed|oversized
 //	fold                   run the closed round's fold (Ready.Fold)
 //	commit                 store the built commitment (Ready.Commit) and step the commit
@@ -142,6 +142,10 @@ func submission(t *testing.T, d *datadriven.TestData) roundsim.Submission {
 	if d.HasArg("examples") {
 		n := uintArg(t, d, "examples")
 		o.Examples = &n
+	}
+	if d.HasArg("size") {
+		n := uintArg(t, d, "size")
+		o.Size = &n
 	}
 	o.BadCert = strArg(t, d, "cert", "") == "bad"
 	o.BadSig = strArg(t, d, "sig", "") == "bad"

@@ -3,6 +3,7 @@ package blobtest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -39,6 +40,20 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 			if !bytes.Equal(got, data) {
 				t.Fatalf("size %d: get returned %d other bytes", size, len(got))
 			}
+		}
+	})
+
+	t.Run("MaxLength", func(t *testing.T) {
+		s := newStore(t)
+		data := randBytes(3, 100<<10)
+		id, _ := put(t, s, data, 0)
+		_, err := blob.GetAtMost(ctx(t), s, id, 50<<10)
+		var tl *blob.TooLargeError
+		if !errors.As(err, &tl) || tl.Length != uint64(len(data)) || tl.Max != 50<<10 {
+			t.Fatalf("a %d-byte blob read with a limit of 50 KiB: %v, want a TooLargeError", len(data), err)
+		}
+		if got, err := blob.GetAtMost(ctx(t), s, id, uint64(len(data))); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("a blob read with a limit of its length: %v", err)
 		}
 	})
 

@@ -169,6 +169,9 @@ func (s *Store) Get(ctx context.Context, id [32]byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("mem: blob %s: %w", blob.ID(id), blob.ErrNotEnoughSlivers)
 	}
+	if max, ok := blob.MaxLength(ctx); ok && uint64(len(e.data)) > max {
+		return nil, &blob.TooLargeError{ID: id, Length: uint64(len(e.data)), Max: max}
+	}
 	return append([]byte{}, e.data...), nil
 }
 

@@ -566,6 +566,12 @@ func (c *Client) fetchSliverInto(ctx context.Context, id blob.ID, i int, dst fun
 	if err != nil {
 		return fail(SliverInvalid, err)
 	}
+	if max, ok := blob.MaxLength(ctx); ok && hdr.Length > max {
+		// The length is the blob's own (the ID commits to it): no other
+		// member will serve a shorter one.
+		_ = s.Reset()
+		return fetched{}, SliverSkipped, &blob.TooLargeError{ID: id, Length: hdr.Length, Max: max}
+	}
 	timer.Stop()
 	timer = deadline(c.nodeTimeout(size))
 	var buf []byte
@@ -724,6 +730,10 @@ func readBlob(ctx context.Context, c *Client, id blob.ID, skip int) ([]byte, Rea
 			st.State = r.st
 			if r.err != nil {
 				st.Err = flatten(r.err)
+				var tl *blob.TooLargeError
+				if errors.As(r.err, &tl) {
+					return nil, rep, r.err
+				}
 				if r.st == SliverInvalid {
 					c.cfg.log.Warn("blob: invalid sliver", "blob", id, "node", r.index, "peer", st.Peer, "err", st.Err)
 				}

@@ -112,6 +112,7 @@ func New(cfg Config) (*Sim, error) {
 		return nil, err
 	}
 	spec.InitialModelHash = ledger.Sum(initial)
+	spec.MaxUpdateBytes = spec.UpdateBytesBound(len(initial))
 	if s.job, err = ledger.SignJob(s.coord, spec); err != nil {
 		return nil, err
 	}
@@ -210,6 +211,7 @@ type Submission struct {
 	From     string  // the sending peer's name when not the participant's
 	Round    *uint64 // default: the machine's current round
 	Examples *uint64 // default 10
+	Size     *uint64 // the declared update size; default the blob's length
 	BadCert  bool
 	BadSig   bool
 	WrongJob bool
@@ -250,6 +252,10 @@ func (s *Sim) Submit(name string, o Submission) ([]string, error) {
 	}
 	if o.Examples != nil {
 		sub.NumExamples = *o.Examples
+	}
+	sub.UpdateSize = uint64(len(file))
+	if o.Size != nil {
+		sub.UpdateSize = *o.Size
 	}
 	if o.WrongJob {
 		sub.Job[0] ^= 1
@@ -384,11 +390,7 @@ func (s *Sim) Fold() ([]string, error) {
 	s.fold = nil
 	ctx := context.Background()
 	open := func(ctx context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
-		b, err := s.store.Get(ctx, sub.Sub.Blob)
-		if err != nil {
-			return nil, ledger.ReasonBlobMissing, nil
-		}
-		return b, "", nil
+		return round.FetchUpdate(ctx, s.store.Get, &s.job.Job, sub)
 	}
 	global, err := s.store.Get(ctx, t.Model)
 	if err != nil {

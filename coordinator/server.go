@@ -62,6 +62,8 @@ type Server struct {
 	closed    chan struct{} // closed by Close: wakes long polls
 	closeOnce sync.Once
 
+	limits limiter // request rates; guards itself
+
 	streamsMu sync.Mutex     // guards the following
 	streams   map[string]int // open round-protocol streams by peer
 	outsiders int            // open streams of peers that are not registered
@@ -649,6 +651,12 @@ func (s *Server) serve(st network.Stream, sender string, req *round.Request) rou
 			return journalUnavailable
 		}
 		return round.Response{Status: round.RespRejected, Reason: reason}
+	}
+	s.mu.Lock()
+	_, registered := s.m.Registered(sender)
+	s.mu.Unlock()
+	if !s.limits.allow(sender, registered, time.Now()) {
+		return round.Response{Status: round.RespError, Reason: "rate limited: slow down"}
 	}
 	switch req.Op {
 	case round.OpHello:

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -786,5 +787,38 @@ func TestUpdateSizeBound(t *testing.T) {
 	}
 	if rep.Verdict != audit.VerdictVerified {
 		t.Fatalf("the chain: %s %v", rep.Verdict, rep.Err())
+	}
+}
+
+// TestRequestRateLimit: a registered peer that sends requests faster than
+// ParticipantRate (past its burst) is answered "rate limited", and the
+// requests it may still send go through.
+func TestRequestRateLimit(t *testing.T) {
+	f := newFixture(t)
+	p := f.peers[0]
+	if r := f.call(p, round.Request{Op: round.OpRegister, NumExamples: 10}); r.Status != round.RespOK {
+		t.Fatalf("register: %+v", r)
+	}
+	var limited, ok atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < coordinator.MaxStreamsPerParticipant; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				r, err := participant.Call(f.ctx, p.h, f.coord, round.Request{Op: round.OpHello})
+				switch {
+				case err != nil:
+				case r.Status == round.RespError && strings.HasPrefix(string(r.Reason), "rate limited"):
+					limited.Add(1)
+				case r.Status == round.RespOK:
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if limited.Load() == 0 || ok.Load() < coordinator.ParticipantBurst {
+		t.Fatalf("%d requests in a burst: %d served, %d rate limited; want the burst served and the rest limited", 8*50, ok.Load(), limited.Load())
 	}
 }

@@ -152,9 +152,53 @@ func logGamma(rng *rand.Rand, a float64) float64 {
 	}
 }
 
+// PartitionFang is the non-IID partition of Fang et al., "Local Model
+// Poisoning Attacks to Byzantine-Robust Federated Learning" (USENIX
+// Security 2020), Section 5.1: the workers form L groups, L the number of
+// labels (the largest label plus one), group g holding workers
+// [g*workers/L, (g+1)*workers/L). An example of label l goes to group l
+// with probability p and otherwise to one of the other L-1 groups chosen
+// uniformly; within its group it goes to a worker chosen uniformly. p = 1/L
+// is IID; larger p is more skewed (the paper's default is 0.5). The
+// examples are dealt in index order from rng, so one seeded rng gives one
+// partition. It panics unless 2 <= L <= workers, p is in [0, 1] and every
+// label is non-negative.
+func PartitionFang(labels []int, workers int, p float64, rng *rand.Rand) [][]int {
+	L := 0
+	for _, y := range labels {
+		if y < 0 {
+			panic(fmt.Sprintf("model: PartitionFang: negative label %d", y))
+		}
+		L = max(L, y+1)
+	}
+	if L < 2 || workers < L || !(p >= 0 && p <= 1) {
+		panic(fmt.Sprintf("model: PartitionFang: %d workers, %d labels, p = %v", workers, L, p))
+	}
+	out := make([][]int, workers)
+	for i, y := range labels {
+		g := y
+		if rng.Float64() >= p {
+			g = rng.IntN(L - 1) // one of the other groups
+			if g >= y {
+				g++
+			}
+		}
+		lo, hi := g*workers/L, (g+1)*workers/L
+		w := lo + rng.IntN(hi-lo)
+		out[w] = append(out[w], i)
+	}
+	for c := range out {
+		if out[c] == nil {
+			out[c] = []int{}
+		}
+	}
+	return out
+}
+
 // Partition splits labels among clients by a scheme given as text: "iid",
-// "shards" (2 shards a client), "shards:S" or "dirichlet:ALPHA". Unlike the
-// Partition* functions it returns an error for bad arguments.
+// "shards" (2 shards a client), "shards:S", "dirichlet:ALPHA" or "fang:P"
+// (PartitionFang with an rng seeded by seed). Unlike the Partition*
+// functions it returns an error for bad arguments.
 func Partition(labels []int, clients int, scheme string, seed uint64) ([][]int, error) {
 	if clients < 1 {
 		return nil, fmt.Errorf("model: partition: clients must be at least 1, got %d", clients)
@@ -184,6 +228,28 @@ func Partition(labels []int, clients int, scheme string, seed uint64) ([][]int, 
 			return nil, fmt.Errorf("model: partition %q: want dirichlet:ALPHA with ALPHA > 0", scheme)
 		}
 		return PartitionDirichlet(labels, clients, a, seed), nil
+	case "fang":
+		p, err := strconv.ParseFloat(arg, 64)
+		if !hasArg || err != nil || !(p >= 0 && p <= 1) {
+			return nil, fmt.Errorf("model: partition %q: want fang:P with P in [0, 1]", scheme)
+		}
+		return partitionFang(labels, clients, p, seed)
 	}
-	return nil, fmt.Errorf("model: unknown partition scheme %q (want iid, shards[:S] or dirichlet:ALPHA)", scheme)
+	return nil, fmt.Errorf("model: unknown partition scheme %q (want iid, shards[:S], dirichlet:ALPHA or fang:P)", scheme)
+}
+
+// partitionFang is PartitionFang with its rng from seed, its arguments
+// checked.
+func partitionFang(labels []int, workers int, p float64, seed uint64) ([][]int, error) {
+	L := 0
+	for _, y := range labels {
+		if y < 0 {
+			return nil, fmt.Errorf("model: partition fang: negative label %d", y)
+		}
+		L = max(L, y+1)
+	}
+	if L < 2 || workers < L {
+		return nil, fmt.Errorf("model: partition fang: needs at least as many workers as labels (%d), have %d", L, workers)
+	}
+	return PartitionFang(labels, workers, p, rand.New(rand.NewPCG(seed, 0x66616e67))), nil // "fang"
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -201,5 +202,75 @@ func TestPartitionScheme(t *testing.T) {
 	}
 	if _, err := Partition(labels, 0, "iid", 1); err == nil {
 		t.Error("0 clients accepted")
+	}
+}
+
+// TestPartitionFang checks the statistics of Fang et al.'s partition on
+// synthetic labels: the share of examples landing in their label's group is
+// p (within a tolerance, for a fixed seed), the others spread evenly over
+// the other groups, and one seed gives one partition.
+func TestPartitionFang(t *testing.T) {
+	labels := mnistLikeLabels() // 10 labels, 6000 each
+	for _, tc := range []struct {
+		workers int
+		p       float64
+	}{
+		{10, 0.1}, {20, 0.5}, {30, 0.8}, {100, 0.5}, {13, 1}, {10, 0},
+	} {
+		parts := PartitionFang(labels, tc.workers, tc.p, rand.New(rand.NewPCG(1, 2)))
+		checkCover(t, parts, len(labels))
+		group := func(w int) int { // the group of worker w
+			for g := range 10 {
+				if w < (g+1)*tc.workers/10 {
+					return g
+				}
+			}
+			panic("no group")
+		}
+		home := 0
+		other := make([]int, 10) // examples landing outside their home group, by group
+		for w, p := range parts {
+			for _, i := range p {
+				if g := group(w); g == labels[i] {
+					home++
+				} else {
+					other[g]++
+				}
+			}
+		}
+		frac := float64(home) / float64(len(labels))
+		// The binomial standard deviation is at most 0.5/sqrt(60000) = 0.002.
+		if math.Abs(frac-tc.p) > 0.01 {
+			t.Errorf("workers %d p %v: %.4f of the examples in their home group", tc.workers, tc.p, frac)
+		}
+		want := float64(len(labels)-home) / 10
+		for g, n := range other {
+			if want > 0 && math.Abs(float64(n)-want) > 0.05*want {
+				t.Errorf("workers %d p %v: group %d got %d examples of other labels, want about %.0f", tc.workers, tc.p, g, n, want)
+			}
+		}
+		again := PartitionFang(labels, tc.workers, tc.p, rand.New(rand.NewPCG(1, 2)))
+		for w := range parts {
+			if !slices.Equal(parts[w], again[w]) {
+				t.Fatalf("workers %d p %v: not deterministic for a seed", tc.workers, tc.p)
+			}
+		}
+		t.Logf("workers %d p %.1f: %.4f in the home group", tc.workers, tc.p, frac)
+	}
+	a := PartitionFang(labels, 20, 0.5, rand.New(rand.NewPCG(1, 2)))
+	b := PartitionFang(labels, 20, 0.5, rand.New(rand.NewPCG(3, 2)))
+	if slices.Equal(a[0], b[0]) {
+		t.Fatal("seed ignored")
+	}
+	if _, err := Partition(labels, 20, "fang:0.5", 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"fang", "fang:2", "fang:x", "fang:-0.1"} {
+		if _, err := Partition(labels, 20, bad, 1); err == nil {
+			t.Errorf("Partition %q accepted", bad)
+		}
+	}
+	if _, err := Partition(labels, 9, "fang:0.5", 1); err == nil {
+		t.Error("fewer workers than labels accepted")
 	}
 }

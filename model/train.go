@@ -11,6 +11,11 @@ import (
 type TrainConfig struct {
 	// Epochs is the number of passes over the local data (E), at least 1.
 	Epochs int
+	// Steps, if > 0, is the number of mini-batch SGD steps to take instead
+	// of Epochs passes: the batches run on across passes (each pass a new
+	// shuffle) and training stops after Steps of them. Fang et al. (USENIX
+	// Security 2020) train one step of 32 examples a round.
+	Steps int
 	// BatchSize is the mini-batch size (B); 0 or >= the number of examples
 	// means full-batch gradient descent (the FedAvg paper's B = infinity).
 	BatchSize int
@@ -31,6 +36,8 @@ func (c TrainConfig) Validate() error {
 	switch {
 	case c.Epochs < 1:
 		return fmt.Errorf("model: epochs must be at least 1, got %d", c.Epochs)
+	case c.Steps < 0:
+		return fmt.Errorf("model: steps must not be negative, got %d", c.Steps)
 	case c.BatchSize < 0:
 		return fmt.Errorf("model: batch size must not be negative, got %d", c.BatchSize)
 	case !(c.LR > 0) || math.IsInf(c.LR, 0):
@@ -83,8 +90,8 @@ type localTrainer struct{ arch Arch }
 
 // Metric names reported by the local trainer.
 const (
-	MetricTrainLoss     = "train_loss"     // mean cross-entropy over the last epoch, as trained
-	MetricTrainAccuracy = "train_accuracy" // accuracy over the last epoch, as trained
+	MetricTrainLoss     = "train_loss"     // mean cross-entropy over the last (possibly partial) epoch, as trained
+	MetricTrainAccuracy = "train_accuracy" // accuracy over the last (possibly partial) epoch, as trained
 	MetricSteps         = "steps"          // SGD steps taken
 )
 
@@ -135,13 +142,21 @@ func (t localTrainer) Train(ctx context.Context, global *Params, data *Dataset, 
 	lr, wd, mu := float32(cfg.LR), float32(cfg.WeightDecay), float32(cfg.Mu)
 	steps := 0
 	var lossSum float64
-	var correct int
-	for e := 0; e < cfg.Epochs; e++ {
-		lossSum, correct = 0, 0
+	var correct, seen int
+	// more reports whether another pass over the data may start: Epochs
+	// passes, or with Steps as many (the last one cut short) as Steps take.
+	more := func(e int) bool {
+		if cfg.Steps > 0 {
+			return steps < cfg.Steps
+		}
+		return e < cfg.Epochs
+	}
+	for e := 0; more(e); e++ {
+		lossSum, correct, seen = 0, 0, 0
 		if !full {
 			rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 		}
-		for start := 0; start < data.N; start += B {
+		for start := 0; start < data.N && (cfg.Steps == 0 || steps < cfg.Steps); start += B {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("model: training interrupted: %w", err)
 			}
@@ -158,6 +173,7 @@ func (t localTrainer) Train(ctx context.Context, global *Params, data *Dataset, 
 			l, c := net.softmaxLoss(y, nb, true, 1/float32(nb))
 			lossSum += l
 			correct += c
+			seen += nb
 			net.backward(x, nb)
 			net.step(lr, wd, mu, w0)
 			steps++
@@ -170,8 +186,8 @@ func (t localTrainer) Train(ctx context.Context, global *Params, data *Dataset, 
 		Params:      local,
 		NumExamples: data.N,
 		Metrics: map[string]float64{
-			MetricTrainLoss:     lossSum / float64(data.N),
-			MetricTrainAccuracy: float64(correct) / float64(data.N),
+			MetricTrainLoss:     lossSum / float64(seen),
+			MetricTrainAccuracy: float64(correct) / float64(seen),
 			MetricSteps:         float64(steps),
 		},
 	}, nil

@@ -82,8 +82,10 @@ func partition(labels []int, o *Options) ([][]int, error) {
 		return model.PartitionShards(labels, o.Participants, 2, o.Seed), nil
 	case "iid", "":
 		return model.PartitionIID(labels, o.Participants, o.Seed), nil
+	case "fang":
+		return model.Partition(labels, o.Participants, "fang:"+strconv.FormatFloat(o.Bias, 'g', -1, 64), o.Seed)
 	}
-	return nil, fmt.Errorf("sims: unknown partition %q (iid, shards or dirichlet)", o.Partition)
+	return nil, fmt.Errorf("sims: unknown partition %q (iid, shards, dirichlet or fang)", o.Partition)
 }
 
 // jobSpec builds the job through package job, for the coordinator whose

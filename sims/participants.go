@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/participant"
 	"github.com/floe-fl/floe/round"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -50,6 +51,9 @@ func (s *sim) startParticipants() error {
 				s.finished(r, self, status == round.RespOK || reason == string(ledger.ReasonDuplicate))
 			},
 		}
+		if s.o.LocalSteps > 0 {
+			cfg.Trainer = stepsTrainer{model.NewLocalTrainer(s.arch), s.o.LocalSteps}
+		}
 		if i < s.o.Attackers {
 			cfg.Tamper = func(_ uint64, d []float32) {
 				for j := range d {
@@ -73,6 +77,19 @@ func (s *sim) startParticipants() error {
 		})
 	}
 	return nil
+}
+
+// stepsTrainer trains a fixed number of local SGD steps a round instead of
+// the job's epochs (Options.LocalSteps). The signed job carries epochs
+// only, so the step count is a participant option of the simulation.
+type stepsTrainer struct {
+	model.Trainer
+	steps int
+}
+
+func (t stepsTrainer) Train(ctx context.Context, global *model.Params, data *model.Dataset, cfg model.TrainConfig) (*model.Result, error) {
+	cfg.Steps = t.steps
+	return t.Trainer.Train(ctx, global, data, cfg)
 }
 
 // finished records that a cohort member is through with a round

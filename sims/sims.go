@@ -38,10 +38,12 @@ type Options struct {
 	Dataset      string  // "synthetic" or "mnist"
 	DataDir      string  // MNIST directory
 	Alpha, Beta  float64 // Synthetic(alpha, beta)
-	Partition    string  // "iid", "shards" or "dirichlet" (MNIST)
+	Partition    string  // "iid", "shards", "dirichlet" or "fang" (MNIST)
 	DirAlpha     float64 // Dirichlet concentration
+	Bias         float64 // "fang" partition: probability an example goes to its label's group of participants
 	Arch         string  // "logreg" or "mlp:784-200-200-10"
 	Epochs       int
+	LocalSteps   int // if > 0, local SGD steps a round instead of Epochs (a participant option of the simulation, not in the signed job)
 	Batch        int
 	LR           float64
 	Mu           float64
@@ -62,7 +64,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Seed: 1, Net: "tcp", Nodes: 4, Participants: 10, Cohort: 10, Rounds: 20,
-		Dataset: "synthetic", Alpha: 1, Beta: 1, Partition: "iid", DirAlpha: 0.5,
+		Dataset: "synthetic", Alpha: 1, Beta: 1, Partition: "iid", DirAlpha: 0.5, Bias: 0.5,
 		Arch: "logreg", Epochs: 1, Batch: 10, LR: 0.05,
 		Rule: aggregate.Spec{Rule: "fedavg"}, Privacy: "sealed", Deadline: 30 * time.Second,
 	}
@@ -97,6 +99,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("sims: quorum must be >= 0 (0: half the cohort, rounded up)")
 	case o.Epochs < 1 || o.Batch < 1:
 		return fmt.Errorf("sims: epochs and batch size must be at least 1")
+	case o.LocalSteps < 0:
+		return fmt.Errorf("sims: local steps must be >= 0 (0: epochs)")
+	case !(o.Bias >= 0 && o.Bias <= 1):
+		return fmt.Errorf("sims: the fang partition's bias must be in [0, 1], got %g", o.Bias)
 	}
 	if err := o.jobConfig().Validate(); err != nil {
 		return fmt.Errorf("sims: %w", err)

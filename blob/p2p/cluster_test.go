@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/clock"
 
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -25,12 +26,8 @@ type cluster struct {
 	com    blob.Committee
 	client *Client
 	ch     host.Host
-	clock  *fakeClock
+	clock  *clock.Fake
 }
-
-type fakeClock struct{ now time.Time }
-
-func (c *fakeClock) Now() time.Time { return c.now }
 
 // seededKey returns a deterministic Ed25519 key.
 func seededKey(t testing.TB, seed uint64) crypto.PrivKey {
@@ -60,7 +57,7 @@ func newCluster(t *testing.T, n int, copts ...ClientOption) *cluster {
 
 func newClusterTB(t testing.TB, n int, copts ...ClientOption) *cluster {
 	t.Helper()
-	c := &cluster{t: t, clock: &fakeClock{now: time.Unix(1_700_000_000, 0)}}
+	c := &cluster{t: t, clock: clock.NewFake(time.Unix(1_700_000_000, 0))}
 	for i := range n {
 		c.keys = append(c.keys, seededKey(t, uint64(i+1)))
 		c.dirs = append(c.dirs, t.TempDir())

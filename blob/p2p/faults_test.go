@@ -312,11 +312,11 @@ func TestExpiry(t *testing.T) {
 	if _, _, err := c.client.Put(ctx, keepData, WithWaitAll(), WithLifetime(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	c.clock.now = c.clock.now.Add(59 * time.Minute)
+	c.clock.Advance(59 * time.Minute)
 	if _, err := c.client.Get(ctx, tmp); err != nil {
 		t.Fatalf("before expiry: %v", err)
 	}
-	c.clock.now = c.clock.now.Add(2 * time.Minute)
+	c.clock.Advance(2 * time.Minute)
 	if _, err := c.client.Get(ctx, tmp); !errors.Is(err, blob.ErrNotEnoughSlivers) {
 		t.Fatalf("expired blob read: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/floe-fl/floe/atomicfile"
 	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/clock"
 
 	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/transport"
@@ -24,17 +25,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 )
-
-// Clock gives the current time. Nodes use it only for blob expiry, so that
-// simulations can inject a fake clock.
-type Clock interface{ Now() time.Time }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
-// SystemClock is the wall clock.
-var SystemClock Clock = systemClock{}
 
 // sliverMagic starts every sliver file.
 const sliverMagic = "FLOESLV1"
@@ -57,7 +47,7 @@ type certRecord struct {
 }
 
 type nodeConfig struct {
-	clock       Clock
+	clock       clock.Clock // for blob expiry only, so simulations can inject a fake one
 	log         *slog.Logger
 	gcInterval  time.Duration
 	maxSliver   uint64
@@ -68,7 +58,7 @@ type nodeConfig struct {
 type NodeOption func(*nodeConfig) error
 
 // WithClock sets the clock used for expiry (default: the wall clock).
-func WithClock(c Clock) NodeOption {
+func WithClock(c clock.Clock) NodeOption {
 	return func(o *nodeConfig) error {
 		if c == nil {
 			return errors.New("blob: nil clock")
@@ -126,7 +116,7 @@ type Node struct {
 // NewNode opens (creating if needed) the data directory, removes leftover
 // temporary files, and starts serving transport.ProtoBlob on h.
 func NewNode(h host.Host, dataDir string, opts ...NodeOption) (*Node, error) {
-	cfg := nodeConfig{clock: SystemClock, log: slog.New(slog.DiscardHandler), maxSliver: 1 << 30}
+	cfg := nodeConfig{clock: clock.Real{}, log: slog.New(slog.DiscardHandler), maxSliver: 1 << 30}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err

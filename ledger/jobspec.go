@@ -14,6 +14,10 @@ const KEMX25519 = "X25519-HKDF-SHA256/AES-128-GCM"
 // kemKeySize maps each known recipient KEM to the length of its public keys.
 var kemKeySize = map[string]int{KEMX25519: 32}
 
+// StoreWalrus is JobSpec.Store for a job whose blobs are on the Walrus
+// network (package blob/walrus).
+const StoreWalrus = "walrus"
+
 // MaxCohort bounds JobSpec.CohortSize, MinParticipants and the training
 // epochs and batch size.
 const MaxCohort = 1 << 30
@@ -37,8 +41,9 @@ func jobErr(field, format string, args ...any) error {
 // (the aggregation rule's parameters are checked by package job, which knows
 // the rules); privacy is "sealed", with at least one recipient, each with a
 // non-empty unique name, a known KEM and a public key of that KEM's length,
-// or "plain", with none; the committee is non-empty with non-empty, distinct
-// entries; 1 <= cohort size <= MaxCohort; 1 <= quorum <= cohort size;
+// or "plain", with none; store is empty (floe's own committee), with a
+// committee of non-empty, distinct entries, or StoreWalrus, with no
+// committee; 1 <= cohort size <= MaxCohort; 1 <= quorum <= cohort size;
 // 1 <= min participants <= MaxCohort; deadline and rounds are at least 1;
 // an update lifetime is 0 (forever) or at least the deadline; train epochs
 // and batch size are in [1, MaxCohort]; lr is a canonical decimal > 0; mu,
@@ -64,8 +69,17 @@ func (j *JobSpec) Validate() error {
 	if err := j.validateRecipients(); err != nil {
 		return err
 	}
-	if len(j.Committee) == 0 {
-		return jobErr("committee", "empty")
+	switch j.Store {
+	case "":
+		if len(j.Committee) == 0 {
+			return jobErr("committee", "empty")
+		}
+	case StoreWalrus:
+		if len(j.Committee) != 0 {
+			return jobErr("committee", "%d members in a job whose blobs are on Walrus, want none", len(j.Committee))
+		}
+	default:
+		return jobErr("store", "%q, want empty (floe's own committee) or %q", j.Store, StoreWalrus)
 	}
 	seen := make(map[string]bool, len(j.Committee))
 	for i, m := range j.Committee {

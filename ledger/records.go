@@ -93,6 +93,11 @@ type JobSpec struct {
 	AllowList        []string `cbor:"23,keyasint,omitempty"`
 	MaxRegistrations uint64   `cbor:"24,keyasint,omitempty"`
 	MaxExamples      uint64   `cbor:"25,keyasint,omitempty"`
+	// Store names the backend that holds the job's blobs: "" for floe's
+	// own committee (Committee), StoreWalrus for the Walrus network (no
+	// Committee; blob IDs are Walrus blob IDs). Omitted when empty, so
+	// jobs made before it existed keep their IDs.
+	Store string `cbor:"26,keyasint,omitempty"`
 	// MaxUpdateBytes bounds a submission's declared UpdateSize (0: no
 	// bound, jobs made before it existed). The coordinator sets it from the
 	// initial model's size and the sealing (see UpdateBytesBound).

@@ -456,6 +456,13 @@ func (m *Machine) Step(ev Event) (uint64, error) {
 	switch ev.Kind {
 	case EvStartRound, EvClose:
 		return 0, fmt.Errorf("round: %s events come from Tick, not Step", ev.Kind)
+	case EvRegister:
+		if ev.Peer == "" || ev.NumExamples == 0 {
+			return 0, fmt.Errorf("round: register event without peer or examples")
+		}
+		if r := m.Admit(ev.Peer, ev.NumExamples); r != "" || m.registered[ev.Peer] == ev.NumExamples {
+			return m.reply(&ev, r), nil // refused, or nothing changes: nothing to journal
+		}
 	case EvCommit:
 		if err := m.validate(&ev); err != nil {
 			return 0, err
@@ -465,15 +472,6 @@ func (m *Machine) Step(ev Event) (uint64, error) {
 		}
 		if ev.Commit.Model != m.built.OutputModel || ev.Commit.ModelHash != m.built.OutputModelHash || ev.Commit.StateBlob != m.built.StateBlob {
 			return 0, fmt.Errorf("round: commit of round %d names other outputs than its commitment", ev.Round)
-		}
-	}
-	switch ev.Kind {
-	case EvRegister:
-		if ev.Peer == "" || ev.NumExamples == 0 {
-			return 0, fmt.Errorf("round: register event without peer or examples")
-		}
-		if r := m.Admit(ev.Peer, ev.NumExamples); r != "" || m.registered[ev.Peer] == ev.NumExamples {
-			return m.reply(&ev, r), nil // refused, or nothing changes: nothing to journal
 		}
 	case EvSubmit, EvReject:
 		if err := m.validate(&ev); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // RecipientName is the coordinator's name in a job's recipient list.
@@ -47,6 +48,9 @@ type Config struct {
 	Logger   *slog.Logger
 	// OnCommit, if set, is called after each round is committed.
 	OnCommit func(c *ledger.SignedCommitment, head ledger.BlobID)
+	// Metrics, if set, receives the coordinator's metrics (README: Metrics);
+	// nil: none.
+	Metrics prometheus.Registerer
 }
 
 // Server drives a round.Machine: it serves the round protocol, journals
@@ -58,6 +62,7 @@ type Server struct {
 	jobRec  []byte
 	signed  *ledger.SignedJob
 	journal *Journal
+	metrics *serverMetrics // nil: none
 
 	closed    chan struct{} // closed by Close: wakes long polls
 	closeOnce sync.Once
@@ -77,6 +82,12 @@ type Server struct {
 	commit  *ledger.Commitment
 	model   []byte // bytes of the current input model, when known
 	pending []byte // bytes of the folded round's output model
+
+	recent     []RoundSummary // the last MaxRecentRounds commits, oldest first
+	lastPhase  round.Phase    // the phase Run saw last, since phaseSince
+	phaseSince time.Time
+	roundSince time.Time     // when Run saw the current round collecting
+	foldTook   time.Duration // the last fold's duration
 }
 
 // CreateJob builds, signs and stores a job: the initial model and the job
@@ -181,7 +192,11 @@ func Open(ctx context.Context, cfg Config, newJob func() (ledger.JobSpec, []byte
 	if sj.Job.Coordinator != me.String() {
 		return nil, fmt.Errorf("coordinator: job in %s belongs to coordinator %s, this key is %s", cfg.DataDir, sj.Job.Coordinator, me)
 	}
-	s := &Server{cfg: cfg, jobRec: jrec, signed: sj, changed: make(chan struct{}), closed: make(chan struct{})}
+	sm, err := newServerMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
+	}
+	s := &Server{cfg: cfg, jobRec: jrec, signed: sj, metrics: sm, changed: make(chan struct{}), closed: make(chan struct{})}
 	s.m = round.New(&sj.Job, jb, cfg.Store.VerifyCert)
 	j, recs, err := OpenJournal(jnl)
 	if err != nil {
@@ -206,11 +221,13 @@ func Open(ctx context.Context, cfg Config, newJob func() (ledger.JobSpec, []byte
 		}
 	}
 	s.journal = j
+	sm.timeSyncs(j)
 	if err := s.writeHead(); err != nil {
 		j.Close()
 		return nil, err
 	}
 	cfg.Host.SetStreamHandler(transport.ProtoRound, s.handle)
+	cfg.Host.SetStreamHandler(transport.ProtoStatus, s.handleStatus)
 	return s, nil
 }
 
@@ -245,6 +262,7 @@ func (s *Server) Status() (r uint64, phase round.Phase, head ledger.BlobID) {
 // Close stops serving and closes the journal.
 func (s *Server) Close() error {
 	s.cfg.Host.RemoveStreamHandler(transport.ProtoRound)
+	s.cfg.Host.RemoveStreamHandler(transport.ProtoStatus)
 	s.closeOnce.Do(func() { close(s.closed) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -324,6 +342,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		s.m.Tick(s.nowMillis())
 		_, err := s.flushLocked()
+		s.trackPhaseLocked()
 		fold, commit := s.fold, s.commit
 		s.fold, s.commit = nil, nil
 		if fold != nil && fold.Round != s.m.Round() {
@@ -341,17 +360,24 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		switch {
 		case fold != nil:
+			start := time.Now()
 			if err := s.runFold(ctx, fold); err != nil {
 				s.mu.Lock()
 				s.m.Refold()
 				s.mu.Unlock()
 				return err
 			}
+			s.mu.Lock()
+			s.foldTook = time.Since(start)
+			s.mu.Unlock()
+			s.metrics.phaseDone(phaseFolding, time.Since(start))
 			continue
 		case commit != nil:
+			start := time.Now()
 			if err := s.storeCommit(ctx, commit); err != nil {
 				return err
 			}
+			s.metrics.phaseDone(phaseCommitting, time.Since(start))
 			continue
 		}
 		select {
@@ -481,6 +507,13 @@ func (s *Server) storeCommit(ctx context.Context, cm *ledger.Commitment) error {
 	if err == nil {
 		s.model, s.pending = s.pending, nil
 		err = s.writeHead()
+		sum := Summarize(cm, newHead)
+		sum.FoldMillis = uint64(s.foldTook.Milliseconds())
+		if !s.roundSince.IsZero() {
+			sum.TotalMillis = uint64(s.cfg.Clock.Now().Sub(s.roundSince).Milliseconds())
+		}
+		s.rememberLocked(sum)
+		s.metrics.committed(cm)
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -543,6 +576,7 @@ func (s *Server) open(ctx context.Context, sub *ledger.SignedSubmission) ([]byte
 	if err != nil || reason != "" {
 		return nil, reason, err
 	}
+	s.metrics.updateFetched(len(b))
 	if s.signed.Job.Privacy != "sealed" {
 		return b, "", nil
 	}

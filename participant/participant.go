@@ -24,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures a participant.
@@ -51,6 +52,9 @@ type Config struct {
 	// finished, with the last round and chain head it reported; Run then
 	// returns nil.
 	OnDone func(round uint64, head ledger.BlobID)
+	// Metrics, if set, receives the participant's metrics (README:
+	// Metrics); nil: none.
+	Metrics prometheus.Registerer
 }
 
 // Participant is a running edge agent.
@@ -59,6 +63,7 @@ type Participant struct {
 	self string
 	job  *ledger.SignedJob
 	arch model.Arch
+	m    *participantMetrics // nil: none
 }
 
 // New checks cfg and returns a participant.
@@ -73,7 +78,11 @@ func New(cfg Config) (*Participant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("participant: %w", err)
 	}
-	return &Participant{cfg: cfg, self: id.String()}, nil
+	m, err := newParticipantMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("participant: %w", err)
+	}
+	return &Participant{cfg: cfg, self: id.String(), m: m}, nil
 }
 
 // call sends one request and reads the response.
@@ -304,10 +313,12 @@ func (p *Participant) doRound(ctx context.Context, t *round.Task) error {
 	if err != nil {
 		return &PermanentError{err}
 	}
+	start := time.Now()
 	res, err := tr.Train(ctx, global, p.cfg.Data, cfg)
 	if err != nil {
 		return fmt.Errorf("participant: train round %d: %w", t.Round, err)
 	}
+	p.m.trained(time.Since(start))
 	delta, err := res.Delta(global)
 	if err != nil {
 		return err
@@ -345,6 +356,7 @@ func (p *Participant) doRound(ctx context.Context, t *round.Task) error {
 	if err != nil {
 		return fmt.Errorf("participant: store update of round %d: %w", t.Round, err)
 	}
+	p.m.uploaded(len(blob))
 	sub := ledger.Submission{Job: job.ID(), Round: t.Round, Participant: p.self, Blob: id, UpdateHash: ledger.Sum(file),
 		NumExamples: uint64(res.NumExamples), UpdateSize: uint64(len(blob))}
 	sig, err := ledger.SignSubmission(p.cfg.Key, sub)
@@ -358,6 +370,7 @@ func (p *Participant) doRound(ctx context.Context, t *round.Task) error {
 	if err := checkDone(resp); err != nil {
 		return err
 	}
+	p.m.submitted(t.Round, resp)
 	if p.cfg.OnSubmit != nil {
 		p.cfg.OnSubmit(t.Round, resp.Status, string(resp.Reason))
 	}

@@ -26,6 +26,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Protocol IDs of floe. Each is versioned; a new wire format gets a new ID.
@@ -36,6 +37,10 @@ const (
 	ProtoRound protocol.ID = "/floe/round/1.0.0"
 	// ProtoChain carries chain heads and commitment records.
 	ProtoChain protocol.ID = "/floe/chain/1.0.0"
+	// ProtoStatus carries the coordinator's read-only status: one request,
+	// one response per stream, no key needed, nothing the chain will not
+	// reveal.
+	ProtoStatus protocol.ID = "/floe/status/1.0.0"
 )
 
 // DefaultListenAddrs are used when HostConfig.ListenAddrs is empty: loopback
@@ -58,6 +63,10 @@ type HostConfig struct {
 	// ConnLow and ConnHigh are the connection manager's watermarks; 0 means
 	// 256 and 1024.
 	ConnLow, ConnHigh int
+	// Metrics, if set, receives libp2p's own metrics (resource manager,
+	// swarm, identify, event bus); nil disables them (libp2p would otherwise
+	// register them on Prometheus's global default registry).
+	Metrics prometheus.Registerer
 }
 
 // Limits returns the explicit resource-manager limits NewHost uses for a
@@ -80,7 +89,7 @@ func Limits(memory int64, fds int) rcmgr.ConcreteLimitConfig {
 	cfg.AddProtocolPeerLimit(ProtoBlob,
 		rcmgr.BaseLimit{StreamsInbound: 256, StreamsOutbound: 256, Streams: 512, Memory: memory / 2},
 		rcmgr.BaseLimitIncrease{})
-	for _, p := range []protocol.ID{ProtoRound, ProtoChain} {
+	for _, p := range []protocol.ID{ProtoRound, ProtoChain, ProtoStatus} {
 		cfg.AddProtocolLimit(p,
 			rcmgr.BaseLimit{StreamsInbound: 2048, StreamsOutbound: 2048, Streams: 4096, Memory: memory / 4},
 			rcmgr.BaseLimitIncrease{})
@@ -125,7 +134,14 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 			return nil, fmt.Errorf("transport: bad listen address %q: %v", a, err)
 		}
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(Limits(cfg.MemoryLimit, cfg.MaxFDs)))
+	var rmOpts []rcmgr.Option
+	metrics := libp2p.DisableMetrics()
+	if cfg.Metrics != nil {
+		metrics = libp2p.PrometheusRegisterer(cfg.Metrics)
+	} else {
+		rmOpts = append(rmOpts, rcmgr.WithMetricsDisabled())
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(Limits(cfg.MemoryLimit, cfg.MaxFDs)), rmOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("transport: resource manager: %w", err)
 	}
@@ -148,6 +164,7 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableRelay(),
+		metrics,
 	)
 	if err != nil {
 		rm.Close()

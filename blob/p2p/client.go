@@ -29,6 +29,7 @@ type clientConfig struct {
 	baseTimeout time.Duration
 	minRate     float64 // bytes per second assumed for per-node deadlines
 	log         *slog.Logger
+	metrics     *clientMetrics // nil: none (WithClientMetrics)
 }
 
 // ClientOption configures NewClient.
@@ -231,6 +232,7 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (blob.
 			return blob.ID{}, nil, err
 		}
 	}
+	start := time.Now()
 	x, err := blob.EncodePooled(data, c.com.N())
 	if err != nil {
 		return blob.ID{}, nil, err
@@ -273,10 +275,12 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (blob.
 		wcancel()
 		writers.Wait()
 		x.Release()
+		perr := error(&PutError{Acks: len(acks), Need: need, Nodes: nodeErrs})
 		if err := ctx.Err(); err != nil {
-			return blob.ID{}, nil, fmt.Errorf("blob: put: %w", err)
+			perr = fmt.Errorf("blob: put: %w", err)
 		}
-		return blob.ID{}, nil, &PutError{Acks: len(acks), Need: need, Nodes: nodeErrs}
+		c.cfg.metrics.put(start, len(data), perr)
+		return blob.ID{}, nil, perr
 	}
 	cert := &blob.Certificate{ID: x.ID, LifetimeMs: pc.lifetimeMs, Acks: acks}
 	if pc.waitAll {
@@ -285,6 +289,7 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (blob.
 		writers.Wait() // every writer answered; none reads x.Data now
 		x.Release()
 		c.pushCert(ctx, cert)
+		c.cfg.metrics.put(start, len(data), nil)
 		return x.ID, cert, nil
 	}
 	// Return now; finish the remaining writes and push the certificate in
@@ -298,6 +303,7 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (blob.
 		x.Release()
 		c.pushCert(wctx, cert)
 	}()
+	c.cfg.metrics.put(start, len(data), nil)
 	return x.ID, cert, nil
 }
 
@@ -607,7 +613,10 @@ func (c *Client) Get(ctx context.Context, id blob.ID) ([]byte, error) {
 // not asked, or cancelled after k valid slivers arrived, show as
 // SliverSkipped.
 func (c *Client) GetWithReport(ctx context.Context, id blob.ID) ([]byte, ReadReport, error) {
-	return readBlob(ctx, c, id, -1)
+	start := time.Now()
+	data, rep, err := readBlob(ctx, c, id, -1)
+	c.cfg.metrics.get(start, len(data), err)
+	return data, rep, err
 }
 
 type fetchResult struct {

@@ -52,6 +52,7 @@ type nodeConfig struct {
 	gcInterval  time.Duration
 	maxSliver   uint64
 	nodeTimeout time.Duration
+	metrics     *nodeMetrics // nil: none (WithNodeMetrics)
 }
 
 // NodeOption configures NewNode.
@@ -255,6 +256,7 @@ func (n *Node) handleStore(s network.Stream, req *request) error {
 	err = n.writeSliver(meta, size, body)
 	if err != nil {
 		if errors.Is(err, errSliverInvalid) {
+			n.cfg.metrics.sliverInvalid()
 			return n.reply(s, storeReply{Err: err.Error()})
 		}
 		if !errors.Is(err, errBodyRead) {
@@ -269,6 +271,7 @@ func (n *Node) handleStore(s network.Stream, req *request) error {
 	if err != nil {
 		return n.refuseStore(s, req, 0, err)
 	}
+	n.cfg.metrics.sliverStored()
 	return n.reply(s, storeReply{Ack: &ack})
 }
 
@@ -443,6 +446,7 @@ func (n *Node) handleFetch(s network.Stream, req *request) error {
 	if m != size {
 		return fmt.Errorf("blob: serve sliver: file holds %d of %d bytes", m, size)
 	}
+	n.cfg.metrics.sliverServed()
 	return s.CloseWrite()
 }
 

@@ -101,6 +101,7 @@ func (n *Node) RepairWithReport(ctx context.Context, com blob.Committee) (Repair
 			continue
 		}
 		rep.Repaired = append(rep.Repaired, id)
+		n.cfg.metrics.sliverRepaired()
 	}
 	return rep, ctx.Err()
 }

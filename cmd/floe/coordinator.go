@@ -35,6 +35,7 @@ func runCoordinator(args []string) error {
 	headFile := fs.String("head-file", "", "write the chain head ID here after each round")
 	var eval dataFlags
 	eval.register(fs, "eval-")
+	metricsAddr := metricsFlag(fs)
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -65,7 +66,12 @@ func runCoordinator(args []string) error {
 	if err != nil {
 		return err
 	}
-	ep, err := openEndpoint(*keyPath, listen, false, com)
+	reg, stopMetrics, err := startMetrics(*metricsAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	ep, err := openMeteredEndpoint(*keyPath, listen, false, com, reg)
 	if err != nil {
 		return err
 	}
@@ -77,8 +83,9 @@ func runCoordinator(args []string) error {
 	created := false // a new job was made from the job file (not resumed from --data)
 	srv, err := coordinator.Open(ctx, coordinator.Config{
 		Host: h, Key: key, HPKE: hkey, Store: p2p.Store{Client: ep.client}, DataDir: *dataDir, HeadFile: *headFile, Eval: heldOut, Logger: log,
+		Metrics: reg,
 		OnCommit: func(c *ledger.SignedCommitment, head ledger.BlobID) {
-			fmt.Printf("round %d %s head %s\n", c.C.Round, c.C.Status, ledger.Hash(head))
+			fmt.Println(commitLine(&c.C, head))
 		},
 	}, func() (ledger.JobSpec, []byte, error) {
 		created = true

@@ -10,6 +10,7 @@ import (
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // newLogger returns the commands' stderr logger.
@@ -31,6 +32,12 @@ type endpoint struct {
 // openEndpoint starts a host and a blob client. keyPath "" means a fresh
 // identity; no listen addresses with dialOnly means a host that listens nowhere.
 func openEndpoint(keyPath string, listen []string, dialOnly bool, com blob.Committee) (*endpoint, error) {
+	return openMeteredEndpoint(keyPath, listen, dialOnly, com, nil)
+}
+
+// openMeteredEndpoint is openEndpoint with the host's and the client's
+// metrics registered on reg (nil: none).
+func openMeteredEndpoint(keyPath string, listen []string, dialOnly bool, com blob.Committee, reg prometheus.Registerer) (*endpoint, error) {
 	var (
 		e   endpoint
 		err error
@@ -43,10 +50,14 @@ func openEndpoint(keyPath string, listen []string, dialOnly bool, com blob.Commi
 	if err != nil {
 		return nil, err
 	}
-	if e.host, err = transport.NewHost(transport.HostConfig{Key: e.key, ListenAddrs: listen, DialOnly: dialOnly && len(listen) == 0}); err != nil {
+	if e.host, err = transport.NewHost(transport.HostConfig{Key: e.key, ListenAddrs: listen, DialOnly: dialOnly && len(listen) == 0, Metrics: reg}); err != nil {
 		return nil, err
 	}
-	if e.client, err = p2p.NewClient(e.host, com); err != nil {
+	var opts []p2p.ClientOption
+	if reg != nil {
+		opts = append(opts, p2p.WithClientMetrics(reg))
+	}
+	if e.client, err = p2p.NewClient(e.host, com, opts...); err != nil {
 		e.host.Close()
 		return nil, err
 	}

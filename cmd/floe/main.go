@@ -25,6 +25,7 @@ func commands() map[string]command {
 		"participant":  {"run an edge participant", runParticipant},
 		"sim":          {"simulate a whole federation in one process", runSim},
 		"audit":        {"replay and verify a round-commitment chain", runAudit},
+		"status":       {"show a running coordinator's job, round and last outcomes", runStatus},
 		"models":       {"list and fetch model versions from a chain", runModels},
 		"privacy":      {"plan differential-privacy budgets", runPrivacy},
 		"bench":        {"run benchmarks and print JSON", runBench},

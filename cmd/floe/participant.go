@@ -35,6 +35,7 @@ func runParticipant(args []string) error {
 	fs.Var(&listen, "listen", "multiaddr to listen on (repeatable; default loopback, port 0)")
 	var data dataFlags
 	data.register(fs, "")
+	metricsAddr := metricsFlag(fs)
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -61,7 +62,12 @@ func runParticipant(args []string) error {
 	if err != nil {
 		return err
 	}
-	ep, err := openEndpoint(*keyPath, listen, false, com)
+	reg, stopMetrics, err := startMetrics(*metricsAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	ep, err := openMeteredEndpoint(*keyPath, listen, false, com, reg)
 	if err != nil {
 		return err
 	}
@@ -73,7 +79,7 @@ func runParticipant(args []string) error {
 	}
 	p, err := participant.New(participant.Config{
 		Host: h, Key: key, Coordinator: *coord, Store: p2p.Store{Client: ep.client}, Trainer: tr, Data: local,
-		Logger: log, UpdateLifetime: *lifetime,
+		Logger: log, UpdateLifetime: *lifetime, Metrics: reg,
 		OnSubmit: func(round uint64, status, reason string) {
 			fmt.Printf("round %d submitted: %s %s\n", round, status, reason)
 		},

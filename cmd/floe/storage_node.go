@@ -32,6 +32,7 @@ func runStorageNode(args []string) error {
 	repairEvery := fs.Duration("repair-interval", 0, "repair period with --committee (0: only at start)")
 	gcEvery := fs.Duration("gc-interval", time.Minute, "how often to delete expired blobs")
 	memory := fs.Int64("memory-mib", 1024, "libp2p resource-manager memory budget in MiB")
+	metricsAddr := metricsFlag(fs)
 	verbose := fs.Bool("v", false, "log each request at debug level")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -63,12 +64,21 @@ func runStorageNode(args []string) error {
 	if err != nil {
 		return err
 	}
-	h, err := transport.NewHost(transport.HostConfig{Key: key, ListenAddrs: listen, MemoryLimit: *memory << 20})
+	reg, stopMetrics, err := startMetrics(*metricsAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	h, err := transport.NewHost(transport.HostConfig{Key: key, ListenAddrs: listen, MemoryLimit: *memory << 20, Metrics: reg})
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	node, err := p2p.NewNode(h, *dataDir, p2p.WithNodeLogger(log), p2p.WithGCInterval(*gcEvery))
+	nodeOpts := []p2p.NodeOption{p2p.WithNodeLogger(log), p2p.WithGCInterval(*gcEvery)}
+	if reg != nil {
+		nodeOpts = append(nodeOpts, p2p.WithNodeMetrics(reg))
+	}
+	node, err := p2p.NewNode(h, *dataDir, nodeOpts...)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/round"
 )
@@ -93,8 +92,7 @@ func (x *roundCtx) cohort() error {
 		return err
 	}
 	x.recs = recs
-	verify := func(id ledger.BlobID, cert []byte) error { return blob.VerifyCert(s.Committee, id, cert) }
-	x.m = round.Resume(s.Job, s.Prev, verify, round.After{Round: r - 1, Head: s.Prev, Model: s.Model, ModelHash: s.ModelHash, StateBlob: s.StateBlob, CloseMillis: s.TimeMillis})
+	x.m = round.Resume(s.Job, s.Prev, s.verifyCert, round.After{Round: r - 1, Head: s.Prev, Model: s.Model, ModelHash: s.ModelHash, StateBlob: s.StateBlob, CloseMillis: s.TimeMillis})
 	for _, p := range c.Candidates {
 		if _, err := x.m.Apply(round.Event{Kind: round.EvRegister, Peer: p, NumExamples: 1}); err != nil {
 			return fail(r, CheckCohort, fmt.Sprintf("candidate %q: %v", p, err))

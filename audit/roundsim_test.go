@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/floe-fl/floe/audit"
+	"github.com/floe-fl/floe/blob/walrus"
+	"github.com/floe-fl/floe/blob/walrus/walrustest"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/round/roundsim"
@@ -307,4 +309,55 @@ func TestAuditSimulatedJunkSubmissions(t *testing.T) {
 		}
 	}
 	verified(t, runAudit(t, sim, sim.Head()))
+}
+
+// TestAuditSimulatedWalrus: a job whose blobs are on the Walrus network (an
+// in-process publisher and aggregator) audits like one on floe's own
+// committee, and bytes an aggregator alters are caught at their round.
+func TestAuditSimulatedWalrus(t *testing.T) {
+	srv := walrustest.New()
+	t.Cleanup(srv.Close)
+	st, err := walrus.New(srv.URL, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := roundsim.Default()
+	cfg.Store, cfg.Walrus = ledger.StoreWalrus, st
+	sim, err := roundsim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sim.Job().Job.Committee) != 0 || sim.Job().Job.Store != ledger.StoreWalrus {
+		t.Fatalf("job store %q, committee %v", sim.Job().Job.Store, sim.Job().Job.Committee)
+	}
+	for _, p := range []string{"p1", "p2", "p3"} {
+		sim.Register(p, 10)
+	}
+	for r := 0; r < 2; r++ {
+		if err := sim.Round(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A fresh reader (another auditor) reads the chain from the aggregator.
+	reader, err := walrus.New(srv.URL, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Run(context.Background(), audit.Config{Get: reader.Get, Head: sim.Head()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified(t, rep)
+
+	// The aggregator alters round 2's output model.
+	if !srv.Corrupt(sim.Last().OutputModel) {
+		t.Fatal("the test server does not hold round 2's model")
+	}
+	rep, err = audit.Run(context.Background(), audit.Config{Get: reader.Get, Head: sim.Head()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != audit.VerdictFailed || rep.Failure.Round != 2 || rep.Failure.Check != audit.CheckModel {
+		t.Fatalf("an altered model: %s %+v", rep.Verdict, rep.Failure)
+	}
 }

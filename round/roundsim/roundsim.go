@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/blob/mem"
 	"github.com/floe-fl/floe/clock"
 	"github.com/floe-fl/floe/codec"
@@ -31,6 +32,10 @@ type Config struct {
 	// defaults).
 	AllowList                     []string
 	MaxRegistrations, MaxExamples uint64
+	// Store is the job's store: "" for floe's own committee (simulated by
+	// blob/mem), ledger.StoreWalrus for Walrus, whose client is Walrus.
+	Store  string
+	Walrus blob.Store
 }
 
 // Default returns a small job: cohort 3, quorum 2, 3 registrations, 2
@@ -52,7 +57,7 @@ type Sim struct {
 	job     *ledger.SignedJob
 	jobBlob ledger.BlobID
 	coord   signer
-	store   *mem.Store
+	store   blob.Store
 	clk     *clock.Fake
 	m       *round.Machine
 	journal [][]byte
@@ -72,9 +77,22 @@ func New(cfg Config) (*Sim, error) {
 		cfg.Rule = "fedavg"
 	}
 	clk := clock.NewFake(time.Unix(0, 0)) // the store's clock, for lifetimes only
-	st, err := mem.New(mem.WithSeed(cfg.Seed), mem.WithClock(clk))
-	if err != nil {
-		return nil, err
+	var st blob.Store
+	var committee []string
+	switch cfg.Store {
+	case "":
+		m, err := mem.New(mem.WithSeed(cfg.Seed), mem.WithClock(clk))
+		if err != nil {
+			return nil, err
+		}
+		st, committee = m, m.Committee().Addrs()
+	case ledger.StoreWalrus:
+		if cfg.Walrus == nil {
+			return nil, fmt.Errorf("roundsim: a walrus job needs Config.Walrus")
+		}
+		st = cfg.Walrus
+	default:
+		return nil, fmt.Errorf("roundsim: unknown store %q", cfg.Store)
 	}
 	s := &Sim{cfg: cfg, store: st, clk: clk, keys: map[string]signer{}, names: map[string]string{}}
 	s.coord = s.key("coordinator")
@@ -95,7 +113,7 @@ func New(cfg Config) (*Sim, error) {
 	spec := ledger.JobSpec{
 		Version: ledger.Version, Name: "roundsim", Coordinator: s.ID("coordinator"), Arch: arch.String(),
 		Train: ledger.TrainParams{Epochs: 1, BatchSize: 1, LR: "0.1"}, Aggregation: rule.Canonical(), Privacy: "plain",
-		Committee:  st.Committee().Addrs(),
+		Committee: committee, Store: cfg.Store,
 		CohortSize: cfg.CohortSize, Quorum: cfg.Quorum, MinParticipants: cfg.MinParticipants, Rounds: cfg.Rounds,
 		DeadlineMillis: cfg.DeadlineMillis, NormBound: cfg.NormBound, Seed: cfg.Seed,
 		MaxRegistrations: cfg.MaxRegistrations, MaxExamples: cfg.MaxExamples,
@@ -171,7 +189,7 @@ func (s *Sim) Job() *ledger.SignedJob { return s.job }
 func (s *Sim) JobBlob() ledger.BlobID { return s.jobBlob }
 
 // Store returns the blob store holding the chain, models and updates.
-func (s *Sim) Store() *mem.Store { return s.store }
+func (s *Sim) Store() blob.Store { return s.store }
 
 // Head returns the chain head: the last commitment stored (the job blob
 // before round 1).

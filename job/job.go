@@ -41,6 +41,9 @@ type Config struct {
 	UpdateLifetime  string         `yaml:"update_lifetime"` // Go duration; "" or 0: forever
 	Auditors        []Auditor      `yaml:"auditors"`
 	Admission       Admission      `yaml:"admission"`
+	// Store is where the job's blobs live: "" (floe's own storage nodes,
+	// the committee file) or "walrus" (the Walrus network; no committee).
+	Store string `yaml:"store"`
 }
 
 // Admission says who may join the job. The default is an open federation:
@@ -213,6 +216,9 @@ func (c Config) Validate() error {
 	if uint64(c.Admission.MaxExamples) > ledger.MaxProtocolExamples {
 		return fieldErr("admission.max_examples", "%d, want at most %d", c.Admission.MaxExamples, uint64(ledger.MaxProtocolExamples))
 	}
+	if c.Store != "" && c.Store != ledger.StoreWalrus {
+		return fieldErr("store", "%q, want empty (floe's own storage nodes) or %q", c.Store, ledger.StoreWalrus)
+	}
 	if c.Privacy == "plain" && len(c.Auditors) > 0 {
 		return fieldErr("auditors", "a plain job has no recipients; use privacy: sealed or remove the auditors")
 	}
@@ -331,7 +337,7 @@ func (c Config) Spec(coordinator string, coordKey *seal.Key, arch string, commit
 			Epochs: uint64(c.Train.Epochs), BatchSize: uint64(c.Train.BatchSize),
 			LR: lr.String(), Mu: mu.OptionalString(), WeightDecay: wd.OptionalString(),
 		},
-		Aggregation: c.Aggregation.Canonical(), Privacy: c.Privacy, Committee: committee,
+		Aggregation: c.Aggregation.Canonical(), Privacy: c.Privacy, Committee: committee, Store: c.Store,
 		CohortSize: uint64(c.CohortSize), Quorum: c.quorum(), DeadlineMillis: uint64(deadline.Milliseconds()),
 		Rounds: uint64(c.Rounds), NormBound: bound.OptionalString(), Clip: c.Clip, Seed: uint64(c.Seed),
 		MinParticipants: uint64(c.MinParticipants), UpdateLifetimeMillis: uint64(lifetime.Milliseconds()),

@@ -125,6 +125,7 @@ func TestBadJobFiles(t *testing.T) {
 		{"update_lifetime bad", withField("update_lifetime", "update_lifetime: long"), "job: update_lifetime: time: invalid duration"},
 		{"update_lifetime below deadline", withField("update_lifetime", "update_lifetime: 1s"), "job: update_lifetime: 1s is shorter than the deadline 1m0s"},
 		{"rounds past 2^64", withField("rounds", "rounds: 18446744073709551616"), `"18446744073709551616" is not an integer`},
+		{"store unknown", base + "store: s3\n", `job: store: "s3", want empty (floe's own storage nodes) or "walrus"`},
 		{"admission: not a peer ID", base + "admission: {allow: [alice]}\n", `job: admission.allow[0]: "alice" is not an Ed25519 peer ID`},
 		{"admission: allow-list below min_participants", base + "min_participants: 3\nadmission: {allow: [" + testPeer(1) + "]}\n", "job: admission.allow: 1 peers, fewer than min_participants 3"},
 		{"admission: cap below min_participants", base + "min_participants: 3\nadmission: {max_registrations: 2}\n", "job: admission.max_registrations: 2, fewer than min_participants 3"},
@@ -267,6 +268,25 @@ func TestSpecAdmission(t *testing.T) {
 	want := slices.Sorted(slices.Values([]string{a, b}))
 	if !slices.Equal(s.AllowList, want) || s.MaxRegistrations != 50 || s.MaxExamples != 1000 {
 		t.Fatalf("admission in the spec: %v %d %d", s.AllowList, s.MaxRegistrations, s.MaxExamples)
+	}
+}
+
+// TestSpecWalrus: a job whose blobs are on Walrus has no committee, and
+// says so in the signed job.
+func TestSpecWalrus(t *testing.T) {
+	c, err := Parse([]byte(base + "store: walrus\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Spec("coord", testKey(t), "logreg:4-3", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Store != ledger.StoreWalrus || len(s.Committee) != 0 {
+		t.Fatalf("store %q committee %v", s.Store, s.Committee)
+	}
+	if _, err := c.Spec("coord", testKey(t), "logreg:4-3", testCommittee); err == nil {
+		t.Fatal("a walrus job with a committee was built")
 	}
 }
 

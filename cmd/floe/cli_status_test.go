@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floe-fl/floe/sims"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -286,5 +288,27 @@ func TestCLIStatusAndMetrics(t *testing.T) {
 	}
 	if !hasPrefix(pm, "libp2p_rcmgr_") {
 		t.Errorf("participant metrics lack libp2p's resource-manager metrics")
+	}
+}
+
+// TestSimSummaryOptionsSchema: summary.json's options follow the JSON
+// convention (snake_case keys, durations in seconds, no logger).
+func TestSimSummaryOptionsSchema(t *testing.T) {
+	o := sims.DefaultOptions()
+	o.Logger = slog.Default()
+	b, err := json.Marshal(newSummaryOptions(o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	checkSnake(t, raw, "", map[string]bool{".rule_params": true})
+	if raw["deadline_seconds"] != o.Deadline.Seconds() {
+		t.Errorf("deadline_seconds = %v, want %v", raw["deadline_seconds"], o.Deadline.Seconds())
+	}
+	if _, ok := raw["logger"]; ok {
+		t.Error("summary options hold the logger")
 	}
 }

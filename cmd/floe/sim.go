@@ -176,14 +176,13 @@ func writeSimOutputs(o sims.Options, res *sims.Result, elapsed time.Duration) er
 		Accuracy float64 `json:"accuracy"`
 	}
 	sum := struct {
-		Options       sims.Options   `json:"options"`
+		Options       summaryOptions `json:"options"`
 		Head          string         `json:"head"`
 		JobBlob       string         `json:"job_blob"`
 		FinalAccuracy float64        `json:"final_accuracy"`
 		Seconds       float64        `json:"seconds"`
 		Rounds        []summaryRound `json:"rounds"`
-	}{Options: o, Head: ledger.Hash(res.Head).String(), JobBlob: ledger.Hash(res.JobBlob).String(), Seconds: elapsed.Seconds()}
-	sum.Options.Logger = nil
+	}{Options: newSummaryOptions(o), Head: ledger.Hash(res.Head).String(), JobBlob: ledger.Hash(res.JobBlob).String(), Seconds: elapsed.Seconds()}
 	for _, r := range res.Rounds {
 		sum.Rounds = append(sum.Rounds, summaryRound{r.Round, string(r.Status), r.Accepted, r.Loss, r.Accuracy})
 		if r.Status == ledger.StatusOK {
@@ -226,4 +225,56 @@ func plotAccuracy(path string, rounds []sims.RoundStat) error {
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// summaryOptions are a simulation's options in summary.json: snake_case
+// keys, durations in seconds, no internal fields (README: JSON outputs).
+type summaryOptions struct {
+	Seed            uint64             `json:"seed"`
+	Net             string             `json:"net"`
+	Nodes           int                `json:"nodes"`
+	Participants    int                `json:"participants"`
+	Cohort          int                `json:"cohort"`
+	Quorum          int                `json:"quorum"`
+	Rounds          int                `json:"rounds"`
+	Dataset         string             `json:"dataset"`
+	DataDir         string             `json:"data_dir"`
+	Alpha           float64            `json:"alpha"`
+	Beta            float64            `json:"beta"`
+	Partition       string             `json:"partition"`
+	DirAlpha        float64            `json:"dir_alpha"`
+	Bias            float64            `json:"bias"`
+	Arch            string             `json:"arch"`
+	Epochs          int                `json:"epochs"`
+	LocalSteps      int                `json:"local_steps"`
+	Batch           int                `json:"batch"`
+	LR              float64            `json:"lr"`
+	Mu              float64            `json:"mu"`
+	Rule            string             `json:"rule"`
+	RuleParams      map[string]float64 `json:"rule_params"`
+	NormBound       float64            `json:"norm_bound"`
+	Privacy         string             `json:"privacy"`
+	DeadlineSeconds float64            `json:"deadline_seconds"`
+	Dropout         float64            `json:"dropout"`
+	Attackers       int                `json:"attackers"`
+	Attack          string             `json:"attack"`
+	Crashes         int                `json:"crashes"`
+	DeadNodes       int                `json:"dead_nodes"`
+	Out             string             `json:"out"`
+	NoAudit         bool               `json:"no_audit"`
+}
+
+func newSummaryOptions(o sims.Options) summaryOptions {
+	params := o.Rule.Params
+	if params == nil {
+		params = map[string]float64{}
+	}
+	return summaryOptions{
+		Seed: o.Seed, Net: o.Net, Nodes: o.Nodes, Participants: o.Participants, Cohort: o.Cohort, Quorum: o.Quorum,
+		Rounds: o.Rounds, Dataset: o.Dataset, DataDir: o.DataDir, Alpha: o.Alpha, Beta: o.Beta, Partition: o.Partition,
+		DirAlpha: o.DirAlpha, Bias: o.Bias, Arch: o.Arch, Epochs: o.Epochs, LocalSteps: o.LocalSteps, Batch: o.Batch,
+		LR: o.LR, Mu: o.Mu, Rule: o.Rule.Rule, RuleParams: params, NormBound: o.NormBound, Privacy: o.Privacy,
+		DeadlineSeconds: o.Deadline.Seconds(), Dropout: o.Dropout, Attackers: o.Attackers, Attack: o.Attack,
+		Crashes: o.Crashes, DeadNodes: o.DeadNodes, Out: o.Out, NoAudit: o.NoAudit,
+	}
 }

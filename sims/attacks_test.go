@@ -2,8 +2,15 @@ package sims
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
 	"testing"
 	"time"
+
+	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/model"
 )
 
 // TestLocalStepsFullParticipation runs Fang et al.'s training setting: every
@@ -33,5 +40,335 @@ func TestLocalStepsFullParticipation(t *testing.T) {
 	}
 	if epochs.Head == res.Head {
 		t.Fatal("one local step and one epoch made the same chain")
+	}
+}
+
+// honestUpdates returns h seeded updates of d parameters, with a common
+// drift so that the benign direction is not noise alone.
+func honestUpdates(h, d int, seed uint64) [][]float32 {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	drift := make([]float64, d)
+	for j := range drift {
+		drift[j] = rng.NormFloat64() * 0.5
+	}
+	out := make([][]float32, h)
+	for i := range out {
+		out[i] = make([]float32, d)
+		for j := range out[i] {
+			out[i][j] = float32(drift[j] + 0.3*rng.NormFloat64())
+		}
+	}
+	out[0][3] = 0 // a coordinate where every honest update is 0
+	for i := range out {
+		out[i][3] = 0
+	}
+	return out
+}
+
+// TestFangTrimReference checks the trimmed-mean attack against the paper's
+// rule written out naively: per coordinate the direction, the benign
+// extremes and the interval, drawn in the same order.
+func TestFangTrimReference(t *testing.T) {
+	for _, tc := range []struct{ h, c, d int }{{8, 2, 40}, {5, 3, 17}, {2, 1, 9}} {
+		honest := honestUpdates(tc.h, tc.d, uint64(tc.h))
+		got := fangTrim(honest, tc.c, 2, rand.New(rand.NewPCG(9, 9)))
+		rng := rand.New(rand.NewPCG(9, 9))
+		for k := 0; k < tc.c; k++ {
+			for j := 0; j < tc.d; j++ {
+				var col []float64
+				sum := 0.0
+				for i := 0; i < tc.h; i++ {
+					col = append(col, float64(honest[i][j]))
+					sum += float64(honest[i][j])
+				}
+				sort.Float64s(col)
+				wmin, wmax := col[0], col[len(col)-1]
+				var lo, hi float64
+				if sum < 0 { // s_j = -1: craft above the benign maximum
+					if wmax > 0 {
+						lo, hi = wmax, 2*wmax
+					} else {
+						lo, hi = wmax, wmax/2
+					}
+				} else { // s_j = 1 (or 0): craft below the benign minimum
+					if wmin > 0 {
+						lo, hi = wmin/2, wmin
+					} else {
+						lo, hi = 2*wmin, wmin
+					}
+				}
+				want := float32(lo + rng.Float64()*(hi-lo))
+				if got[k][j] != want {
+					t.Fatalf("h=%d c=%d: attacker %d coordinate %d = %v, want %v", tc.h, tc.c, k, j, got[k][j], want)
+				}
+				v := float64(got[k][j])
+				if sum < 0 && v < wmax-1e-6 || sum > 0 && v > wmin+1e-6 {
+					t.Fatalf("coordinate %d: %v is not beyond the benign extremes [%v, %v] against the direction", j, v, wmin, wmax)
+				}
+			}
+		}
+		if got[0][3] != 0 {
+			t.Fatalf("a coordinate all honest updates leave at 0 got %v", got[0][3])
+		}
+	}
+}
+
+// naiveKrum reports the index Krum selects: the lowest sum of squared
+// distances to the n-f-2 nearest others.
+func naiveKrum(rows [][]float32, f int) int {
+	best, bestScore := -1, math.Inf(1)
+	for i := range rows {
+		var ds []float64
+		for l := range rows {
+			if l != i {
+				var s float64
+				for j := range rows[i] {
+					x := float64(rows[i][j]) - float64(rows[l][j])
+					s += x * x
+				}
+				ds = append(ds, s)
+			}
+		}
+		sort.Float64s(ds)
+		var score float64
+		for _, v := range ds[:len(rows)-f-2] {
+			score += v
+		}
+		if score < bestScore {
+			best, bestScore = i, score
+		}
+	}
+	return best
+}
+
+// TestFangKrumReference checks the Krum attack against the paper's bound
+// on lambda and binary search, written out naively.
+func TestFangKrumReference(t *testing.T) {
+	for _, tc := range []struct{ h, c, f, d int }{{8, 2, 2, 30}, {7, 3, 3, 12}, {12, 2, 1, 50}} {
+		honest := honestUpdates(tc.h, tc.d, uint64(tc.d))
+		got, lambda, err := fangKrum(honest, tc.c, tc.f, 1e-3, rand.New(rand.NewPCG(4, 4)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, d := tc.h+tc.c, float64(tc.d)
+		s := make([]float64, tc.d)
+		for j := range s {
+			sum := 0.0
+			for _, u := range honest {
+				sum += float64(u[j])
+			}
+			if sum > 0 {
+				s[j] = 1
+			} else if sum < 0 {
+				s[j] = -1
+			}
+		}
+		minSum, maxNorm := math.Inf(1), 0.0
+		for i := range honest {
+			var ds []float64
+			for l := range honest {
+				if l == i {
+					continue
+				}
+				var q float64
+				for j := range honest[i] {
+					x := float64(honest[i][j]) - float64(honest[l][j])
+					q += x * x
+				}
+				ds = append(ds, math.Sqrt(q))
+			}
+			sort.Float64s(ds)
+			sum := 0.0
+			for _, v := range ds[:m-tc.c-2] {
+				sum += v
+			}
+			minSum = math.Min(minSum, sum)
+			var n float64
+			for _, v := range honest[i] {
+				n += float64(v) * float64(v)
+			}
+			maxNorm = math.Max(maxNorm, math.Sqrt(n))
+		}
+		want := minSum/(float64(m-2*tc.c-1)*math.Sqrt(d)) + maxNorm/math.Sqrt(d)
+		rng := rand.New(rand.NewPCG(4, 4))
+		off := make([][]float64, tc.c)
+		for k := 1; k < tc.c; k++ {
+			off[k] = make([]float64, tc.d)
+			for j := range off[k] {
+				off[k][j] = (2*rng.Float64() - 1) * 1e-3 / math.Sqrt(d)
+			}
+		}
+		craft := func(lambda float64) [][]float32 {
+			out := make([][]float32, tc.c)
+			for k := range out {
+				out[k] = make([]float32, tc.d)
+				for j := range out[k] {
+					v := -lambda * s[j]
+					if k > 0 {
+						v += off[k][j]
+					}
+					out[k][j] = float32(v)
+				}
+			}
+			return out
+		}
+		for want >= 1e-5 && naiveKrum(append(slices.Clone(honest), craft(want)...), tc.f) < tc.h {
+			want /= 2
+		}
+		if math.Abs(lambda-want) > 1e-9*want {
+			t.Fatalf("h=%d c=%d: lambda %v, want %v", tc.h, tc.c, lambda, want)
+		}
+		ref := craft(want)
+		for k := range got {
+			for j := range got[k] {
+				if math.Abs(float64(got[k][j]-ref[k][j])) > 1e-6 {
+					t.Fatalf("attacker %d coordinate %d = %v, want %v", k, j, got[k][j], ref[k][j])
+				}
+			}
+			var q float64
+			for j := range got[k] {
+				x := float64(got[k][j]) - float64(got[0][j])
+				q += x * x
+			}
+			if math.Sqrt(q) > 1e-3*(1+1e-3) {
+				t.Fatalf("attacker %d is %v from the first crafted update, above eps", k, math.Sqrt(q))
+			}
+		}
+		sel := aggregate.KrumSelect(append(slices.Clone(honest), got...), tc.f, 1)[0]
+		t.Logf("h=%d c=%d f=%d: lambda %.4g, Krum selects row %d (crafted from %d)", tc.h, tc.c, tc.f, lambda, sel, tc.h)
+	}
+	if _, _, err := fangKrum(honestUpdates(3, 5, 1), 2, 2, 1e-3, rand.New(rand.NewPCG(1, 1))); err == nil {
+		t.Fatal("m-2c-1 = 0 accepted")
+	}
+}
+
+// TestLIEReference checks "A Little Is Enough" against its formula: z_max
+// from the normal table, and mean + z_max * standard deviation per
+// coordinate.
+func TestLIEReference(t *testing.T) {
+	for _, tc := range []struct {
+		n, m int
+		z    float64 // Phi^-1((n-s)/n), s = floor(n/2+1) - m
+	}{
+		{10, 2, 0.2533471},   // s = 4, Phi^-1(0.6)
+		{50, 12, 0.5828415},  // s = 14, Phi^-1(0.72)
+		{20, 5, 0.5244005},   // s = 6, Phi^-1(0.7)
+		{100, 24, 1.0364334}, // s = 27, Phi^-1(0.73)... see below
+	} {
+		s := tc.n/2 + 1 - tc.m
+		q := float64(tc.n-s) / float64(tc.n)
+		z, err := lieZ(tc.n, tc.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.n == 100 {
+			tc.z = math.Sqrt2 * math.Erfinv(2*q-1) // q = 0.73: checked by the CDF below
+		}
+		if math.Abs(z-tc.z) > 1e-6 || math.Abs(0.5*math.Erfc(-z/math.Sqrt2)-q) > 1e-12 {
+			t.Fatalf("n=%d m=%d: z_max %v, want %v (Phi(z) = %v, want %v)", tc.n, tc.m, z, tc.z, 0.5*math.Erfc(-z/math.Sqrt2), q)
+		}
+		honest := honestUpdates(tc.n-tc.m, 20, uint64(tc.n))
+		got, err := lie(honest, tc.n, tc.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range got {
+			var mu, v float64
+			for _, u := range honest {
+				mu += float64(u[j])
+			}
+			mu /= float64(len(honest))
+			for _, u := range honest {
+				v += (float64(u[j]) - mu) * (float64(u[j]) - mu)
+			}
+			want := float32(mu + tc.z*math.Sqrt(v/float64(len(honest))))
+			if math.Abs(float64(got[j]-want)) > 1e-6 {
+				t.Fatalf("n=%d m=%d coordinate %d = %v, want %v", tc.n, tc.m, j, got[j], want)
+			}
+		}
+	}
+	if _, err := lieZ(10, 6); err == nil {
+		t.Fatal("6 attackers of 10 accepted")
+	}
+}
+
+func TestGaussianAndLabelFlip(t *testing.T) {
+	d := make([]float32, 200000)
+	gaussianUpdate(d, rand.New(rand.NewPCG(1, 2)))
+	var mean, sq float64
+	for _, v := range d {
+		mean += float64(v)
+		sq += float64(v) * float64(v)
+	}
+	mean /= float64(len(d))
+	variance := sq/float64(len(d)) - mean*mean
+	if math.Abs(mean) > 0.2 || math.Abs(variance-200) > 4 {
+		t.Fatalf("mean %v variance %v, want 0 and 200", mean, variance)
+	}
+	e := make([]float32, len(d))
+	gaussianUpdate(e, rand.New(rand.NewPCG(1, 2)))
+	if !slices.Equal(d, e) {
+		t.Fatal("not deterministic for a seed")
+	}
+	ds := &model.Dataset{N: 4, D: 1, Classes: 10, X: []float32{1, 2, 3, 4}, Y: []int{0, 9, 3, 5}}
+	f := flipLabels(ds)
+	if !slices.Equal(f.Y, []int{9, 0, 6, 4}) || !slices.Equal(ds.Y, []int{0, 9, 3, 5}) || !slices.Equal(f.X, ds.X) {
+		t.Fatalf("flipped %v (original now %v)", f.Y, ds.Y)
+	}
+}
+
+// attackRun runs a seeded federation of n participants (full
+// participation, trimmed mean with beta) for 10 rounds, with c of them
+// mounting attack ("clean": none), and returns its final error rate after
+// checking that its chain audits.
+func attackRun(ctx context.Context, t *testing.T, n, c int, beta float64, attack string) float64 {
+	o := DefaultOptions()
+	o.Logger = testLogger(t)
+	o.Net, o.Privacy, o.Out = "memory", "plain", t.TempDir()
+	o.Participants, o.Cohort, o.Rounds, o.Attackers, o.Attack = n, n, 10, c, attack
+	o.Rule = aggregate.Spec{Rule: "trimmedmean", Params: map[string]float64{"beta": beta}}
+	if attack == "clean" {
+		o.Attackers, o.Attack = 0, AttackSignFlip
+	}
+	res, err := Run(ctx, o, nil)
+	if err != nil {
+		t.Fatalf("%s: %v", attack, err)
+	}
+	if err := res.Audit.Err(); err != nil {
+		t.Fatalf("%s: the attacked chain does not audit: %v", attack, err)
+	}
+	e := 1 - res.Rounds[len(res.Rounds)-1].Accuracy
+	t.Logf("%d participants, %d attackers, trimmed mean beta=%g, seed %d: %-10s error rate %.4f", n, c, beta, o.Seed, attack, e)
+	return e
+}
+
+// TestAttacksUnderTrimmedMean runs seeded federations clean and under
+// attack, with trimmed mean, and checks the ordering the papers report:
+// Fang's trimmed-mean attack and "A Little Is Enough" raise the error rate
+// well above the clean run's, sign flipping (which trimming removes) does
+// not, and every attacked chain audits. "A Little Is Enough" needs many
+// attackers to matter (its z_max is 0.25 for 2 of 10): it is checked with
+// 8 of 20.
+func TestAttacksUnderTrimmedMean(t *testing.T) {
+	if testing.Short() {
+		t.Skip("several simulations")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	const margin = 0.1
+	clean := attackRun(ctx, t, 10, 2, 0.2, "clean")
+	rates := map[string]float64{}
+	for _, a := range []string{AttackSignFlip, AttackFangTrim, AttackLIE, AttackGaussian, AttackLabelFlip} {
+		rates[a] = attackRun(ctx, t, 10, 2, 0.2, a)
+	}
+	if rates[AttackFangTrim] < clean+margin {
+		t.Errorf("fang-trim error rate %.4f, not above the clean %.4f + %g", rates[AttackFangTrim], clean, margin)
+	}
+	if rates[AttackSignFlip] > clean+margin {
+		t.Errorf("signflip error rate %.4f, above the clean %.4f + %g: trimming should remove it", rates[AttackSignFlip], clean, margin)
+	}
+	clean20 := attackRun(ctx, t, 20, 8, 0.4, "clean")
+	if lie20 := attackRun(ctx, t, 20, 8, 0.4, AttackLIE); lie20 < clean20+margin {
+		t.Errorf("lie error rate %.4f with 8 of 20 attackers, not above the clean %.4f + %g", lie20, clean20, margin)
 	}
 }

@@ -19,7 +19,7 @@ import (
 // startParticipants starts every participant in s.parts, each on its own host
 // with its own data set and store client. Their faults come from the seed:
 // a participant skips a round with probability o.Dropout (dropout), and the
-// first o.Attackers send sign-flipped updates scaled by 10. A participant
+// first o.Attackers mount o.Attack (attacks.go). A participant
 // that fails sends its error to s.errs.
 func (s *sim) startParticipants() error {
 	s.done = map[uint64]map[string]bool{}
@@ -55,11 +55,7 @@ func (s *sim) startParticipants() error {
 			cfg.Trainer = stepsTrainer{model.NewLocalTrainer(s.arch), s.o.LocalSteps}
 		}
 		if i < s.o.Attackers {
-			cfg.Tamper = func(_ uint64, d []float32) {
-				for j := range d {
-					d[j] *= -10
-				}
-			}
+			s.arm(i, &cfg)
 		}
 		if s.o.Net == "memory" {
 			cfg.Rand = func(round uint64) io.Reader {

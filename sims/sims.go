@@ -52,7 +52,8 @@ type Options struct {
 	Privacy      string // "sealed" or "plain"
 	Deadline     time.Duration
 	Dropout      float64 // probability a cohort member skips a round
-	Attackers    int     // participants that send scaled sign-flipped updates
+	Attackers    int     // participants that attack (the first ones)
+	Attack       string  // what the attackers do: one of Attacks() (attacks.go)
 	Crashes      int     // coordinator crashes (each restarted from its data directory), at seeded rounds and points
 	DeadNodes    int     // storage nodes killed for good after a third of the rounds (at most f)
 	Out          string  // directory for keys, node data, committee and head
@@ -67,6 +68,7 @@ func DefaultOptions() Options {
 		Dataset: "synthetic", Alpha: 1, Beta: 1, Partition: "iid", DirAlpha: 0.5, Bias: 0.5,
 		Arch: "logreg", Epochs: 1, Batch: 10, LR: 0.05,
 		Rule: aggregate.Spec{Rule: "fedavg"}, Privacy: "sealed", Deadline: 30 * time.Second,
+		Attack: AttackSignFlip,
 	}
 }
 
@@ -103,6 +105,9 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("sims: local steps must be >= 0 (0: epochs)")
 	case !(o.Bias >= 0 && o.Bias <= 1):
 		return fmt.Errorf("sims: the fang partition's bias must be in [0, 1], got %g", o.Bias)
+	}
+	if err := o.validateAttack(); err != nil {
+		return err
 	}
 	if err := o.jobConfig().Validate(); err != nil {
 		return fmt.Errorf("sims: %w", err)
@@ -218,6 +223,7 @@ type sim struct {
 	committed  chan uint64 // rounds committed, in order
 
 	// startParticipants (participants.go)
+	adv   *adversary    // the full-knowledge attackers' (attacks.go), or nil
 	errs  chan error    // a participant's failure
 	short chan struct{} // a round whose cohort finished short of its size
 

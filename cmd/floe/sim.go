@@ -26,7 +26,8 @@ const simExamples = `  floe sim --out out/                                  # th
   floe sim --net memory --seed 7 --out out/            # reproducible: same seed, same chain head
   floe sim --dataset mnist --data ../shared/datasets/mnist --model mlp:784-200-200-10 \
            --participants 100 --cohort 10 --rounds 50 --batch 10 --lr 0.05 --out out/
-  floe sim --rule trimmedmean --rule-param beta=0.2 --attackers 2 --out out/`
+  floe sim --rule trimmedmean --rule-param beta=0.2 --attackers 2 --out out/
+  floe sim --net memory --rule trimmedmean --rule-param beta=0.2 --attack fang-trim --attackers 2 --out out/`
 
 func runSim(args []string) error {
 	o := sims.DefaultOptions()
@@ -58,7 +59,8 @@ func runSim(args []string) error {
 	fs.StringVar(&o.Privacy, "privacy", o.Privacy, "sealed (HPKE-encrypted updates) or plain")
 	fs.DurationVar(&o.Deadline, "deadline", o.Deadline, "round deadline")
 	fs.Float64Var(&o.Dropout, "dropout", o.Dropout, "probability that a cohort member drops out of a round")
-	fs.IntVar(&o.Attackers, "attackers", o.Attackers, "participants that send sign-flipped, scaled updates")
+	fs.IntVar(&o.Attackers, "attackers", o.Attackers, "participants that attack (see --attack)")
+	fs.StringVar(&o.Attack, "attack", o.Attack, "what the attackers do: "+strings.Join(sims.Attacks(), ", "))
 	fs.IntVar(&o.Crashes, "crashes", o.Crashes, "coordinator crashes, each restarted from its data directory (seeded rounds and points)")
 	fs.IntVar(&o.DeadNodes, "dead-nodes", o.DeadNodes, "storage nodes killed for good after a third of the rounds (at most f)")
 	fs.StringVar(&o.Out, "out", "out", "output directory: metrics.csv, summary.json, accuracy.png, nodes/, committee, head")

@@ -1,0 +1,466 @@
+package sims
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/model"
+	"github.com/floe-fl/floe/participant"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Attacks that Options.Attackers participants mount (Options.Attack; ""
+// is AttackSignFlip). The first Options.Attackers participants are the
+// attackers.
+const (
+	// AttackSignFlip sends the honest update times -10.
+	AttackSignFlip = "signflip"
+	// AttackGaussian sends an update drawn from N(0, 200 I): the Gaussian
+	// attack Fang et al. compare with (Fang, Cao, Jia and Gong, "Local Model
+	// Poisoning Attacks to Byzantine-Robust Federated Learning", USENIX
+	// Security 2020, Section 5).
+	AttackGaussian = "gaussian"
+	// AttackLabelFlip trains on the attacker's data with every label l
+	// replaced by L-l-1 (Fang et al. 2020, Section 5).
+	AttackLabelFlip = "labelflip"
+	// AttackFangTrim is Fang et al.'s full-knowledge attack on trimmed mean
+	// and median (Section 4): crafted values beyond the benign extremes,
+	// against the benign direction of each coordinate.
+	AttackFangTrim = "fang-trim"
+	// AttackFangKrum is Fang et al.'s full-knowledge attack on Krum
+	// (Section 4): -lambda*s, lambda found by binary search.
+	AttackFangKrum = "fang-krum"
+	// AttackLIE is "A Little Is Enough" (Baruch, Baruch and Goldberg,
+	// NeurIPS 2019): the benign mean plus z_max benign standard deviations
+	// per coordinate.
+	AttackLIE = "lie"
+)
+
+// Attacks lists the attack names.
+func Attacks() []string {
+	return []string{AttackSignFlip, AttackGaussian, AttackLabelFlip, AttackFangTrim, AttackFangKrum, AttackLIE}
+}
+
+// fullKnowledge reports whether the attack reads the round's honest updates.
+func fullKnowledge(attack string) bool {
+	return attack == AttackFangTrim || attack == AttackFangKrum || attack == AttackLIE
+}
+
+// validateAttack reports whether o's attack can be mounted by o.Attackers
+// of o.Participants participants.
+func (o *Options) validateAttack() error {
+	if o.Attack != "" && !slices.Contains(Attacks(), o.Attack) {
+		return fmt.Errorf("sims: unknown attack %q (want one of %v)", o.Attack, Attacks())
+	}
+	c, n := o.Attackers, o.Participants
+	if c == 0 || !fullKnowledge(o.Attack) {
+		return nil
+	}
+	switch {
+	case n-c < 2:
+		return fmt.Errorf("sims: attack %s needs at least 2 honest participants, have %d", o.Attack, n-c)
+	case o.Attack == AttackLIE && c > n/2:
+		return fmt.Errorf("sims: attack %s needs attackers <= participants/2 (%d), got %d", o.Attack, n/2, c)
+	case o.Attack == AttackFangKrum && (n-c < 3 || n-2*c-1 < 1):
+		return fmt.Errorf("sims: attack %s needs participants >= 2*attackers+2 and 3 honest participants, got %d of %d", o.Attack, c, n)
+	}
+	return nil
+}
+
+// signFlip is the sign-flipping attack: d = -10 d.
+func signFlip(d []float32) {
+	for j := range d {
+		d[j] *= -10
+	}
+}
+
+// gaussianVariance is the variance of the Gaussian attack's update, as in
+// Fang et al. 2020, Section 5.
+const gaussianVariance = 200
+
+// gaussianUpdate fills d with draws from N(0, gaussianVariance).
+func gaussianUpdate(d []float32, rng *rand.Rand) {
+	sd := math.Sqrt(gaussianVariance)
+	for j := range d {
+		d[j] = float32(sd * rng.NormFloat64())
+	}
+}
+
+// flipLabels returns a copy of d whose labels l are L-l-1, L = d.Classes:
+// the label-flipping attack of Fang et al. 2020, Section 5.
+func flipLabels(d *model.Dataset) *model.Dataset {
+	out := *d
+	out.Y = make([]int, len(d.Y))
+	for i, y := range d.Y {
+		out.Y[i] = d.Classes - y - 1
+	}
+	return &out
+}
+
+// direction reports s_j, the sign of the sum of the honest updates in
+// coordinate j: the way the j-th parameter moves without the attack. A zero
+// sum gives 0.
+func direction(honest [][]float32) []float64 {
+	s := make([]float64, len(honest[0]))
+	for j := range s {
+		var sum float64
+		for _, u := range honest {
+			sum += float64(u[j])
+		}
+		switch {
+		case sum > 0:
+			s[j] = 1
+		case sum < 0:
+			s[j] = -1
+		}
+	}
+	return s
+}
+
+// fangTrimB is b of Fang et al.'s trimmed-mean attack.
+const fangTrimB = 2
+
+// fangTrim crafts c updates against trimmed mean and median: Fang et al.
+// 2020, Section 4, full knowledge. With s_j the benign direction and
+// w_max,j, w_min,j the benign extremes of coordinate j, each crafted value
+// is drawn uniformly from
+//
+//	s_j < 0:  [w_max,j, b*w_max,j] if w_max,j > 0, else [w_max,j, w_max,j/b]
+//	s_j >= 0: [w_min,j/b, w_min,j] if w_min,j > 0, else [b*w_min,j, w_min,j]
+//
+// so that every crafted value pulls coordinate j against s_j from beyond
+// the benign values. Draws are attacker by attacker, coordinate by
+// coordinate: value = lo + u*(hi-lo), u = rng.Float64().
+func fangTrim(honest [][]float32, c int, b float64, rng *rand.Rand) [][]float32 {
+	d := len(honest[0])
+	s := direction(honest)
+	lo, hi := make([]float64, d), make([]float64, d)
+	for j := range d {
+		mx, mn := math.Inf(-1), math.Inf(1)
+		for _, u := range honest {
+			mx, mn = max(mx, float64(u[j])), min(mn, float64(u[j]))
+		}
+		switch {
+		case s[j] < 0 && mx > 0:
+			lo[j], hi[j] = mx, b*mx
+		case s[j] < 0:
+			lo[j], hi[j] = mx, mx/b
+		case mn > 0:
+			lo[j], hi[j] = mn/b, mn
+		default:
+			lo[j], hi[j] = b*mn, mn
+		}
+	}
+	out := make([][]float32, c)
+	for k := range out {
+		out[k] = make([]float32, d)
+		for j := range d {
+			out[k][j] = float32(lo[j] + rng.Float64()*(hi[j]-lo[j]))
+		}
+	}
+	return out
+}
+
+// Fang et al.'s Krum attack: the binary search on lambda stops below
+// fangKrumLambdaMin, and the other attackers are within fangKrumEps of the
+// first crafted update.
+const (
+	fangKrumLambdaMin = 1e-5
+	fangKrumEps       = 1e-3
+)
+
+// fangKrum crafts c updates against Krum with f assumed Byzantine: Fang et
+// al. 2020, Section 4, full knowledge. The updates are deltas, so the
+// global model w_Re is the origin. With m = h+c updates (h honest), d
+// parameters and s the benign direction, the first crafted update is
+// -lambda*s, lambda starting at the paper's upper bound
+//
+//	1/((m-2c-1)*sqrt(d)) * min_i sum_{l in G_i} ||w_l - w_i|| + 1/sqrt(d) * max_i ||w_i||
+//
+// (i over the honest updates, G_i the m-c-2 honest updates nearest to w_i)
+// and halved until Krum, run on the honest and crafted updates, selects a
+// crafted one or lambda falls below fangKrumLambdaMin. The other c-1
+// crafted updates add to the first one a fixed offset per coordinate drawn
+// uniformly from [-eps/sqrt(d), eps/sqrt(d)], so each is within eps of it.
+// It returns the crafted updates and lambda.
+func fangKrum(honest [][]float32, c, f int, eps float64, rng *rand.Rand) ([][]float32, float64, error) {
+	h, d := len(honest), len(honest[0])
+	m := h + c
+	if h < 3 || m-2*c-1 < 1 || m-f-2 < 1 {
+		return nil, 0, fmt.Errorf("sims: fang-krum: %d honest updates, %d crafted, f = %d: Krum or the attack's bound is undefined", h, c, f)
+	}
+	s := direction(honest)
+	rootD := math.Sqrt(float64(d))
+	dist := aggregate.PairwiseSquaredDistances(honest)
+	minSum, maxNorm := math.Inf(1), 0.0
+	for i := range h {
+		others := make([]float64, 0, h-1)
+		for l := range h {
+			if l != i {
+				others = append(others, math.Sqrt(dist[i][l]))
+			}
+		}
+		slices.Sort(others)
+		var sum float64
+		for _, v := range others[:m-c-2] {
+			sum += v
+		}
+		minSum = min(minSum, sum)
+		maxNorm = max(maxNorm, aggregate.Norm(honest[i]))
+	}
+	lambda := minSum/(float64(m-2*c-1)*rootD) + maxNorm/rootD
+	offsets := make([][]float64, c)
+	for k := 1; k < c; k++ {
+		offsets[k] = make([]float64, d)
+		for j := range d {
+			offsets[k][j] = (2*rng.Float64() - 1) * eps / rootD
+		}
+	}
+	craft := func(lambda float64) [][]float32 {
+		out := make([][]float32, c)
+		for k := range out {
+			out[k] = make([]float32, d)
+			for j := range d {
+				v := -lambda * s[j]
+				if k > 0 {
+					v += offsets[k][j]
+				}
+				out[k][j] = float32(v)
+			}
+		}
+		return out
+	}
+	for ; lambda >= fangKrumLambdaMin; lambda /= 2 {
+		if sel := aggregate.KrumSelect(append(slices.Clone(honest), craft(lambda)...), f, 1); sel[0] >= h {
+			break
+		}
+	}
+	return craft(lambda), lambda, nil
+}
+
+// lieZ reports z_max of "A Little Is Enough" (Baruch et al. 2019,
+// Section 4) for n workers of which m are attackers: s = floor(n/2+1) - m
+// workers must be won over, and z_max = Phi^-1((n-s)/n), Phi the standard
+// normal CDF.
+func lieZ(n, m int) (float64, error) {
+	s := (n/2 + 1) - m
+	if s < 1 || s >= n {
+		return 0, fmt.Errorf("sims: lie: %d attackers of %d workers leave %d to win over", m, n, s)
+	}
+	return math.Sqrt2 * math.Erfinv(2*float64(n-s)/float64(n)-1), nil
+}
+
+// lie crafts the "A Little Is Enough" update for n workers of which m are
+// attackers: mu_j + z_max*sigma_j per coordinate, mu and sigma the mean and
+// (population) standard deviation of the honest updates. Every attacker
+// sends it.
+func lie(honest [][]float32, n, m int) ([]float32, error) {
+	z, err := lieZ(n, m)
+	if err != nil {
+		return nil, err
+	}
+	h := float64(len(honest))
+	out := make([]float32, len(honest[0]))
+	for j := range out {
+		var sum float64
+		for _, u := range honest {
+			sum += float64(u[j])
+		}
+		mu := sum / h
+		var ss float64
+		for _, u := range honest {
+			ss += (float64(u[j]) - mu) * (float64(u[j]) - mu)
+		}
+		out[j] = float32(mu + z*math.Sqrt(ss/h))
+	}
+	return out, nil
+}
+
+// peerIDFor reports the peer ID of participant i of a run with seed.
+func peerIDFor(seed uint64, i int) string {
+	id, err := peer.IDFromPrivateKey(keyFor(seed, "participant-"+strconv.Itoa(i)))
+	if err != nil {
+		panic(err) // an Ed25519 key always has an ID
+	}
+	return id.String()
+}
+
+// attackRand returns a generator fixed by seed, attack, round and who.
+func attackRand(seed uint64, attack string, round uint64, who string) *rand.Rand {
+	h := sha256.Sum256([]byte("floe/sim-attack/v1\x00" + strconv.FormatUint(seed, 10) + "\x00" + attack + "\x00" + strconv.FormatUint(round, 10) + "\x00" + who))
+	return rand.New(rand.NewPCG(binary.BigEndian.Uint64(h[:8]), binary.BigEndian.Uint64(h[8:16])))
+}
+
+// arm makes participant i (i < o.Attackers) an attacker: it sets cfg's
+// Tamper, and its Data or Trainer where the attack needs them.
+//
+// Full-knowledge attackers see the round's honest updates as in the papers,
+// without waiting for them: training is deterministic (the same global
+// model, data and TrainConfig give the same bits), so the attackers'
+// adversary retrains each honest participant's update of the round itself,
+// from the global model the attacker received and the TrainConfig the
+// honest participant gets (the attacker's, with the honest participant's
+// TrainSeed). An honest participant that drops out of the round (the seeded
+// Dropout) is left out. With a cohort smaller than the federation the
+// attackers see every honest participant's update, a superset of the
+// round's. A seeded run stays reproducible: the crafted updates come from
+// the seed and the round alone.
+func (s *sim) arm(i int, cfg *participant.Config) {
+	self := cfg.Host.ID().String()
+	switch s.o.Attack {
+	case AttackSignFlip, "":
+		cfg.Tamper = func(_ uint64, d []float32) { signFlip(d) }
+	case AttackGaussian:
+		cfg.Tamper = func(r uint64, d []float32) { gaussianUpdate(d, attackRand(s.o.Seed, s.o.Attack, r, self)) }
+	case AttackLabelFlip:
+		cfg.Data = flipLabels(cfg.Data)
+	case AttackFangTrim, AttackFangKrum, AttackLIE:
+		if s.adv == nil {
+			s.adv = &adversary{s: s, trainer: cfg.Trainer, rounds: map[uint64]*craftedRound{}}
+			if s.adv.trainer == nil {
+				s.adv.trainer = model.NewLocalTrainer(s.arch)
+			}
+		}
+		a := &attacker{adv: s.adv, k: i, self: self, Trainer: s.adv.trainer}
+		cfg.Trainer, cfg.Tamper = a, a.tamper
+	}
+}
+
+// adversary is what a run's full-knowledge attackers share: each round's
+// crafted updates, made once from the round's honest updates.
+type adversary struct {
+	s       *sim
+	trainer model.Trainer // the honest participants' trainer
+
+	mu     sync.Mutex // guards the following
+	rounds map[uint64]*craftedRound
+}
+
+// craftedRound is one round's crafted updates, one per attacker.
+type craftedRound struct {
+	once    sync.Once
+	updates [][]float32
+	err     error
+}
+
+// crafted returns attacker k's update of round r, crafting the round's
+// updates on the first call: global and cfg are what attacker k's
+// participant trained with.
+func (a *adversary) crafted(ctx context.Context, r uint64, k int, global *model.Params, cfg model.TrainConfig) ([]float32, error) {
+	a.mu.Lock()
+	cr := a.rounds[r]
+	if cr == nil {
+		cr = &craftedRound{}
+		a.rounds[r] = cr
+	}
+	for old := range a.rounds {
+		if old+1 < r { // every attacker is done with it
+			delete(a.rounds, old)
+		}
+	}
+	a.mu.Unlock()
+	cr.once.Do(func() { cr.updates, cr.err = a.craft(ctx, r, global, cfg) })
+	if cr.err != nil {
+		return nil, cr.err
+	}
+	return cr.updates[k], nil
+}
+
+// craft retrains the honest updates of round r and crafts the attackers'.
+func (a *adversary) craft(ctx context.Context, r uint64, global *model.Params, cfg model.TrainConfig) ([][]float32, error) {
+	o := a.s.o
+	var honest [][]float32
+	for i := o.Attackers; i < o.Participants; i++ {
+		id := peerIDFor(o.Seed, i)
+		if dropout(o.Seed, id, r) < o.Dropout {
+			continue
+		}
+		c := cfg
+		c.Seed = participant.TrainSeed(o.Seed, r, id)
+		res, err := a.trainer.Train(ctx, global, a.s.data[i], c)
+		if err != nil {
+			return nil, fmt.Errorf("sims: %s: honest update of participant %d: %w", o.Attack, i, err)
+		}
+		d, err := res.Delta(global)
+		if err != nil {
+			return nil, err
+		}
+		honest = append(honest, d)
+	}
+	if len(honest) < 2 {
+		return nil, fmt.Errorf("sims: %s: round %d has %d honest updates", o.Attack, r, len(honest))
+	}
+	c := o.Attackers
+	rng := attackRand(o.Seed, o.Attack, r, "")
+	switch o.Attack {
+	case AttackFangTrim:
+		return fangTrim(honest, c, fangTrimB, rng), nil
+	case AttackFangKrum:
+		f := c
+		if o.Rule.Rule == "krum" || o.Rule.Rule == "multikrum" {
+			f = int(o.Rule.Params["f"])
+		}
+		out, _, err := fangKrum(honest, c, f, fangKrumEps, rng)
+		return out, err
+	case AttackLIE:
+		u, err := lie(honest, len(honest)+c, c)
+		if err != nil {
+			return nil, err
+		}
+		out := make([][]float32, c)
+		for k := range out {
+			out[k] = u
+		}
+		return out, nil
+	}
+	panic("sims: no full-knowledge attack " + o.Attack)
+}
+
+// attacker is a full-knowledge attacker's trainer and Tamper hook. The
+// participant calls both from its one goroutine, Train then Tamper for each
+// round, so Train leaves what Tamper reads without a lock.
+type attacker struct {
+	model.Trainer
+	adv  *adversary
+	k    int
+	self string
+
+	global *model.Params     // the last round's global model
+	cfg    model.TrainConfig // the last round's training configuration
+}
+
+func (a *attacker) Train(ctx context.Context, global *model.Params, data *model.Dataset, cfg model.TrainConfig) (*model.Result, error) {
+	a.global, a.cfg = global, cfg
+	return a.Trainer.Train(ctx, global, data, cfg)
+}
+
+// tamper replaces the attacker's update of round r with its crafted one. A
+// failure to craft it ends the run (through s.errs).
+func (a *attacker) tamper(r uint64, d []float32) {
+	s := a.adv.s
+	err := error(nil)
+	if want := participant.TrainSeed(s.o.Seed, r, a.self); a.cfg.Seed != want {
+		err = fmt.Errorf("sims: %s: round %d trained with seed %d, want %d", s.o.Attack, r, a.cfg.Seed, want)
+	}
+	var u []float32
+	if err == nil {
+		u, err = a.adv.crafted(s.parts.ctx, r, a.k, a.global, a.cfg)
+	}
+	if err != nil {
+		s.o.Logger.Error("attack not crafted", "round", r, "err", err)
+		select {
+		case s.errs <- err:
+		default:
+		}
+		return
+	}
+	copy(d, u)
+}

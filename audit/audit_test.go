@@ -22,7 +22,7 @@ func TestDocNamesChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"Callers", "Checks", CheckRecord, CheckLink, CheckSignature, CheckCohort, CheckInput,
-		CheckOrder, CheckSubmission, CheckReceipt, CheckQuorum, CheckShares, CheckUpdate, CheckReplay, CheckModel, CheckState,
+		CheckOrder, CheckSubmission, CheckReceipt, CheckQuorum, CheckShares, CheckMetrics, CheckUpdate, CheckReplay, CheckModel, CheckState,
 		VerdictVerified, VerdictIncomplete, VerdictFailed} {
 		if !strings.Contains(string(b), s) {
 			t.Errorf("doc.go does not mention %q", s)

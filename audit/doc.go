@@ -45,25 +45,34 @@
 //   - input: the input model is round r-1's output (the job's initial model
 //     for r = 1), and its bytes match its hash;
 //   - order: the submissions the aggregation saw (accepted, or rejected with
-//     a reason coordinator.Fold gives) come first, in strictly ascending
+//     a reason round.Fold gives) come first, in strictly ascending
 //     participant order, then the rejections made at receipt;
-//   - submission: each aggregated submission has a valid participant
-//     signature, this job and round, a cohort member, examples, and a
-//     certificate that verifies against the job's committee;
-//   - receipt: each rejection made at receipt holds, mirroring
-//     coordinator.Core.CheckSubmission ("bad signature" really does not
-//     verify, "not in cohort" really is outside the cohort, and so on); the
-//     stream-level reasons (sender, malformed, oversized) cannot be checked
-//     from a record and are noted;
+//   - the receipts are replayed through the coordinator's own rules: a
+//     round.Machine resumed after round r-1 with the round's candidates
+//     registered is fed every recorded receipt in its recorded order
+//     (SubmissionRecord.Arrival), those before Commitment.Opened before the
+//     round opens; submission: each aggregated submission is one the rules
+//     accept (a valid participant signature, this job and round, a cohort
+//     member, examples, declared size and metrics within bounds, a
+//     certificate for the job's store); receipt: each rejection made at
+//     receipt is the one the rules give at that point, and the positions
+//     are distinct; the stream-level reasons (sender, malformed, oversized)
+//     cannot be checked from a record and are noted;
 //   - quorum: an ok round had at least max(quorum, 1) valid updates, a
-//     failed one fewer, with the coordinator's reason text, its model and
+//     failed one fewer (or a rule that could not run on them, whose reason
+//     the replay recomputes), with the rules' reason text, its model and
 //     aggregator state unchanged and no noise seed; shares: each accepted
-//     update's share is its examples * 10^6 / total examples;
-//   - update: each aggregated update blob is readable (and, through the
-//     replay, matches its signed plaintext hash);
-//   - replay: coordinator.Fold run on the same job, round, input model,
+//     update's share is round.Share of its examples;
+//   - update: each aggregated update blob is readable, within its declared
+//     size (a longer one is refused unread), and, through the replay,
+//     matches its signed plaintext hash;
+//   - replay: round.Fold run on the same job, round, input model,
 //     aggregator state, noise seed and submissions gives every submission the
-//     recorded fate and share and the recorded round status;
+//     recorded fate and share and the recorded round status; then the
+//     commitment round.Machine.Commitment builds from the replayed round is
+//     compared with the record field by field; metrics: the participant
+//     metrics are the example-weighted means of what the aggregated
+//     submissions reported (round.WeightedMetrics);
 //   - model: the output model's bytes match the committed hash and the
 //     replayed model; state: likewise for the aggregator state.
 //

@@ -226,6 +226,7 @@ func (x *roundCtx) compare(out *round.FoldOutput) error {
 		{"state blob", CheckState, want.StateBlob, c.StateBlob},
 		{"state hash", CheckState, want.StateHash, c.StateHash},
 		{"time", CheckLink, want.TimeMillis, c.TimeMillis},
+		{"participant metrics", CheckMetrics, want.ParticipantMetrics, c.ParticipantMetrics},
 		{"dropped rejections", CheckReceipt, want.DroppedRejects, c.DroppedRejects},
 		{"receipts before the round opened", CheckReceipt, want.Opened, c.Opened},
 		{"number of submission records", CheckReceipt, len(want.Submissions), len(c.Submissions)},

@@ -26,6 +26,7 @@ const (
 	CheckReplay     = "replay"     // the aggregation replayed: per-submission fate, round status
 	CheckQuorum     = "quorum"     // ok rounds had a quorum of valid updates, failed rounds did not
 	CheckShares     = "shares"     // contribution shares
+	CheckMetrics    = "metrics"    // the participants' metrics, example-weighted
 	CheckInput      = "input"      // round r+1 starts from round r's output
 	CheckModel      = "model"      // model bytes: available, matching their hash and the replay
 	CheckState      = "state"      // aggregator state: available, matching its hash and the replay

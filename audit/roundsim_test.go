@@ -2,6 +2,8 @@ package audit_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -359,5 +361,56 @@ func TestAuditSimulatedWalrus(t *testing.T) {
 	}
 	if rep.Verdict != audit.VerdictFailed || rep.Failure.Round != 2 || rep.Failure.Check != audit.CheckModel {
 		t.Fatalf("an altered model: %s %+v", rep.Verdict, rep.Failure)
+	}
+}
+
+// TestAuditSimulatedParticipantMetrics: the metrics participants report are
+// signed with their submissions, their example-weighted means are in the
+// commitment, the audit recomputes them, and malformed or oversized
+// metrics are rejected at receipt (bounded records).
+func TestAuditSimulatedParticipantMetrics(t *testing.T) {
+	sim, err := roundsim.New(roundsim.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"p1", "p2", "p3"} {
+		sim.Register(p, 10)
+	}
+	sim.Tick(0)
+	examples := map[string]uint64{"p1": 10, "p2": 30, "p3": 60}
+	loss := map[string]string{"p1": "1", "p2": "0.5", "p3": "0.25"}
+	bad := []ledger.Metric{{Name: "loss", Value: "0.50"}} // not canonical
+	huge := make([]ledger.Metric, 20)
+	for i := range huge {
+		huge[i] = ledger.Metric{Name: fmt.Sprintf("m%02d", i), Value: "1"}
+	}
+	if lines, _ := sim.Submit("p1", roundsim.Submission{Metrics: bad}); !slices.Contains(lines, "reply p1 rejected: malformed metrics") {
+		t.Fatalf("non-canonical metrics: %q", lines)
+	}
+	if lines, _ := sim.Submit("p1", roundsim.Submission{Metrics: huge}); !slices.Contains(lines, "reply p1 rejected: malformed metrics") {
+		t.Fatalf("20 metrics: %q", lines)
+	}
+	for _, p := range []string{"p1", "p2", "p3"} {
+		n := examples[p]
+		must(t)(sim.Submit(p, roundsim.Submission{Examples: &n, Metrics: []ledger.Metric{{Name: "acc", Value: "0.9"}, {Name: "loss", Value: loss[p]}}}))
+	}
+	sim.Tick(0)
+	must(t)(sim.Fold())
+	must(t)(sim.Commit())
+	// (10*1 + 30*0.5 + 60*0.25) / 100 = 0.4
+	want := []ledger.Metric{{Name: "acc", Value: "0.9"}, {Name: "loss", Value: "0.4"}}
+	if got := sim.Last().ParticipantMetrics; !slices.Equal(got, want) {
+		t.Fatalf("participant metrics %v, want %v", got, want)
+	}
+	verified(t, runAudit(t, sim, sim.Head()))
+
+	lie := *sim.Last()
+	lie.ParticipantMetrics = []ledger.Metric{{Name: "acc", Value: "0.99"}, {Name: "loss", Value: "0.1"}}
+	head, err := sim.Forge(lie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := runAudit(t, sim, head); rep.Verdict != audit.VerdictFailed || rep.Failure.Round != 1 {
+		t.Fatalf("made-up participant metrics: %s %+v", rep.Verdict, rep.Failure)
 	}
 }

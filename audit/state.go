@@ -680,7 +680,7 @@ type errNoOpen struct{ why string }
 
 func (e *errNoOpen) Error() string { return e.why }
 
-// replay runs coordinator.Fold on the round's inputs and compares its output
+// replay runs round.Fold on the round's inputs and compares its output
 // with the commitment. A non-empty why means the replay could not be made.
 func (x *roundCtx) replay(ctx context.Context, fold []ledger.SubmissionRecord, input, state []byte) (*round.FoldOutput, string, error) {
 	s, c, r := x.s, x.c, x.r

@@ -139,6 +139,13 @@ const (
 	// SignatureSize is an Ed25519 signature's length; a longer claimed
 	// signature is kept to its first SignatureSize+1 bytes.
 	SignatureSize = 64
+	// MaxSubmissionBytes bounds the encoded signed part of a submission
+	// (Submission): a longer one is refused as oversized and recorded
+	// without its bytes.
+	MaxSubmissionBytes = 1024
+	// MaxSubmissionMetrics and MaxMetricText bound a submission's metrics.
+	MaxSubmissionMetrics = 8
+	MaxMetricText        = 24
 )
 
 // UpdateBytesBound returns the most bytes an update blob of a job whose
@@ -181,7 +188,7 @@ func MaxCertificateSize(n int) int { return 64 + 80*n }
 // MaxSubmissionRecordSize bounds the CBOR of one submission record on a
 // committee of n, once its claimed fields are kept to their bounds.
 func MaxSubmissionRecordSize(n int) int {
-	return 256 + (MaxPeerIDLen + 1) + (SignatureSize + 1) + MaxCertificateSize(n) + 1
+	return 64 + MaxSubmissionBytes + (SignatureSize + 1) + MaxCertificateSize(n) + 1
 }
 
 // MaxCommitmentSize bounds the encoded size of any commitment of j: its

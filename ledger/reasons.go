@@ -58,7 +58,10 @@ const (
 	// ReasonUpdateSize: the declared update size is 0 or above the job's
 	// MaxUpdateBytes (receipt). ReasonSizeMismatch: the stored blob is not
 	// the declared size (fold; a longer one is refused unread).
-	ReasonUpdateSize   Reason = "update size outside the job's bound"
+	ReasonUpdateSize Reason = "update size outside the job's bound"
+	// ReasonMetrics: the submission's metrics are beyond their bounds or
+	// not canonical (receipt).
+	ReasonMetrics      Reason = "malformed metrics"
 	ReasonSizeMismatch Reason = "update size mismatch"
 	// Registration refusals.
 	ReasonNotAdmitted       Reason = "not admitted"
@@ -70,7 +73,7 @@ var Reasons = []Reason{
 	ReasonMalformed, ReasonOversized, ReasonSender, ReasonBadSig, ReasonWrongJob, ReasonReplayed,
 	ReasonFuture, ReasonLate, ReasonDuplicate, ReasonNotInCohort, ReasonBadCert, ReasonNoExamples,
 	ReasonExamples, ReasonBlobMissing, ReasonBadUpdate, ReasonHash, ReasonShape, ReasonNonFinite, ReasonNorm,
-	ReasonUpdateSize, ReasonSizeMismatch,
+	ReasonUpdateSize, ReasonSizeMismatch, ReasonMetrics,
 }
 
 // Stage reports where r is decided; 0 for a reason floe does not give.
@@ -79,7 +82,7 @@ func (r Reason) Stage() Stage {
 	case ReasonMalformed, ReasonOversized, ReasonSender:
 		return StageStream
 	case ReasonBadSig, ReasonWrongJob, ReasonReplayed, ReasonFuture, ReasonLate, ReasonDuplicate,
-		ReasonNotInCohort, ReasonBadCert, ReasonNoExamples, ReasonExamples, ReasonUpdateSize:
+		ReasonNotInCohort, ReasonBadCert, ReasonNoExamples, ReasonExamples, ReasonUpdateSize, ReasonMetrics:
 		return StageReceipt
 	case ReasonBlobMissing, ReasonBadUpdate, ReasonHash, ReasonShape, ReasonNonFinite, ReasonNorm, ReasonSizeMismatch:
 		return StageFold

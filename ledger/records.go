@@ -122,6 +122,11 @@ type Submission struct {
 	// sealed job): readers refuse a longer blob before downloading it. 0 in
 	// submissions made before it was declared.
 	UpdateSize uint64 `cbor:"7,keyasint,omitempty"`
+	// Metrics are the participant's own figures (training loss, accuracy
+	// on its held-out data...), sorted by name, at most
+	// MaxSubmissionMetrics, names and values at most MaxMetricText bytes,
+	// values canonical decimals: the participant's word, signed.
+	Metrics []Metric `cbor:"8,keyasint,omitempty"`
 }
 
 // SignedSubmission is a Submission with the participant's signature and the
@@ -180,6 +185,10 @@ type Commitment struct {
 	// Opened is how many of the recorded receipts (by Arrival) came before
 	// the round opened: while the previous round was closing or committed.
 	Opened uint64 `cbor:"22,keyasint,omitempty"`
+	// ParticipantMetrics are the example-weighted means of the metrics the
+	// aggregated submissions reported (ok rounds), by name: recomputed by
+	// an auditor from the records.
+	ParticipantMetrics []Metric `cbor:"23,keyasint,omitempty"`
 }
 
 // SignedCommitment is a Commitment with the coordinator's signature.

@@ -2,8 +2,13 @@ package round
 
 import (
 	"fmt"
+	"maps"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/floe-fl/floe/decimal"
 
 	"github.com/floe-fl/floe/ledger"
 )
@@ -129,6 +134,47 @@ func (m *Machine) Commitment(res *FoldResult) (ledger.Commitment, error) {
 			c.StateBlob, c.StateHash = res.StateBlob, ledger.Sum(out.State)
 		}
 		c.Metrics = slices.Clone(res.Metrics)
+		c.ParticipantMetrics = WeightedMetrics(out.Records)
 	}
 	return c, nil
+}
+
+// WeightedMetrics returns, for each metric name the accepted records
+// report, its example-weighted mean over the records that report it, in
+// float64 summed in record order (participant order), as a decimal of 6
+// significant digits; names sorted. Values that are not finite are left
+// out.
+func WeightedMetrics(records []ledger.SubmissionRecord) []ledger.Metric {
+	type acc struct{ sum, weight float64 }
+	sums := map[string]*acc{}
+	for i := range records {
+		r := &records[i]
+		if r.Status != ledger.StatusAccepted {
+			continue
+		}
+		w := float64(r.Signed.Sub.NumExamples)
+		for _, m := range r.Signed.Sub.Metrics {
+			d, err := decimal.Parse(m.Value)
+			if err != nil {
+				continue
+			}
+			a := sums[m.Name]
+			if a == nil {
+				a = &acc{}
+				sums[m.Name] = a
+			}
+			a.sum += float64(w * d.Float64())
+			a.weight += w
+		}
+	}
+	var out []ledger.Metric
+	for _, name := range slices.Sorted(maps.Keys(sums)) {
+		a := sums[name]
+		v := a.sum / a.weight
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			continue
+		}
+		out = append(out, ledger.Metric{Name: name, Value: strconv.FormatFloat(v, 'g', 6, 64)})
+	}
+	return out
 }

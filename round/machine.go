@@ -5,6 +5,9 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/floe-fl/floe/codec"
+	"github.com/floe-fl/floe/decimal"
+
 	"github.com/floe-fl/floe/ledger"
 )
 
@@ -264,6 +267,9 @@ func (m *Machine) Check(sender string, s *ledger.SignedSubmission) ledger.Reason
 	if b := m.job.MaxUpdateBytes; b > 0 && (sub.UpdateSize == 0 || sub.UpdateSize > b) {
 		return ledger.ReasonUpdateSize
 	}
+	if !validMetrics(sub.Metrics) {
+		return ledger.ReasonMetrics
+	}
 	if len(s.Cert) > ledger.MaxCertificateSize(len(m.job.Committee)) {
 		return ledger.ReasonBadCert
 	}
@@ -273,6 +279,37 @@ func (m *Machine) Check(sender string, s *ledger.SignedSubmission) ledger.Reason
 		}
 	}
 	return ""
+}
+
+// submissionBytes returns the length of sub's encoding.
+func submissionBytes(sub *ledger.Submission) int {
+	b, err := codec.Marshal(sub)
+	if err != nil {
+		return ledger.MaxSubmissionBytes + 1
+	}
+	return len(b)
+}
+
+// validMetrics reports whether a submission's metrics are within their
+// bounds: at most MaxSubmissionMetrics, names non-empty, sorted and
+// distinct, names and values at most MaxMetricText bytes, values canonical
+// decimals.
+func validMetrics(ms []ledger.Metric) bool {
+	if len(ms) > ledger.MaxSubmissionMetrics {
+		return false
+	}
+	for i, m := range ms {
+		if m.Name == "" || len(m.Name) > ledger.MaxMetricText || len(m.Value) > ledger.MaxMetricText {
+			return false
+		}
+		if i > 0 && ms[i-1].Name >= m.Name {
+			return false
+		}
+		if _, err := decimal.Parse(m.Value); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // compact returns a rejected submission as it is journaled and recorded:
@@ -476,6 +513,12 @@ func (m *Machine) Step(ev Event) (uint64, error) {
 	case EvSubmit, EvReject:
 		if err := m.validate(&ev); err != nil {
 			return 0, err
+		}
+		if ev.Kind == EvSubmit && submissionBytes(&ev.Sub.Sub) > ledger.MaxSubmissionBytes {
+			// Too long to record: recorded as a stream-level rejection,
+			// without its bytes (a digest would prove nothing more: the
+			// coordinator's word either way).
+			ev = Event{Kind: EvReject, Peer: ev.Peer, Millis: ev.Millis, Reason: ledger.ReasonOversized}
 		}
 		reason := ev.Reason
 		if ev.Kind == EvSubmit {

@@ -69,6 +69,10 @@ func runModels(args []string) error {
 			for _, m := range c.C.Metrics {
 				ms += m.Name + "=" + m.Value + " "
 			}
+			// The participants' own figures, example-weighted.
+			for _, m := range c.C.ParticipantMetrics {
+				ms += "participants." + m.Name + "=" + m.Value + " "
+			}
 			fmt.Printf("%7d  %-43s  %-6s  %s\n", i+1, ledger.Hash(c.C.OutputModel), c.C.Status, ms)
 		}
 		return nil

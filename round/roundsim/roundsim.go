@@ -237,6 +237,8 @@ type Submission struct {
 	// Junk, when set, is appended to the signature and the certificate: a
 	// hostile participant's oversized fields.
 	Junk []byte
+	// Metrics are the participant's reported metrics, as given.
+	Metrics []ledger.Metric
 }
 
 // Submit builds participant name's submission as o says, and steps it.
@@ -272,6 +274,7 @@ func (s *Sim) Submit(name string, o Submission) ([]string, error) {
 		sub.NumExamples = *o.Examples
 	}
 	sub.UpdateSize = uint64(len(file))
+	sub.Metrics = o.Metrics
 	if o.Size != nil {
 		sub.UpdateSize = *o.Size
 	}

@@ -108,5 +108,53 @@
 //     error wrapping the context's.
 //
 // examples/trainer holds a standard-library Python trainer that follows this
-// contract.
+// contract. config.json also holds "steps" (TrainConfig.Steps), and
+// FLOE_STEPS the same.
+//
+// # Resident trainers
+//
+// NewResidentTrainer keeps one trainer program running for the whole job
+// and talks to it over the resident-trainer protocol, version 1:
+//
+//  1. Framing. Each message is a frame on the program's stdin (floe to
+//     trainer) or stdout (trainer to floe): a 4-byte big-endian length N,
+//     1 <= N <= FrameSizeMax (1 MiB), then N bytes of one JSON object with a
+//     "type". The program's stdout carries frames only (a trainer that
+//     prints there breaks the protocol); stderr is free for logs. floe sets
+//     FLOE_TRAINER_PROTOCOL=floe-trainer/1 and FLOE_WORKDIR in its
+//     environment.
+//  2. Hello. floe sends {"type":"hello","protocol":"floe-trainer","versions":[1]};
+//     the trainer answers {"type":"hello","protocol":"floe-trainer","version":1},
+//     a version from the list, within StartTimeout (default 2 min).
+//  3. Calls. floe sends one request at a time and waits for its answer:
+//     {"type":"train","id":ID,"model_in":PATH,"model_out":PATH,"data":PATH,
+//     "data_id":HEX,"config":{"epochs":E,"steps":S,"batch_size":B,"lr":LR,
+//     "mu":MU,"weight_decay":WD,"seed":SEED}} asks the trainer to train
+//     from model_in and write model_out (as in step 3 of the external
+//     contract); {"type":"evaluate","id":ID,"model_in":PATH,"data":PATH,
+//     "data_id":HEX} asks for metrics. The trainer answers
+//     {"type":"result","id":ID,"num_examples":N,"metrics":{"name":number}}
+//     or {"type":"error","id":ID,"message":TEXT}. IDs count up from 1.
+//  4. Data. The data file (the format of the external contract) is written
+//     once per job into the working directory and named by "data_id", the
+//     hex SHA-256 of its bytes, so a trainer may keep it loaded across
+//     calls; a new file (a new data_id) comes only with another Dataset.
+//     "data" and "data_id" are absent when the participant holds no data.
+//     The model files are rewritten for every call.
+//  5. Shutdown. Close sends {"type":"shutdown"} and closes stdin; the
+//     trainer exits (status ignored) within KillDelay (default 5 s) or is
+//     killed.
+//
+// Replies are decoded strictly (unknown fields are errors), as is the output
+// model. An error reply fails the call and keeps the program. Any other
+// failure kills the program and fails the call, and the next call starts it
+// again: the program exiting, a frame above the limit, a malformed message,
+// an answer to another call, a missing or bad output model, and the call's
+// context ending (ResidentTrainer.CallTimeout adds a bound per call). A
+// program that exited and left its stdout open in a child stops blocking
+// reads KillDelay later. Calls run one at a time.
+//
+// python/floe_trainer.py implements the trainer side in standard-library
+// Python, with a PyTorch adapter (serve_torch) so that a user writes only
+// the model, train and evaluate; examples/pytorch uses it.
 package model

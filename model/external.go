@@ -27,6 +27,7 @@ const (
 	EnvData        = "FLOE_DATA"
 	EnvWorkDir     = "FLOE_WORKDIR"
 	EnvEpochs      = "FLOE_EPOCHS"
+	EnvSteps       = "FLOE_STEPS"
 	EnvBatchSize   = "FLOE_BATCH_SIZE"
 	EnvLR          = "FLOE_LR"
 	EnvMu          = "FLOE_MU"
@@ -92,6 +93,7 @@ func NewExternalTrainer(command []string, opts ...ExternalOption) *ExternalTrain
 // trainConfigJSON is config.json.
 type trainConfigJSON struct {
 	Epochs      int     `json:"epochs"`
+	Steps       int     `json:"steps"`
 	BatchSize   int     `json:"batch_size"`
 	LR          float64 `json:"lr"`
 	Mu          float64 `json:"mu"`
@@ -133,7 +135,7 @@ func (t *ExternalTrainer) Train(ctx context.Context, global *Params, data *Datas
 	if err := os.WriteFile(paths["model_in"], in, 0o600); err != nil {
 		return nil, fmt.Errorf("model: external trainer: %w", err)
 	}
-	cj, _ := json.Marshal(trainConfigJSON{cfg.Epochs, cfg.BatchSize, cfg.LR, cfg.Mu, cfg.WeightDecay, cfg.Seed})
+	cj, _ := json.Marshal(trainConfigJSON{cfg.Epochs, cfg.Steps, cfg.BatchSize, cfg.LR, cfg.Mu, cfg.WeightDecay, cfg.Seed})
 	if err := os.WriteFile(paths["config"], cj, 0o600); err != nil {
 		return nil, fmt.Errorf("model: external trainer: %w", err)
 	}
@@ -160,7 +162,7 @@ func (t *ExternalTrainer) Train(ctx context.Context, global *Params, data *Datas
 	cmd.Env = append(cmd.Env,
 		EnvModelIn+"="+paths["model_in"], EnvModelOut+"="+paths["model_out"],
 		EnvResultOut+"="+paths["result_out"], EnvConfig+"="+paths["config"], EnvWorkDir+"="+dir,
-		EnvEpochs+"="+strconv.Itoa(cfg.Epochs), EnvBatchSize+"="+strconv.Itoa(cfg.BatchSize),
+		EnvEpochs+"="+strconv.Itoa(cfg.Epochs), EnvSteps+"="+strconv.Itoa(cfg.Steps), EnvBatchSize+"="+strconv.Itoa(cfg.BatchSize),
 		EnvLR+"="+strconv.FormatFloat(cfg.LR, 'g', -1, 64), EnvMu+"="+strconv.FormatFloat(cfg.Mu, 'g', -1, 64),
 		EnvWeightDecay+"="+strconv.FormatFloat(cfg.WeightDecay, 'g', -1, 64),
 		EnvSeed+"="+strconv.FormatUint(cfg.Seed, 10))
@@ -263,15 +265,21 @@ func parseTrainerResult(b []byte) (*Result, error) {
 	if dec.More() {
 		return nil, errors.New("result JSON: data after the object")
 	}
-	if raw.NumExamples == nil {
+	return checkResult(raw.NumExamples, raw.Metrics)
+}
+
+// checkResult checks a trainer's num_examples (an integer >= 0) and
+// metrics (finite) and returns them as a Result without Params.
+func checkResult(numExamples json.RawMessage, raw map[string]float64) (*Result, error) {
+	if numExamples == nil {
 		return nil, errors.New("result JSON: missing num_examples")
 	}
-	n, err := strconv.ParseInt(string(raw.NumExamples), 10, 64)
+	n, err := strconv.ParseInt(string(numExamples), 10, 64)
 	if err != nil || n < 0 || n > 1<<53 {
-		return nil, fmt.Errorf("result JSON: num_examples %s is not a non-negative integer", raw.NumExamples)
+		return nil, fmt.Errorf("result JSON: num_examples %s is not a non-negative integer", numExamples)
 	}
-	metrics := make(map[string]float64, len(raw.Metrics))
-	for k, v := range raw.Metrics {
+	metrics := make(map[string]float64, len(raw))
+	for k, v := range raw {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("result JSON: metric %q is not finite", k)
 		}

@@ -20,6 +20,13 @@ const helperEnv = "FLOE_TEST_EXTERNAL_TRAINER"
 // names a mode, it follows the external-trainer contract (or breaks it in
 // that mode's way) instead of running tests.
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(residentHelperEnv); mode != "" {
+		if err := residentHelper(mode); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if mode := os.Getenv(helperEnv); mode != "" {
 		if err := helperTrainer(mode); err != nil {
 			fmt.Fprintln(os.Stderr, "helper:", err)

@@ -10,8 +10,11 @@
 //     paper's 2NN, 199,210 parameters; "logreg" takes its sizes from the data
 //     through Arch.ForData or Arch.WithDims).
 //  2. Make the initial global model with Arch.Init(seed), and store it with
-//     MarshalSafetensors(p, arch.Meta()). The same params and metadata always
-//     give the same bytes, so a model's hash names it.
+//     MarshalSafetensors(p, arch.Meta()), or bring a safetensors file of any
+//     tensors and check it with InitialArch, which also reports the
+//     architecture the job records (ArchFile unless the file is a built-in
+//     one). The same params and metadata always give the same bytes, so a
+//     model's hash names it.
 //  3. Load data (LoadMNIST, Synthetic, LoadCSV) and split it among clients
 //     with PartitionIID, PartitionShards or PartitionDirichlet (or Partition
 //     for a scheme given as text), then Dataset.Subset each client's indices.
@@ -21,10 +24,14 @@
 //     Result holds the new local weights, the example count (its FedAvg
 //     weight) and metrics; Result.Delta gives the update. Train never changes
 //     global or data.
-//  5. Aggregators work on Params.Flatten and write back with Params.SetFlat;
-//     Evaluate reports loss and accuracy on held-out data.
+//  5. Aggregators work on Params.Flatten (the float tensors only) and
+//     write back with Params.SetFlat, which rounds to each tensor's dtype;
+//     updates are checked against the global model with Params.SameSchema.
+//     Evaluate reports loss and accuracy of a built-in architecture
+//     (IsBuiltin) on held-out data.
 //
-// Numbers: parameters and features are float32, labels are ints. Training is
+// Numbers: the built-in models' parameters and features are float32, labels
+// are ints (see "Dtypes and aggregation" for other files). Training is
 // mini-batch SGD: each epoch shuffles the examples with a generator seeded by
 // TrainConfig.Seed, and each step computes the whole mini-batch's forward and
 // backward pass with gonum matrix products (float32 GEMM), then applies
@@ -54,14 +61,48 @@
 //	rest      the data buffer; each tensor's little-endian row-major bytes
 //	          lie at [BEGIN, END) relative to the buffer's start
 //
-// MarshalSafetensors writes dtype F32, compact JSON with sorted keys, pads the
-// header with spaces to a multiple of 8 bytes, and packs the tensors in Params
-// order. The metadata key "floe.arch" records the architecture. Readers
-// accept F32, F64, F16 and BF16 (converted to float32) and reject a file
-// shorter than its header or data, a header over 100 MB, invalid UTF-8 or
-// JSON, duplicate keys, unknown fields, unknown or non-float dtypes, shapes
-// whose size disagrees with their offsets, overlapping offsets, holes or
-// trailing bytes in the data buffer, and non-string metadata values.
+// MarshalSafetensors writes each tensor in its own dtype, compact JSON with
+// sorted keys, pads the header with spaces to a multiple of 8 bytes, and
+// packs the tensors in Params order with no gaps: decoding and re-encoding
+// a file it wrote gives the same bytes. The metadata key "floe.arch"
+// records the architecture. Readers accept F32, F64, F16, BF16, I64, I32,
+// I16, I8, U64, U32, U16, U8 and BOOL, and reject a file shorter than its
+// header or data, a header over 100 MB, invalid UTF-8 or JSON, duplicate
+// keys, unknown fields, unknown dtypes and the ones floe does not hold
+// (F8_E5M2, F8_E4M3, F8_E8M0, C64), shapes whose size disagrees with their
+// offsets, overlapping offsets, holes or trailing bytes in the data buffer,
+// BOOL bytes other than 0 and 1, and non-string metadata values.
+//
+// # Dtypes and aggregation
+//
+// A model is a file: any tensor names, shapes and dtypes. Tensors keep the
+// order of their data in the file (UnmarshalSafetensors sorts by data
+// offset), and every later model version keeps the initial file's order, so
+// a file whose tensors are aligned to their element size (as safetensors'
+// own writers lay them out, largest element first) stays aligned.
+//
+//   - Float tensors (F32, F64, F16, BF16) are aggregated. The aggregation
+//     vector (Params.Flatten) is their values as float32, tensor after
+//     tensor: F16 and BF16 widen exactly; F64 values are rounded to the
+//     nearest float32 (ties to even), so an F64 tensor carries float32
+//     precision from the first aggregated round on. Package aggregate
+//     accumulates sums in float64 in a fixed order and returns float32.
+//     Params.SetFlat and MarshalSafetensors write each value back in its
+//     tensor's dtype: F32 unchanged, F64 exactly (every float32 is a
+//     float64), F16 and BF16 rounded to nearest with ties to even; a value
+//     beyond the dtype's range becomes an infinity, as IEEE 754 rounding
+//     says. These conversions are integer bit operations (F16 by
+//     x448/float16, checked on all 2^32 float32 inputs by its author), so
+//     they give the same bits on every machine and build.
+//   - Integer and BOOL tensors (num_batches_tracked, say) are not
+//     aggregated: the new global model keeps the global model's bytes,
+//     whatever an update holds there, and an update's values for them never
+//     reject it. Only their names, shapes and dtypes are checked.
+//   - An update is a file of deltas (local minus global) with the global
+//     model's names, order, shapes and dtypes (Params.SameSchema); norms,
+//     clipping and the robust rules see its whole flattened delta (an F64
+//     delta beyond float32's range flattens to an infinity and is
+//     rejected as non-finite).
 //
 // # Datasets
 //
@@ -86,7 +127,8 @@
 // other) code can take part. For each Train call floe:
 //
 //  1. creates a fresh working directory and writes there model_in.safetensors
-//     (the global model, F32, with the caller's metadata), config.json
+//     (the global model in its own dtypes, F32 for the built-in models,
+//     with the caller's metadata), config.json
 //     ({"epochs":E,"batch_size":B,"lr":LR,"mu":MU,"weight_decay":WD,"seed":S})
 //     and, when the dataset has examples, data.safetensors holding "x" (F32,
 //     [N, D]) and "y" (I64, [N]) with metadata {"classes": "K"};

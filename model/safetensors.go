@@ -29,7 +29,8 @@ func malformed(format string, a ...any) error {
 }
 
 // dtypeSize gives the element size of every dtype the safetensors format
-// names. Only F32, F64, F16 and BF16 can be read into Params.
+// names. Params hold the ones DType.Size knows; the 8-bit floats and C64
+// are rejected.
 var dtypeSize = map[string]int{
 	"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1,
 	"I16": 2, "U16": 2, "F16": 2, "BF16": 2,
@@ -37,10 +38,13 @@ var dtypeSize = map[string]int{
 	"I64": 8, "U64": 8, "F64": 8, "C64": 8,
 }
 
-// MarshalSafetensors encodes p as a safetensors file with dtype F32. meta,
-// which may be nil, becomes the header's __metadata__. The bytes are
-// deterministic: header keys are sorted, the JSON is compact and padded with
-// spaces to a multiple of 8 bytes, and tensor data is packed in p's order.
+// MarshalSafetensors encodes p as a safetensors file, each tensor in its
+// own dtype (F32 for the zero DType): float values converted as
+// encodeFloats says (F16 and BF16 rounded to nearest, ties to even; F64
+// exact), the others' Raw bytes as they are. meta, which may be nil,
+// becomes the header's __metadata__. The bytes are deterministic: header
+// keys are sorted, the JSON is compact and padded with spaces to a multiple
+// of 8 bytes, and tensor data is packed in p's order with no gaps.
 func MarshalSafetensors(p *Params, meta map[string]string) ([]byte, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -50,34 +54,39 @@ func MarshalSafetensors(p *Params, meta map[string]string) ([]byte, error) {
 			return nil, errors.New("model: tensor name __metadata__ is reserved")
 		}
 	}
-	header := marshalHeader(p, meta)
-	var out bytes.Buffer
-	out.Grow(8 + len(header) + 4*p.Len())
-	var n [8]byte
-	binary.LittleEndian.PutUint64(n[:], uint64(len(header)))
-	out.Write(n[:])
-	out.Write(header)
-	buf := make([]byte, 4*1024)
+	header, size := marshalHeader(p, meta)
+	out := make([]byte, 8+len(header)+size)
+	binary.LittleEndian.PutUint64(out, uint64(len(header)))
+	off := 8 + copy(out[8:], header)
 	for i := range p.Tensors {
-		d := p.Tensors[i].Data
-		for len(d) > 0 {
-			k := min(len(d), len(buf)/4)
-			for j, v := range d[:k] {
-				binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(v))
-			}
-			out.Write(buf[:4*k])
-			d = d[k:]
+		t := &p.Tensors[i]
+		if dt := t.Type(); dt.IsFloat() {
+			n, _ := dt.Size()
+			encodeFloats(dt, t.Data, out[off:off+n*len(t.Data)])
+			off += n * len(t.Data)
+		} else {
+			off += copy(out[off:], t.Raw)
 		}
 	}
-	return out.Bytes(), nil
+	return out, nil
 }
 
-func marshalHeader(p *Params, meta map[string]string) []byte {
+// marshalHeader returns p's header and the size of its data buffer.
+func marshalHeader(p *Params, meta map[string]string) ([]byte, int) {
 	specs := make([]tensorSpec, len(p.Tensors))
+	size := 0
 	for i := range p.Tensors {
-		specs[i] = tensorSpec{p.Tensors[i].Name, "F32", p.Tensors[i].Shape, 4 * len(p.Tensors[i].Data)}
+		t := &p.Tensors[i]
+		dt := t.Type()
+		n := len(t.Raw)
+		if dt.IsFloat() {
+			es, _ := dt.Size()
+			n = es * len(t.Data)
+		}
+		specs[i] = tensorSpec{t.Name, string(dt), t.Shape, n}
+		size += n
 	}
-	return buildHeader(meta, specs)
+	return buildHeader(meta, specs), size
 }
 
 // tensorSpec describes one tensor for buildHeader.
@@ -165,12 +174,14 @@ type tensorInfo struct {
 }
 
 // UnmarshalSafetensors decodes a safetensors file. Tensors come back in the
-// order of their data offsets; F64, F16 and BF16 tensors are converted to
-// float32. It rejects, with an error wrapping ErrMalformed, a truncated file,
-// a header larger than HeaderSizeMax or not a JSON object, duplicate keys,
-// unknown fields, an unknown or unsupported dtype, a shape whose size does not
-// match its offsets, overlapping offsets, holes or trailing bytes in the data
-// buffer, and non-string metadata.
+// order of their data offsets. Float tensors (F32, F64, F16, BF16) hold
+// their values in Data as float32 (F64 rounded to nearest); integer and BOOL
+// tensors hold their bytes in Raw. It rejects, with an error wrapping
+// ErrMalformed, a truncated file, a header larger than HeaderSizeMax or not
+// a JSON object, duplicate keys, unknown fields, an unknown or unsupported
+// dtype (the 8-bit floats, C64), a shape whose size does not match its
+// offsets, overlapping offsets, holes or trailing bytes in the data buffer,
+// a BOOL byte other than 0 or 1, and non-string metadata.
 func UnmarshalSafetensors(b []byte) (*Params, map[string]string, error) {
 	infos, meta, data, err := decodeSafetensors(b)
 	if err != nil {
@@ -179,28 +190,28 @@ func UnmarshalSafetensors(b []byte) (*Params, map[string]string, error) {
 	p := &Params{Tensors: make([]Tensor, len(infos))}
 	for i, in := range infos {
 		raw := data[in.begin:in.end]
-		vals := make([]float32, in.numElements)
-		switch in.dtype {
-		case "F32":
-			for j := range vals {
-				vals[j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
-			}
-		case "F64":
-			for j := range vals {
-				vals[j] = float32(math.Float64frombits(binary.LittleEndian.Uint64(raw[8*j:])))
-			}
-		case "BF16":
-			for j := range vals {
-				vals[j] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(raw[2*j:])) << 16)
-			}
-		case "F16":
-			for j := range vals {
-				vals[j] = halfToFloat32(binary.LittleEndian.Uint16(raw[2*j:]))
-			}
-		default:
-			return nil, nil, malformed("tensor %q: unsupported dtype %s (floe reads F32, F64, F16 and BF16)", in.name, in.dtype)
+		dt := DType(in.dtype)
+		t := Tensor{Name: in.name, Shape: in.shape}
+		if dt != F32 {
+			t.DType = dt
 		}
-		p.Tensors[i] = Tensor{Name: in.name, Shape: in.shape, Data: vals}
+		switch _, ok := dt.Size(); {
+		case !ok:
+			return nil, nil, malformed("tensor %q: unsupported dtype %s (floe reads F32, F64, F16, BF16, the integer dtypes and BOOL)", in.name, in.dtype)
+		case dt.IsFloat():
+			t.Data = make([]float32, in.numElements)
+			decodeFloats(dt, raw, t.Data)
+		default:
+			if dt == BOOL {
+				for j, c := range raw {
+					if c > 1 {
+						return nil, nil, malformed("tensor %q: BOOL element %d is %d, not 0 or 1", in.name, j, c)
+					}
+				}
+			}
+			t.Raw = append([]byte(nil), raw...)
+		}
+		p.Tensors[i] = t
 	}
 	return p, meta, nil
 }
@@ -478,27 +489,6 @@ func parseInfo(dec *json.Decoder, name string) (tensorInfo, error) {
 	}
 	in.numElements = n
 	return in, nil
-}
-
-// halfToFloat32 converts an IEEE 754 binary16 value.
-func halfToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	frac := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
-	case exp == 0 && frac == 0:
-		return math.Float32frombits(sign)
-	case exp == 0: // subnormal: value = frac * 2^-24
-		v := float32(frac) / (1 << 24)
-		if sign != 0 {
-			v = -v
-		}
-		return v
-	default:
-		return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
-	}
 }
 
 // ReadSafetensors reads at most limit bytes from r and decodes them. A

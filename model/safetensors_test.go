@@ -143,7 +143,10 @@ func TestSafetensorsRejects(t *testing.T) {
 		{"overlap", file(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}`, f32(3)), "overlap"},
 		{"hole", file(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, f32(2)), "hole"},
 		{"unknown dtype", file(`{"a":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}}`, f32(1)), "unknown dtype"},
-		{"integer dtype", file(`{"a":{"dtype":"I32","shape":[1],"data_offsets":[0,4]}}`, f32(1)), "unsupported dtype"},
+		{"8-bit float dtype", file(`{"a":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}}`, f32(1)), "unsupported dtype"},
+		{"complex dtype", file(`{"a":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}`, f32(2)), "unsupported dtype"},
+		{"bool not 0 or 1", file(`{"a":{"dtype":"BOOL","shape":[4],"data_offsets":[0,4]}}`, []byte{0, 1, 2, 0}), "not 0 or 1"},
+		{"integer size mismatch", file(`{"a":{"dtype":"I64","shape":[1],"data_offsets":[0,4]}}`, f32(1)), "needs 8 bytes"},
 		{"shape mismatch", file(`{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}`, f32(2)), "needs 12 bytes"},
 		{"end before begin", file(`{"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}}`, f32(2)), "end before begin"},
 		{"negative dim", file(`{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}`, f32(1)), "non-negative"},
@@ -239,12 +242,15 @@ func TestFlatten(t *testing.T) {
 	}
 }
 
-// FuzzUnmarshalSafetensors checks that decoding never panics and that every
-// accepted file re-encodes to a file that decodes to the same params.
+// FuzzUnmarshalSafetensors checks that decoding never panics, that every
+// accepted file re-encodes to a file that decodes to the same params, and
+// that the re-encoded form is canonical: encoding it again after decoding
+// gives the same bytes.
 func FuzzUnmarshalSafetensors(f *testing.F) {
 	b, _ := MarshalSafetensors(tinyParams(), map[string]string{"k": "v"})
 	f.Add(b)
 	f.Add(file(`{"a":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}`, []byte{0, 0x3c}))
+	f.Add(mixedGolden())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, meta, err := UnmarshalSafetensors(b)
 		if err != nil {
@@ -264,7 +270,7 @@ func FuzzUnmarshalSafetensors(f *testing.F) {
 		if len(meta) != len(meta2) {
 			t.Fatalf("metadata changed")
 		}
-		if err := p.SameLayout(q); err != nil {
+		if err := p.SameSchema(q); err != nil {
 			t.Fatal(err)
 		}
 		pf, qf := p.Flatten(nil), q.Flatten(nil)
@@ -272,6 +278,15 @@ func FuzzUnmarshalSafetensors(f *testing.F) {
 			if math.Float32bits(pf[i]) != math.Float32bits(qf[i]) {
 				t.Fatalf("value %d changed", i)
 			}
+		}
+		for i := range p.Tensors {
+			if !bytes.Equal(p.Tensors[i].Raw, q.Tensors[i].Raw) {
+				t.Fatalf("raw tensor %q changed", p.Tensors[i].Name)
+			}
+		}
+		again, err := MarshalSafetensors(q, meta2)
+		if err != nil || !bytes.Equal(again, out) {
+			t.Fatalf("re-encoding is not canonical: %v", err)
 		}
 	})
 }

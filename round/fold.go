@@ -60,6 +60,16 @@ func ModelMeta(job *ledger.JobSpec, round uint64) map[string]string {
 // Fold opens, validates and aggregates a round's accepted submissions in their
 // fixed order. It is the one function both the coordinator and the auditor run,
 // so the same inputs give the same model bytes.
+//
+// The vector the rule works on is the global model's float tensors (F32,
+// F64, F16, BF16), flattened in the file's tensor order as float32 (see
+// package model); an update is a file of deltas with the global model's
+// names, order, shapes and dtypes (else ReasonShape), and norms, clipping
+// and the robust rules see its whole flattened delta. The rule accumulates
+// in float64 (package aggregate); the new values are rounded to each
+// tensor's own dtype, to nearest with ties to even. Integer and BOOL tensors
+// are not aggregated: the output keeps the global model's values whatever
+// an update holds, and they never reject an update.
 func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
 	job := in.Job
 	spec, err := aggregate.ParseCanonical(job.Aggregation)
@@ -148,7 +158,10 @@ func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val a
 	if err != nil {
 		return ledger.ReasonBadUpdate, nil
 	}
-	if global.SameLayout(upd) != nil {
+	// Names, order, shapes and dtypes must be the global model's. The
+	// update's integer and BOOL tensors pass this check but their values
+	// are never read: the output keeps the global model's.
+	if global.SameSchema(upd) != nil {
 		return ledger.ReasonShape, nil
 	}
 	delta := upd.Flatten(nil)

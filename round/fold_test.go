@@ -1,0 +1,169 @@
+package round
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"testing"
+
+	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/model"
+)
+
+// mixedGlobal is a model with every dtype kind: an F64 tensor, an I64
+// counter (like BatchNorm's num_batches_tracked), F32, F16 and BF16 tensors.
+func mixedGlobal() *model.Params {
+	return &model.Params{Tensors: []model.Tensor{
+		{Name: "bn.running_mean", Shape: []int{2}, DType: model.F64, Data: []float32{float32(0.1), 1}},
+		{Name: "bn.num_batches_tracked", Shape: []int{}, DType: model.I64, Raw: le64(5)},
+		{Name: "fc.weight", Shape: []int{2, 2}, Data: []float32{1, 2, 3, 4}},
+		{Name: "half", Shape: []int{3}, DType: model.F16, Data: []float32{1, 1, 1}},
+		{Name: "brain", Shape: []int{3}, DType: model.BF16, Data: []float32{1, 1, 1}},
+	}}
+}
+
+func le64(v int64) []byte { return binary.LittleEndian.AppendUint64(nil, uint64(v)) }
+
+// foldCase is a round over mixedGlobal: FedAvg of two equal-weight valid
+// updates whose deltas are dyadic, so the mean is exact and the expected
+// values are known; two more updates are rejected for their dtype and shape.
+type foldCase struct {
+	job    ledger.JobSpec
+	global []byte
+	subs   []ledger.SignedSubmission
+	files  map[string][]byte
+}
+
+func newFoldCase(t *testing.T, rule aggregate.Spec, normBound string) *foldCase {
+	t.Helper()
+	g := mixedGlobal()
+	global, err := model.MarshalSafetensors(g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &foldCase{
+		job:    ledger.JobSpec{Arch: model.ArchFile, Aggregation: rule.Canonical(), Quorum: 2, NormBound: normBound},
+		global: global,
+		files:  map[string][]byte{},
+	}
+	const tie16, tie8 = 1.0 / 2048, 1.0 / 256 // half an F16 and a BF16 ulp at 1
+	update := func(name string, delta []float32, counter int64, mutate func(*model.Params)) {
+		u := g.Clone()
+		if err := u.SetFlat(delta); err != nil {
+			t.Fatal(err)
+		}
+		u.Tensor("bn.num_batches_tracked").Raw = le64(counter) // ignored by the fold
+		if mutate != nil {
+			mutate(u)
+		}
+		b, err := model.MarshalSafetensors(u, map[string]string{"floe.kind": "update"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.files[name] = b
+		c.subs = append(c.subs, ledger.SignedSubmission{Sub: ledger.Submission{Participant: name, NumExamples: 10, UpdateHash: ledger.Sum(b)}})
+	}
+	//            running_mean  fc.weight            half                  brain
+	update("p1", []float32{0.5, 0, 1, 0, 0, 0, tie16, 0, 3 * tie16, tie8, 0, 3 * tie8}, 6, nil)
+	update("p2", []float32{0.5, 0, 0, 0, 0, 0, tie16, 2 * tie16, 3 * tie16, tie8, 2 * tie8, 3 * tie8}, 7, nil)
+	update("p3", make([]float32, 12), 8, func(u *model.Params) { u.Tensor("half").DType = model.F32 })
+	update("p4", make([]float32, 12), 9, func(u *model.Params) { u.Tensor("fc.weight").Shape = []int{4} })
+	return c
+}
+
+func (c *foldCase) fold(t *testing.T) *FoldOutput {
+	t.Helper()
+	open := func(_ context.Context, s *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+		return c.files[s.Sub.Participant], "", nil
+	}
+	out, err := Fold(context.Background(), FoldInput{Job: &c.job, Round: 1, Global: c.global, Subs: c.subs}, open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestFoldMixedDTypes checks a FedAvg round over F64, I64, F32, F16 and
+// BF16 tensors: each float tensor is averaged and rounded to its own dtype
+// (ties to even), the I64 counter keeps the global model's value whatever
+// the updates hold, and updates with another dtype or shape are rejected
+// as ReasonShape. The output's digest is golden: the same bytes under
+// -tags noasm (.ci/run tests both builds).
+func TestFoldMixedDTypes(t *testing.T) {
+	c := newFoldCase(t, aggregate.Spec{Rule: "fedavg"}, "")
+	out := c.fold(t)
+	if out.Status != ledger.StatusOK || out.Valid != 2 {
+		t.Fatalf("status %s (%s), %d valid", out.Status, out.Reason, out.Valid)
+	}
+	wantReasons := []ledger.Reason{"", "", ledger.ReasonShape, ledger.ReasonShape}
+	for i, r := range out.Records {
+		if r.Reason != wantReasons[i] {
+			t.Errorf("%s: reason %q, want %q", r.Signed.Sub.Participant, r.Reason, wantReasons[i])
+		}
+	}
+	p, _, err := model.UnmarshalSafetensors(out.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mixedGlobal().SameSchema(p); err != nil {
+		t.Fatalf("output layout: %v", err)
+	}
+	const ulp16, ulp8 = 1.0 / 1024, 1.0 / 128
+	want := map[string][]float32{
+		"bn.running_mean": {float32(0.1) + 0.5, 1},
+		"fc.weight":       {1.5, 2, 3, 4},
+		// means 2^-11, 2^-11, 3*2^-11: the ties go to the even neighbour.
+		"half":  {1, 1, 1 + 2*ulp16},
+		"brain": {1, 1, 1 + 2*ulp8},
+	}
+	for name, w := range want {
+		got := p.Tensor(name).Data
+		for i := range w {
+			if got[i] != w[i] {
+				t.Errorf("%s[%d] = %v, want %v", name, i, got[i], w[i])
+			}
+		}
+	}
+	if got := p.Tensor("bn.num_batches_tracked").Raw; !bytes.Equal(got, le64(5)) {
+		t.Errorf("integer tensor = %v, want the global model's 5", got)
+	}
+	// The F64 tensor is written as the float64 of the float32 result.
+	if got := p.Tensor("bn.running_mean").DType; got != model.F64 {
+		t.Errorf("running_mean dtype %s", got)
+	}
+	// The digest covers the tensors, not the metadata (which names the job).
+	tensors, err := model.MarshalSafetensors(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(tensors)
+	const golden = "5cb48f05b304f3f17d4735ed2e9fd48868cd1e1e77c010e31c7b36b790ba6213"
+	if hex.EncodeToString(sum[:]) != golden {
+		t.Errorf("output model digest %x, want %s", sum, golden)
+	}
+}
+
+// TestFoldMixedDTypesReproducible folds the same round twice, under a
+// robust rule and a norm bound, and expects the same bytes; the norm is the
+// whole flattened update's, across dtypes.
+func TestFoldMixedDTypesReproducible(t *testing.T) {
+	for _, rule := range []aggregate.Spec{{Rule: "fedavg"}, {Rule: "median"}, {Rule: "fedadam"}} {
+		c := newFoldCase(t, rule, "")
+		a, b := c.fold(t), c.fold(t)
+		if !bytes.Equal(a.Model, b.Model) || !bytes.Equal(a.State, b.State) {
+			t.Fatalf("%s: two folds differ", rule.Rule)
+		}
+	}
+	// The norm bound applies to the whole flattened update: p1's F64 part
+	// (0.5) and its F32 part (1) are each under 1.1, together 1.118 is
+	// above it; p2's norm is about 0.5.
+	c := newFoldCase(t, aggregate.Spec{Rule: "fedavg"}, "1.1")
+	c.job.Quorum = 1
+	out := c.fold(t)
+	if out.Records[0].Reason != ledger.ReasonNorm || out.Records[1].Reason != "" {
+		t.Fatalf("reasons %q, %q", out.Records[0].Reason, out.Records[1].Reason)
+	}
+}

@@ -16,7 +16,15 @@
 //     job's auditor recipient (auditor.hpke). A run first clears these.
 //  4. Faults: Dropout, Attackers, Crashes (the coordinator stops at a crash
 //     point and is reopened from its data directory) and DeadNodes.
-//  5. Unless NoAudit, Run audits the finished chain from its head alone and
+//  5. Store "walrus" keeps the job's blobs on Walrus instead: Run starts an
+//     in-process Walrus publisher and aggregator (blob/walrus/walrustest,
+//     closed on every way out of Run, after everything that uses it) unless
+//     Publisher and Aggregator name one; the job says store walrus and has no
+//     committee, there are no storage nodes (nor DeadNodes), the coordinator
+//     and each participant use their own walrus.Store client, crashes are
+//     injected by the same wrapper around the coordinator's, and the final
+//     audit reads the chain from the aggregator through a fresh client.
+//  6. Unless NoAudit, Run audits the finished chain from its head alone and
 //     returns the report.
 //
 // Crashes are injected through the coordinator's blob store, its only I/O
@@ -42,6 +50,7 @@
 //
 // Files: sims.go (Options, Result, Run), job.go (data sets, the job built
 // through package job), nodes.go (network, storage nodes, committee),
+// walrus.go (the Walrus server and clients of Store walrus),
 // coordinator.go (the coordinator and its commit statistics),
 // participants.go (participants, their dropouts and attacks), loop.go (the
 // round loop), group.go (goroutine ownership).

@@ -24,6 +24,7 @@ func (o *Options) jobConfig() job.Config {
 	c.MinParticipants, c.Deadline = job.Uint(o.Participants), o.Deadline.String()
 	c.Train = job.Train{Epochs: job.Uint(o.Epochs), BatchSize: job.Uint(o.Batch), LR: o.LR, Mu: o.Mu}
 	c.Aggregation, c.Privacy, c.NormBound = o.Rule, o.Privacy, o.NormBound
+	c.Store = o.Store
 	return c
 }
 

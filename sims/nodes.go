@@ -12,6 +12,7 @@ import (
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/clock"
+	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/transport"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -89,6 +90,9 @@ func (s *sim) startNetwork() {
 // restart them (Out/nodes/I), and writes the committee file. stopNodes
 // stops those started, also after an error.
 func (s *sim) startNodes() error {
+	if s.o.Store == ledger.StoreWalrus {
+		return nil // the job's blobs are on Walrus: no storage nodes, no committee
+	}
 	for i := 0; i < s.o.Nodes; i++ {
 		dir := filepath.Join(s.o.Out, "nodes", strconv.Itoa(i))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -129,8 +133,12 @@ func (s *sim) killNodes() {
 	}
 }
 
-// storeFor is a blob store client of the committee on host h.
+// storeFor is a blob store client of the committee on host h, or in
+// walrus mode a Walrus client.
 func (s *sim) storeFor(h host.Host) (blob.Store, error) {
+	if s.o.Store == ledger.StoreWalrus {
+		return s.walrusStore()
+	}
 	c, err := p2p.NewClient(h, s.com)
 	if err != nil {
 		return nil, err

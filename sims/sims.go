@@ -14,6 +14,7 @@ import (
 	"github.com/floe-fl/floe/audit"
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/blob/p2p"
+	"github.com/floe-fl/floe/blob/walrus/walrustest"
 	"github.com/floe-fl/floe/clock"
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/ledger"
@@ -30,7 +31,7 @@ const AuditorName = "auditor"
 type Options struct {
 	Seed         uint64
 	Net          string // "tcp" (real hosts on loopback) or "memory" (mocknet, simulated clock)
-	Nodes        int    // storage nodes
+	Nodes        int    // storage nodes (none with Store walrus: ignored)
 	Participants int
 	Cohort       int // members per round
 	Quorum       int // minimum valid updates; 0 means half the cohort, rounded up
@@ -59,6 +60,14 @@ type Options struct {
 	Out          string  // directory for keys, node data, committee and head
 	NoAudit      bool    // skip auditing the chain at the end
 	Logger       *slog.Logger
+
+	// Store is where the job's blobs live: "" (floe's storage nodes, Nodes
+	// of them) or "walrus" (the Walrus network, no storage nodes: the job
+	// says store walrus and has no committee). In walrus mode Run starts an
+	// in-process Walrus publisher and aggregator (blob/walrus/walrustest),
+	// unless Publisher and Aggregator name one to use instead.
+	Store                 string
+	Publisher, Aggregator string // with Store walrus: base URLs of a Walrus publisher and aggregator ("": in process)
 }
 
 // DefaultOptions is the README's default simulation.
@@ -77,7 +86,15 @@ func (o *Options) Validate() error {
 	switch {
 	case o.Net != "tcp" && o.Net != "memory":
 		return fmt.Errorf("sims: --net must be tcp or memory, not %q", o.Net)
-	case o.Nodes < 1 || o.Nodes > blob.MaxCommittee:
+	case o.Store != "" && o.Store != ledger.StoreWalrus:
+		return fmt.Errorf("sims: --store must be empty (floe's storage nodes) or %s, not %q", ledger.StoreWalrus, o.Store)
+	case o.Store != ledger.StoreWalrus && (o.Publisher != "" || o.Aggregator != ""):
+		return fmt.Errorf("sims: a Walrus publisher and aggregator need --store walrus")
+	case o.Store == ledger.StoreWalrus && (o.Publisher == "") != (o.Aggregator == ""):
+		return fmt.Errorf("sims: give both a Walrus publisher and an aggregator, or neither (an in-process test server)")
+	case o.Store == ledger.StoreWalrus && o.DeadNodes != 0:
+		return fmt.Errorf("sims: dead storage nodes (--dead-nodes) need floe's storage nodes; --store walrus has none")
+	case o.Store != ledger.StoreWalrus && (o.Nodes < 1 || o.Nodes > blob.MaxCommittee):
 		return fmt.Errorf("sims: storage nodes must be in [1, %d], got %d", blob.MaxCommittee, o.Nodes)
 	case o.Participants < 1:
 		return fmt.Errorf("sims: need at least one participant")
@@ -91,7 +108,7 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("sims: attackers must be in [0, participants]")
 	case o.Crashes < 0 || o.Crashes > o.Rounds:
 		return fmt.Errorf("sims: crashes must be in [0, rounds]")
-	case o.DeadNodes < 0 || o.DeadNodes > (o.Nodes-1)/3:
+	case o.Store != ledger.StoreWalrus && (o.DeadNodes < 0 || o.DeadNodes > (o.Nodes-1)/3):
 		return fmt.Errorf("sims: dead storage nodes must be in [0, f] = [0, %d] for %d nodes", max((o.Nodes-1)/3, 0), o.Nodes)
 	case o.Privacy != "sealed" && o.Privacy != "plain":
 		return fmt.Errorf("sims: privacy must be sealed or plain")
@@ -107,6 +124,9 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("sims: the fang partition's bias must be in [0, 1], got %g", o.Bias)
 	}
 	if err := o.validateAttack(); err != nil {
+		return err
+	}
+	if err := o.validateWalrus(); err != nil {
 		return err
 	}
 	if err := o.jobConfig().Validate(); err != nil {
@@ -133,7 +153,7 @@ type Result struct {
 	Head      ledger.BlobID
 	JobBlob   ledger.BlobID
 	Rounds    []RoundStat
-	Committee blob.Committee
+	Committee blob.Committee // none with Store walrus
 	// Audit is the report of auditing the finished chain (nil with NoAudit).
 	Audit *audit.Report
 	// Crashes lists the simulated coordinator crashes as "round R at POINT".
@@ -148,7 +168,7 @@ type Result struct {
 // Run owns every goroutine it starts (the participants and the
 // coordinator's Run): on every way out (the job done, an error, ctx ended)
 // it cancels them and waits for each to return (stop), then closes the
-// storage nodes and the network.
+// storage nodes and the network, and last the in-process Walrus server.
 func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -156,10 +176,17 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Store == ledger.StoreWalrus {
+		o.Nodes, o.DeadNodes = 0, 0
+	}
 	s := &sim{o: &o, onRound: onRound, parts: newGroup(ctx), coord: newGroup(ctx)}
 	if err := s.prepare(); err != nil {
 		return nil, err
 	}
+	if err := s.startWalrus(); err != nil {
+		return nil, err
+	}
+	defer s.stopWalrus()
 	s.startNetwork()
 	defer s.net.close()
 	defer s.stopNodes()
@@ -204,6 +231,11 @@ type sim struct {
 	data []*model.Dataset // per participant
 	eval *model.Dataset   // held out
 	arch model.Arch
+
+	// startWalrus (walrus.go): with Store walrus, the publisher and
+	// aggregator, and the in-process server when Run started one
+	walrusPub, walrusAgg string
+	walrusSrv            *walrustest.Server
 
 	// startNetwork, startNodes (nodes.go)
 	net       *network
@@ -264,7 +296,17 @@ func (s *sim) result() (*Result, error) {
 // audit audits the chain as an outside auditor would: from the head alone,
 // opening sealed updates with the auditor's recipient key.
 func (s *sim) audit(ctx context.Context, head ledger.BlobID) (*audit.Report, error) {
-	cfg := audit.Config{Get: s.cstore.Get, Committee: s.com, Head: head}
+	get := s.cstore.Get
+	if s.o.Store == ledger.StoreWalrus {
+		// A fresh client of the aggregator, as another auditor's: it never
+		// saw the puts, so every blob is checked against the chain alone.
+		st, err := s.walrusStore()
+		if err != nil {
+			return nil, err
+		}
+		get = st.Get
+	}
+	cfg := audit.Config{Get: get, Committee: s.com, Head: head}
 	if s.o.Privacy == "sealed" {
 		cfg.Key, cfg.Name = s.auditorKey, AuditorName
 	}

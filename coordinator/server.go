@@ -41,7 +41,7 @@ type Config struct {
 	Store   blob.Store
 	DataDir string // journal and job record
 	Clock   clock.Clock
-	Eval    *model.Dataset // held-out set for metrics; nil for none
+	Eval    *model.Dataset // held-out set for metrics of built-in architectures; nil for none
 	// HeadFile, if set, is rewritten with the chain head when the server
 	// opens and after every commit.
 	HeadFile string
@@ -470,7 +470,9 @@ func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 				return err
 			}
 		}
-		if s.cfg.Eval != nil {
+		// Built-in evaluation runs the built-in architectures only; a job
+		// on a model file of its own (model.ArchFile) has no metrics here.
+		if s.cfg.Eval != nil && model.IsBuiltin(job.Arch) {
 			if res.Metrics, err = evaluate(job.Arch, out.Model, s.cfg.Eval); err != nil {
 				return err
 			}

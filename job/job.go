@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,7 +27,8 @@ const CoordinatorRecipient = "coordinator"
 // errors.
 type Config struct {
 	Name            string         `yaml:"name"`
-	Model           string         `yaml:"model"` // logreg:IN-CLASSES, mlp:IN-H1-...-CLASSES, or logreg alone (sizes from the data)
+	Model           string         `yaml:"model"`         // logreg:IN-CLASSES, mlp:IN-H1-...-CLASSES, or logreg alone (sizes from the data)
+	InitialModel    string         `yaml:"initial_model"` // instead of model: a safetensors file, stored byte for byte as version 0; Load resolves it against the job file's directory
 	Seed            Uint           `yaml:"seed"`
 	Rounds          Uint           `yaml:"rounds"`
 	CohortSize      Uint           `yaml:"cohort_size"`
@@ -137,7 +139,8 @@ func Parse(b []byte) (Config, error) {
 	return c, nil
 }
 
-// Load reads and parses the job file at path. Its errors name the file.
+// Load reads and parses the job file at path. Its errors name the file. A
+// relative initial_model is taken relative to the job file's directory.
 func Load(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -146,6 +149,9 @@ func Load(path string) (Config, error) {
 	c, err := Parse(b)
 	if err != nil {
 		return Config{}, fmt.Errorf("job file %s: %w", path, err)
+	}
+	if c.InitialModel != "" && !filepath.IsAbs(c.InitialModel) {
+		c.InitialModel = filepath.Join(filepath.Dir(path), c.InitialModel)
 	}
 	return c, nil
 }
@@ -158,8 +164,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.Name == "":
 		return fieldErr("name", "required")
-	case c.Model == "":
-		return fieldErr("model", "required (logreg:IN-CLASSES or mlp:IN-H1-...-CLASSES)")
+	case c.Model == "" && c.InitialModel == "":
+		return fieldErr("model", "required (logreg:IN-CLASSES or mlp:IN-H1-...-CLASSES), or initial_model: FILE")
+	case c.Model != "" && c.InitialModel != "":
+		return fieldErr("initial_model", "the job sets model %q too: give one of model and initial_model", c.Model)
 	case c.Rounds < 1:
 		return fieldErr("rounds", "must be at least 1")
 	case c.CohortSize < 1 || c.CohortSize > ledger.MaxCohort:

@@ -110,6 +110,7 @@ func TestBadJobFiles(t *testing.T) {
 	}{
 		{"unknown field", base + "bogus: 1\n", "bogus"},
 		{"no model", strings.Replace(base, "model: logreg:4-3\n", "", 1), "job: model: required"},
+		{"model and initial_model", base + "initial_model: m.safetensors\n", "job: initial_model: the job sets model \"logreg:4-3\" too"},
 		{"no name", strings.Replace(base, "name: t\n", "", 1), "job: name: required"},
 		{"bad rule", withField("aggregation", "aggregation: {rule: magic}"), "job: aggregation: aggregate: unknown rule"},
 		{"quorum", withField("quorum", "quorum: 4"), "job: quorum: 4 exceeds cohort_size 3"},
@@ -348,4 +349,26 @@ func FuzzJobFile(f *testing.F) {
 			t.Fatalf("accepted job fails CheckSpec: %v", err)
 		}
 	})
+}
+
+// TestInitialModelPath checks that initial_model replaces model and that
+// Load resolves a relative path against the job file's directory.
+func TestInitialModelPath(t *testing.T) {
+	dir := t.TempDir()
+	text := strings.Replace(base, "model: logreg:4-3\n", "initial_model: models/v0.safetensors\n", 1)
+	path := filepath.Join(dir, "job.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "models", "v0.safetensors"); c.InitialModel != want || c.Model != "" {
+		t.Fatalf("initial_model %q, model %q; want %q", c.InitialModel, c.Model, want)
+	}
+	abs := strings.Replace(text, "models/v0.safetensors", "/srv/m.safetensors", 1)
+	if c, err := Parse([]byte(abs)); err != nil || c.InitialModel != "/srv/m.safetensors" {
+		t.Fatalf("%+v %v", c, err)
+	}
 }

@@ -45,12 +45,6 @@ func auditOptions(dir string) Options {
 	o.NormBound = 5
 	o.Privacy = "plain"
 	o.Rule = aggregate.Spec{Rule: "fedavgm", Params: map[string]float64{"dp_clip": 10, "dp_noise_multiplier": 0.001}}
-	// The seed is one whose chain has every round kind the tests need (an
-	// ok round after round 1 with a norm rejection, a failed round, a
-	// round 1 with an idle cohort member, a last round that is ok); any
-	// change to what the chain's bytes hold redraws cohorts and dropouts,
-	// and may need another seed.
-	o.Seed = 5
 	o.Out = dir
 	return o
 }
@@ -118,7 +112,75 @@ type chainFixture struct {
 
 // newFixture runs the simulation into dir, restarts its storage nodes and
 // audits the chain through them, keeping every blob read.
+// newFixture runs the simulation of o and audits its chain. The tests need
+// a chain with every round kind (see hasEveryKind); which rounds fail or
+// reject depends on the seed through the cohort draws and dropouts, and any
+// change to what a chain's bytes hold redraws them, so it tries seeds from
+// o.Seed on until the chain has them all.
 func newFixture(t *testing.T, o Options) *chainFixture {
+	t.Helper()
+	dir := o.Out
+	for i := 0; i < 40; i++ {
+		o.Out = filepath.Join(dir, strconv.Itoa(i))
+		f := runFixture(t, o)
+		if why := f.missingKind(t); why == "" {
+			return f
+		} else {
+			t.Logf("seed %d: the chain lacks %s; trying seed %d", o.Seed, why, o.Seed+1)
+		}
+		o.Seed++
+	}
+	t.Fatal("no seed in 40 gives a chain with every round kind")
+	return nil
+}
+
+// missingKind names a round kind the chain lacks, or "": an ok round after
+// round 1 with two accepted updates and a norm rejection, a failed round,
+// a round 1 with an idle cohort member, an outsider and no receipts before
+// its opening, and an ok last round.
+func (f *chainFixture) missingKind(t *testing.T) string {
+	_, recs := f.store().walk(t, f.res.Head)
+	var okRej, failed bool
+	for _, rec := range recs {
+		c := &rec.sc.C
+		acc, norm := 0, 0
+		for _, s := range c.Submissions {
+			switch {
+			case s.Status == ledger.StatusAccepted:
+				acc++
+			case s.Reason == ledger.ReasonNorm:
+				norm++
+			}
+		}
+		okRej = okRej || (c.Status == ledger.StatusOK && c.Round > 1 && acc >= 2 && norm > 0)
+		failed = failed || c.Status == ledger.StatusFailed
+	}
+	switch {
+	case !okRej:
+		return "an ok round after round 1 with a norm rejection"
+	case !failed:
+		return "a failed round"
+	case recs[len(recs)-1].sc.C.Status != ledger.StatusOK:
+		return "an ok last round"
+	}
+	c1 := &recs[0].sc.C
+	submitted := map[string]bool{}
+	for _, r := range c1.Submissions {
+		submitted[r.Signed.Sub.Participant] = true
+	}
+	idle, outsider := false, false
+	for _, p := range c1.Candidates {
+		in := slices.Contains(c1.Cohort, p)
+		idle = idle || (in && !submitted[p])
+		outsider = outsider || !in
+	}
+	if !idle || !outsider || c1.Opened != 0 {
+		return "a round 1 with an idle cohort member and an outsider"
+	}
+	return ""
+}
+
+func runFixture(t *testing.T, o Options) *chainFixture {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -751,6 +813,7 @@ func TestAuditSealedRecipientOrNot(t *testing.T) {
 	o := auditOptions(t.TempDir())
 	o.Privacy = "sealed"
 	f := newFixture(t, o)
+	o = f.opts // the seed the fixture settled on
 	t.Logf("non-recipient:\n%s", reportText(f.report))
 	rep := f.report
 	if rep.Verdict != audit.VerdictIncomplete || !errors.Is(rep.Err(), audit.ErrIncomplete) {

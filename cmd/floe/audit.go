@@ -15,8 +15,10 @@ import (
 )
 
 func runAudit(args []string) error {
-	fs := newFlagSet("audit", "--committee FILE --head ID|FILE [--key FILE] [--name NAME] [--json] [--from R]", `  floe audit --committee sim-out/committee --head sim-out/head
+	fs := newFlagSet("audit", "(--committee FILE | --store walrus --aggregator URL) --head ID|FILE [--key FILE] [--name NAME] [--json] [--from R]", `  floe audit --committee sim-out/committee --head sim-out/head
       (the head may be given as its ID or as a file holding it)
+  floe audit --store walrus --aggregator https://aggregator.walrus-testnet.walrus.space --head Xq3b...Zk
+      (a job on Walrus: the chain is read from any aggregator)
   floe audit --committee committee.txt --head Xq3b...Zk --key auditor.hpke --name auditor
       (a recipient of a sealed job replays every aggregation)
   floe audit --committee committee.txt --head Xq3b...Zk --json > report.json
@@ -26,7 +28,7 @@ func runAudit(args []string) error {
 Exit status: 0 when every check held; 1 when a check failed (the line names
 the round, the check and the expected and found values) or when checks could
 not be made (e.g. sealed updates without --key; accept that with --partial-ok).`)
-	committee := fs.String("committee", "", "committee file: one storage-node multiaddr with /p2p/ID a line, in sliver order")
+	sf := addStoreFlags(fs, "committee file: one storage-node multiaddr with /p2p/ID a line, in sliver order", false)
 	headArg := fs.String("head", "", "chain head: a blob ID (URL-safe base64), or a file holding one")
 	keyPath := fs.String("key", "", "HPKE key file of a recipient of the job, to open sealed updates (must exist)")
 	name := fs.String("name", audit.DefaultName, "the auditor's recipient name in the job")
@@ -38,8 +40,11 @@ not be made (e.g. sealed updates without --key; accept that with --partial-ok).`
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *committee == "" || *headArg == "" {
-		return usagef("--committee FILE and --head ID are required")
+	if *headArg == "" {
+		return usagef("--head ID is required")
+	}
+	if err := sf.check(); err != nil {
+		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("unexpected arguments %q", fs.Args())
@@ -51,7 +56,7 @@ not be made (e.g. sealed updates without --key; accept that with --partial-ok).`
 	if err != nil {
 		return err
 	}
-	com, err := blob.ReadCommitteeFile(*committee)
+	com, ws, err := sf.open()
 	if err != nil {
 		return err
 	}
@@ -64,18 +69,23 @@ not be made (e.g. sealed updates without --key; accept that with --partial-ok).`
 			return err
 		}
 	}
-	ep, err := openEndpoint(*identity, nil, true, com)
-	if err != nil {
-		return err
+	var get ledger.Getter
+	if ws != nil {
+		get = ws.Get // Walrus: plain HTTP, no libp2p host
+	} else {
+		ep, err := openEndpoint(*identity, nil, true, com)
+		if err != nil {
+			return err
+		}
+		defer ep.Close()
+		client := ep.client
+		get = func(ctx context.Context, id ledger.BlobID) ([]byte, error) { return client.Get(ctx, blob.ID(id)) }
 	}
-	defer ep.Close()
-	client := ep.client
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	get := func(ctx context.Context, id ledger.BlobID) ([]byte, error) { return client.Get(ctx, blob.ID(id)) }
 	rep, err := audit.Run(ctx, audit.Config{Get: get, Committee: com, Head: ledger.BlobID(head), Key: key, Name: *name, From: *from})
 	if err != nil {
 		return err

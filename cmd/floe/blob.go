@@ -20,18 +20,25 @@ import (
 	"github.com/floe-fl/floe/atomicfile"
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/blob/p2p"
+	"github.com/floe-fl/floe/blob/walrus"
 )
 
 const blobUsage = `Usage: floe blob <put|get|stat> [flags]
 
-  put   store a file on a committee; prints the blob ID
+  put   store a file on a committee (or on Walrus); prints the blob ID
   get   read a blob into a file
-  stat  say which committee members hold a valid sliver
+  stat  say which committee members hold a valid sliver (on Walrus: whether
+        the aggregator serves the blob)
+
+Each takes --committee FILE (floe's storage nodes) or --store walrus
+--aggregator URL (and --publisher URL [--epochs N] for put).
 
 Examples:
   floe blob put --committee committee.txt --cert-out model.cert model.safetensors
   floe blob get --committee committee.txt Xq3b...Zk -o model.safetensors
   floe blob stat --committee committee.txt Xq3b...Zk
+  floe blob put --store walrus --publisher https://publisher.walrus-testnet.walrus.space \
+      --aggregator https://aggregator.walrus-testnet.walrus.space model.safetensors
 `
 
 func runBlob(args []string) error {
@@ -54,47 +61,70 @@ func runBlob(args []string) error {
 }
 
 type blobFlags struct {
-	committee *string
-	timeout   *time.Duration
+	store   *storeFlags
+	timeout *time.Duration
 }
 
-func addBlobFlags(fs *flag.FlagSet) blobFlags {
+func addBlobFlags(fs *flag.FlagSet, writes bool) blobFlags {
 	return blobFlags{
-		committee: fs.String("committee", "", "committee file: one multiaddr with /p2p/ID a line, in sliver order"),
-		timeout:   fs.Duration("timeout", 10*time.Minute, "overall time limit"),
+		store:   addStoreFlags(fs, "committee file: one multiaddr with /p2p/ID a line, in sliver order", writes),
+		timeout: fs.Duration("timeout", 10*time.Minute, "overall time limit"),
+	}
+}
+
+// blobConn is a blob command's store: a client of the committee on a
+// dial-only host, or a Walrus client (ws, no host).
+type blobConn struct {
+	client *p2p.Client
+	host   host.Host
+	ws     *walrus.Store
+}
+
+// Close stops the committee client and its host (nothing for Walrus).
+func (c *blobConn) Close() {
+	if c.client != nil {
+		c.client.Close()
+	}
+	if c.host != nil {
+		c.host.Close()
 	}
 }
 
 // open reads the committee and starts a dial-only host with a fresh key and
-// a client on it.
-func (f blobFlags) open() (*p2p.Client, host.Host, context.Context, context.CancelFunc, error) {
-	if *f.committee == "" {
-		return nil, nil, nil, nil, usagef("--committee FILE is required")
+// a client on it, or makes the Walrus client.
+func (f blobFlags) open() (*blobConn, context.Context, context.CancelFunc, error) {
+	if err := f.store.check(); err != nil {
+		return nil, nil, nil, err
 	}
 	if *f.timeout <= 0 {
-		return nil, nil, nil, nil, usagef("--timeout must be positive, got %v", *f.timeout)
+		return nil, nil, nil, usagef("--timeout must be positive, got %v", *f.timeout)
 	}
-	com, err := blob.ReadCommitteeFile(*f.committee)
+	com, ws, err := f.store.open()
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
-	ep, err := openEndpoint("", nil, true, com)
-	if err != nil {
-		return nil, nil, nil, nil, err
+	c := &blobConn{ws: ws}
+	if ws == nil {
+		ep, err := openEndpoint("", nil, true, com)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		c.client, c.host = ep.client, ep.host
 	}
-	c, h := ep.client, ep.host
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	ctx, cancel2 := context.WithTimeout(ctx, *f.timeout)
-	return c, h, ctx, func() { cancel2(); cancel() }, nil
+	return c, ctx, func() { cancel2(); cancel() }, nil
 }
 
 func runBlobPut(args []string) error {
-	fs := newFlagSet("blob put", "--committee FILE [--cert-out FILE] [--lifetime DURATION] PATH", `  floe blob put --committee committee.txt update.bin
-  floe blob put --committee committee.txt --cert-out update.cert --lifetime 24h update.bin`)
-	bf := addBlobFlags(fs)
+	fs := newFlagSet("blob put", "(--committee FILE | "+walrusFlags+" [--epochs N]) [--cert-out FILE] [--lifetime DURATION] PATH", `  floe blob put --committee committee.txt update.bin
+  floe blob put --committee committee.txt --cert-out update.cert --lifetime 24h update.bin
+  floe blob put --store walrus --publisher URL --aggregator URL --lifetime 336h update.bin
+      (on Walrus a lifetime buys the epochs that cover it; none buys --epochs)`)
+	bf := addBlobFlags(fs, true)
 	certOut := fs.String("cert-out", "", "write the availability certificate (CBOR) here")
 	lifetime := fs.Duration("lifetime", 0, "nodes delete the blob this long after storing it (0: keep)")
-	waitAll := fs.Bool("wait-all", false, "wait for every node instead of returning at n-f acknowledgements")
+	waitAll := fs.Bool("wait-all", false, "wait for every node instead of returning at n-f acknowledgements (storage nodes only)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -105,16 +135,31 @@ func runBlobPut(args []string) error {
 	if *lifetime < 0 {
 		return usagef("--lifetime must not be negative")
 	}
+	if *waitAll && bf.store.walrus() {
+		return usagef("--wait-all is for floe's storage nodes; a Walrus publisher answers once the blob is certified")
+	}
 	data, err := os.ReadFile(pos[0])
 	if err != nil {
 		return fmt.Errorf("blob put: %w", err)
 	}
-	c, h, ctx, cancel, err := bf.open()
+	conn, ctx, cancel, err := bf.open()
 	if err != nil {
 		return err
 	}
-	defer h.Close()
+	defer conn.Close()
 	defer cancel()
+	if conn.ws != nil {
+		id, cert, err := conn.ws.Put(ctx, data, *lifetime)
+		if err != nil {
+			return err
+		}
+		if err := writeCert(*certOut, cert); err != nil {
+			return err
+		}
+		fmt.Println(blob.ID(id))
+		return nil
+	}
+	c := conn.client
 	var opts []p2p.PutOption
 	if *lifetime > 0 {
 		opts = append(opts, p2p.WithLifetime(*lifetime))
@@ -142,23 +187,30 @@ func runBlobPut(args []string) error {
 	mu.Lock()
 	reportAcks(os.Stderr, c.Committee().N(), results)
 	mu.Unlock()
-	if *certOut != "" {
-		b, err := cert.Marshal()
-		if err != nil {
-			return err
-		}
-		if err := atomicfile.WriteFile(*certOut, b, 0o644); err != nil {
-			return err
-		}
+	b, err := cert.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := writeCert(*certOut, b); err != nil {
+		return err
 	}
 	fmt.Println(id)
 	return nil
 }
 
+// writeCert writes a certificate to path, if set.
+func writeCert(path string, cert []byte) error {
+	if path == "" {
+		return nil
+	}
+	return atomicfile.WriteFile(path, cert, 0o644)
+}
+
 func runBlobGet(args []string) error {
-	fs := newFlagSet("blob get", "--committee FILE ID -o PATH", `  floe blob get --committee committee.txt Xq3b...Zk -o model.safetensors
-  floe blob get --committee committee.txt Xq3b...Zk -o -     (to stdout)`)
-	bf := addBlobFlags(fs)
+	fs := newFlagSet("blob get", "(--committee FILE | --store walrus --aggregator URL) ID -o PATH", `  floe blob get --committee committee.txt Xq3b...Zk -o model.safetensors
+  floe blob get --committee committee.txt Xq3b...Zk -o -     (to stdout)
+  floe blob get --store walrus --aggregator https://aggregator.walrus-testnet.walrus.space Xq3b...Zk -o model.safetensors`)
+	bf := addBlobFlags(fs, false)
 	out := fs.String("o", "", "output file ('-' for stdout)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -171,14 +223,18 @@ func runBlobGet(args []string) error {
 	if err != nil {
 		return err
 	}
-	c, h, ctx, cancel, err := bf.open()
+	conn, ctx, cancel, err := bf.open()
 	if err != nil {
 		return err
 	}
-	defer h.Close()
+	defer conn.Close()
 	defer cancel()
-	defer c.Close()
-	data, err := c.Get(ctx, id)
+	var data []byte
+	if conn.ws != nil {
+		data, err = conn.ws.Get(ctx, id)
+	} else {
+		data, err = conn.client.Get(ctx, id)
+	}
 	if err != nil {
 		return err
 	}
@@ -190,8 +246,9 @@ func runBlobGet(args []string) error {
 }
 
 func runBlobStat(args []string) error {
-	fs := newFlagSet("blob stat", "--committee FILE [--json] ID", `  floe blob stat --committee committee.txt Xq3b...Zk`)
-	bf := addBlobFlags(fs)
+	fs := newFlagSet("blob stat", "(--committee FILE | --store walrus --aggregator URL) [--json] ID", `  floe blob stat --committee committee.txt Xq3b...Zk
+  floe blob stat --store walrus --aggregator https://aggregator.walrus-testnet.walrus.space Xq3b...Zk`)
+	bf := addBlobFlags(fs, false)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -201,13 +258,16 @@ func runBlobStat(args []string) error {
 	if err != nil {
 		return err
 	}
-	c, h, ctx, cancel, err := bf.open()
+	conn, ctx, cancel, err := bf.open()
 	if err != nil {
 		return err
 	}
-	defer h.Close()
+	defer conn.Close()
 	defer cancel()
-	defer c.Close()
+	if conn.ws != nil {
+		return walrusStat(ctx, conn.ws, id, *asJSON)
+	}
+	c := conn.client
 	st, err := c.Stat(ctx, id)
 	if err != nil {
 		return err
@@ -243,6 +303,31 @@ func runBlobStat(args []string) error {
 	fmt.Printf("%d of %d slivers valid; %d needed to read\n", valid, com.N(), com.K())
 	if valid < com.K() {
 		return errors.New("blob stat: blob is not readable: fewer than k valid slivers")
+	}
+	return nil
+}
+
+// walrusStat reports whether the Walrus aggregator serves the blob: Walrus
+// shows no per-node sliver states over HTTP, so reading it is the test.
+func walrusStat(ctx context.Context, ws *walrus.Store, id blob.ID, asJSON bool) error {
+	data, err := ws.Get(ctx, id)
+	if asJSON {
+		v := map[string]any{"id": id.String(), "store": "walrus", "aggregator": ws.Aggregator(), "readable": err == nil}
+		if err == nil {
+			v["bytes"] = len(data)
+		} else {
+			v["error"] = err.Error()
+		}
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(v); jerr != nil {
+			return jerr
+		}
+	} else if err == nil {
+		fmt.Printf("readable from %s: %d bytes\n", ws.Aggregator(), len(data))
+	}
+	if err != nil {
+		return fmt.Errorf("blob stat: blob is not readable from %s: %w", ws.Aggregator(), err)
 	}
 	return nil
 }

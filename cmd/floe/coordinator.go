@@ -14,7 +14,6 @@ import (
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/job"
 	"github.com/floe-fl/floe/ledger"
-	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/seal"
 	"github.com/floe-fl/floe/transport"
@@ -89,19 +88,11 @@ func runCoordinator(args []string) error {
 		},
 	}, func() (ledger.JobSpec, []byte, error) {
 		created = true
-		a, err := model.ParseArch(jobCfg.Model)
+		arch, initial, err := jobModel(jobCfg, heldOut)
 		if err != nil {
 			return ledger.JobSpec{}, nil, err
 		}
-		if heldOut != nil && len(a.Sizes) == 0 {
-			if a, err = a.ForData(heldOut); err != nil {
-				return ledger.JobSpec{}, nil, err
-			}
-		}
-		if _, err := a.Layout(); err != nil {
-			return ledger.JobSpec{}, nil, fmt.Errorf("job model %q needs its dimensions (e.g. logreg:784-10): %v", jobCfg.Model, err)
-		}
-		spec, err := jobCfg.Spec(h.ID().String(), hkey, a.String(), committee)
+		spec, err := jobCfg.Spec(h.ID().String(), hkey, arch, committee)
 		if err != nil {
 			return ledger.JobSpec{}, nil, fmt.Errorf("job file %s: %w", *jobPath, err)
 		}
@@ -111,8 +102,7 @@ func runCoordinator(args []string) error {
 				spec.Eval = fmt.Sprintf("synthetic(%g,%g) clients=%d seed=%d held-out 20%% (%d examples)", eval.alpha, eval.beta, eval.clients, eval.seed, heldOut.N)
 			}
 		}
-		b, err := model.MarshalSafetensors(a.Init(uint64(jobCfg.Seed)), round.ModelMeta(&spec, 0))
-		return spec, b, err
+		return spec, initial, nil
 	})
 	if err != nil {
 		return err

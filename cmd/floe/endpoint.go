@@ -22,11 +22,12 @@ func newLogger(verbose bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// endpoint is a libp2p host with a blob client on a committee.
+// endpoint is a libp2p host with a blob client on a committee (none for a
+// job on Walrus, whose committee is empty).
 type endpoint struct {
 	key    crypto.PrivKey
 	host   host.Host
-	client *p2p.Client
+	client *p2p.Client // nil without a committee
 }
 
 // openEndpoint starts a host and a blob client. keyPath "" means a fresh
@@ -53,6 +54,9 @@ func openMeteredEndpoint(keyPath string, listen []string, dialOnly bool, com blo
 	if e.host, err = transport.NewHost(transport.HostConfig{Key: e.key, ListenAddrs: listen, DialOnly: dialOnly && len(listen) == 0, Metrics: reg}); err != nil {
 		return nil, err
 	}
+	if len(com.Members) == 0 {
+		return &e, nil
+	}
 	var opts []p2p.ClientOption
 	if reg != nil {
 		opts = append(opts, p2p.WithClientMetrics(reg))
@@ -64,8 +68,10 @@ func openMeteredEndpoint(keyPath string, listen []string, dialOnly bool, com blo
 	return &e, nil
 }
 
-// Close stops the client and the host.
+// Close stops the client, if any, and the host.
 func (e *endpoint) Close() {
-	e.client.Close()
+	if e.client != nil {
+		e.client.Close()
+	}
 	e.host.Close()
 }

@@ -15,15 +15,16 @@ import (
 func runModels(args []string) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "get") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(os.Stderr, "Usage: floe models list --committee FILE --head ID\n       floe models get --committee FILE --head ID --version R -o FILE")
+			fmt.Fprintln(os.Stderr, "Usage: floe models list (--committee FILE | --store walrus --aggregator URL) --head ID\n       floe models get (--committee FILE | --store walrus --aggregator URL) --head ID --version R -o FILE")
 			return nil
 		}
-		return usagef("usage: floe models list|get --committee FILE --head ID [--version R -o FILE]")
+		return usagef("usage: floe models list|get (--committee FILE | --store walrus --aggregator URL) --head ID [--version R -o FILE]")
 	}
 	sub := args[0]
-	fs := newFlagSet("models "+sub, "--committee FILE --head ID [--version R -o FILE]", `  floe models list --committee out/committee --head $(cat out/head)
-  floe models get --committee out/committee --head $(cat out/head) --version 20 -o model.safetensors`)
-	comPath := fs.String("committee", "", "committee file")
+	fs := newFlagSet("models "+sub, "(--committee FILE | --store walrus --aggregator URL) --head ID [--version R -o FILE]", `  floe models list --committee out/committee --head $(cat out/head)
+  floe models get --committee out/committee --head $(cat out/head) --version 20 -o model.safetensors
+  floe models list --store walrus --aggregator https://aggregator.walrus-testnet.walrus.space --head Xq3b...Zk`)
+	sf := addStoreFlags(fs, "committee file", false)
 	headID := fs.String("head", "", "chain head: a blob ID (URL-safe base64), or a file holding one")
 	version := fs.Uint64("version", 0, "model version to get (0: initial model, R: output of round R)")
 	out := fs.String("o", "", "output file for get ('-' for stdout)")
@@ -31,8 +32,11 @@ func runModels(args []string) error {
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	if *comPath == "" || *headID == "" || (sub == "get" && *out == "") {
-		return usagef("--committee and --head are required (and -o for get)")
+	if *headID == "" || (sub == "get" && *out == "") {
+		return usagef("--head is required (and -o for get)")
+	}
+	if err := sf.check(); err != nil {
+		return err
 	}
 	if *timeout <= 0 {
 		return usagef("--timeout must be positive, got %v", *timeout)
@@ -44,16 +48,19 @@ func runModels(args []string) error {
 	if err != nil {
 		return err
 	}
-	com, err := blob.ReadCommitteeFile(*comPath)
+	com, ws, err := sf.open()
 	if err != nil {
 		return err
 	}
-	ep, err := openEndpoint("", nil, true, com)
-	if err != nil {
-		return err
+	var st blob.Store = ws // Walrus: plain HTTP, no libp2p host
+	if ws == nil {
+		ep, err := openEndpoint("", nil, true, com)
+		if err != nil {
+			return err
+		}
+		defer ep.Close()
+		st = p2p.Store{Client: ep.client}
 	}
-	defer ep.Close()
-	st := p2p.Store{Client: ep.client}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	chain, err := ledger.Walk(ctx, st.Get, ledger.BlobID(head))

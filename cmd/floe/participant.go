@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/floe-fl/floe/blob"
-	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/participant"
@@ -18,17 +16,19 @@ import (
 )
 
 func runParticipant(args []string) error {
-	fs := newFlagSet("participant", "--key FILE --coordinator MULTIADDR --committee FILE --dataset NAME [flags]", `  floe participant --key p3.key --coordinator /ip4/127.0.0.1/tcp/4100/p2p/12D3Koo... --committee committee \
+	fs := newFlagSet("participant", "--key FILE --coordinator MULTIADDR (--committee FILE | "+walrusFlags+" [--epochs N]) --dataset NAME [flags]", `  floe participant --key p3.key --coordinator /ip4/127.0.0.1/tcp/4100/p2p/12D3Koo... --committee committee \
       --dataset synthetic --clients 10 --index 3
   floe participant --key p.key --coordinator $(head -1 coord.addrs) --committee committee \
       --dataset mnist --data ../shared/datasets/mnist --partition shards --clients 100 --index 7
   floe participant --key p.key --coordinator ADDR --committee committee --dataset csv --data mine.csv \
       --trainer "python3 examples/trainer/train.py"
+  floe participant --key p.key --coordinator ADDR --dataset csv --data mine.csv --store walrus \
+      --publisher https://publisher.walrus-testnet.walrus.space --aggregator https://aggregator.walrus-testnet.walrus.space
   (the trainer gets FLOE_MODEL_IN, FLOE_MODEL_OUT, FLOE_RESULT_OUT, FLOE_DATA, ... in its
    environment, or {model_in}, {model_out}, {result_out}, {data} placeholders in its arguments)`)
 	keyPath := fs.String("key", "", "identity key file (created 0600 if missing)")
 	coordAddr := fs.String("coordinator", "", "coordinator multiaddr with /p2p/ID")
-	comPath := fs.String("committee", "", "committee file of the blob store")
+	sf := addStoreFlags(fs, "committee file of the blob store (floe's storage nodes)", true)
 	trainer := fs.String("trainer", "", "external trainer command (see README: External trainers); default: built-in")
 	lifetime := fs.Duration("update-lifetime", 0, "how long storage nodes keep this participant's update blobs (0: as the job says)")
 	var listen multiFlag
@@ -40,8 +40,11 @@ func runParticipant(args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *keyPath == "" || *coordAddr == "" || *comPath == "" {
-		return usagef("--key, --coordinator and --committee are required")
+	if *keyPath == "" || *coordAddr == "" {
+		return usagef("--key and --coordinator are required")
+	}
+	if err := sf.check(); err != nil {
+		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("unexpected arguments %q", fs.Args())
@@ -54,7 +57,7 @@ func runParticipant(args []string) error {
 		return usagef("--coordinator %q: %v", *coordAddr, err)
 	}
 	log := newLogger(*verbose)
-	com, err := blob.ReadCommitteeFile(*comPath)
+	com, ws, err := sf.open()
 	if err != nil {
 		return err
 	}
@@ -78,7 +81,7 @@ func runParticipant(args []string) error {
 		tr = model.NewExternalTrainer(strings.Fields(*trainer), model.WithOutput(os.Stderr, os.Stderr))
 	}
 	p, err := participant.New(participant.Config{
-		Host: h, Key: key, Coordinator: *coord, Store: p2p.Store{Client: ep.client}, Trainer: tr, Data: local,
+		Host: h, Key: key, Coordinator: *coord, Store: storeOn(ep, ws), Trainer: tr, Data: local,
 		Logger: log, UpdateLifetime: *lifetime, Metrics: reg,
 		OnSubmit: func(round uint64, status, reason string) {
 			fmt.Printf("round %d submitted: %s %s\n", round, status, reason)

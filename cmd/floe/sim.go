@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -66,6 +67,9 @@ func runSim(args []string) error {
 	fs.StringVar(&o.Out, "out", "out", "output directory: metrics.csv, summary.json, accuracy.png, nodes/, committee, head")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.BoolVar(&o.NoAudit, "no-audit", false, "do not audit the chain at the end")
+	fs.StringVar(&o.Store, "store", "", "blob store: empty for floe's storage nodes (--nodes), or walrus for Walrus (an in-process publisher and aggregator, or --publisher and --aggregator; no storage nodes)")
+	fs.StringVar(&o.Publisher, "publisher", "", "with --store walrus: a Walrus publisher's base URL to use instead of the in-process one (with --aggregator)")
+	fs.StringVar(&o.Aggregator, "aggregator", "", "with --store walrus: a Walrus aggregator's base URL to use instead of the in-process one (with --publisher)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -82,11 +86,26 @@ func runSim(args []string) error {
 		}
 		o.Rule.Params[k] = f
 	}
+	if o.Store == ledger.StoreWalrus {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["nodes"] {
+			return usagef("--nodes counts floe's storage nodes; --store walrus has none")
+		}
+		o.Nodes = 0
+	}
 	if err := o.ValidateInputs(); err != nil {
 		return usagef("%v", err)
 	}
 	fmt.Printf("floe sim: seed=%d net=%s nodes=%d participants=%d cohort=%d rounds=%d dataset=%s model=%s E=%d B=%d lr=%g rule=%s privacy=%s dropout=%g attackers=%d crashes=%d dead-nodes=%d\n",
 		o.Seed, o.Net, o.Nodes, o.Participants, o.Cohort, o.Rounds, o.Dataset, o.Arch, o.Epochs, o.Batch, o.LR, o.Rule.Canonical(), o.Privacy, o.Dropout, o.Attackers, o.Crashes, o.DeadNodes)
+	if o.Store == ledger.StoreWalrus {
+		where := "an in-process Walrus publisher and aggregator"
+		if o.Publisher != "" {
+			where = "publisher " + o.Publisher + ", aggregator " + o.Aggregator
+		}
+		fmt.Printf("floe sim: blobs on Walrus (%s), no storage nodes\n", where)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	bar := progressbar.NewOptions(o.Rounds, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("rounds"),
@@ -122,19 +141,30 @@ func runSim(args []string) error {
 			break
 		}
 	}
-	fmt.Printf("outputs in %s (metrics.csv, summary.json, accuracy.png, committee, head, nodes/)\n", o.Out)
+	if o.Store == ledger.StoreWalrus {
+		fmt.Printf("outputs in %s (metrics.csv, summary.json, accuracy.png, head)\n", o.Out)
+	} else {
+		fmt.Printf("outputs in %s (metrics.csv, summary.json, accuracy.png, committee, head, nodes/)\n", o.Out)
+	}
 	fmt.Printf("chain head %s\n", ledger.Hash(res.Head))
 	if res.Audit != nil {
 		fmt.Printf("audit: %s (%d rounds replayed; %d checks skipped)\n", res.Audit.Verdict, len(res.Audit.Rounds), res.Audit.Skipped)
 		if err := res.Audit.Err(); err != nil {
 			return fmt.Errorf("the chain this simulation made does not audit: %w", err)
 		}
-		fmt.Printf("audit it again from another process:\n  floe audit --committee %s --head %s",
-			filepath.Join(o.Out, "committee"), ledger.Hash(res.Head))
+		key := ""
 		if o.Privacy == "sealed" {
-			fmt.Printf(" --key %s", filepath.Join(o.Out, "auditor.hpke"))
+			key = " --key " + filepath.Join(o.Out, "auditor.hpke")
 		}
-		fmt.Println("\n  (after restarting the storage nodes of", filepath.Join(o.Out, "nodes"), "with floe storage-node, in the same order)")
+		switch {
+		case o.Store == ledger.StoreWalrus && o.Publisher == "":
+			fmt.Println("(the in-process Walrus server is gone with the sim; run it with --publisher and --aggregator to keep the chain)")
+		case o.Store == ledger.StoreWalrus:
+			fmt.Printf("audit it again from another process:\n  floe audit --store walrus --aggregator %s --head %s%s\n", o.Aggregator, ledger.Hash(res.Head), key)
+		default:
+			fmt.Printf("audit it again from another process:\n  floe audit --committee %s --head %s%s\n", filepath.Join(o.Out, "committee"), ledger.Hash(res.Head), key)
+			fmt.Println("  (after restarting the storage nodes of", filepath.Join(o.Out, "nodes"), "with floe storage-node, in the same order)")
+		}
 	}
 	return nil
 }
@@ -264,6 +294,9 @@ type summaryOptions struct {
 	DeadNodes       int                `json:"dead_nodes"`
 	Out             string             `json:"out"`
 	NoAudit         bool               `json:"no_audit"`
+	Store           string             `json:"store"`
+	Publisher       string             `json:"publisher"`
+	Aggregator      string             `json:"aggregator"`
 }
 
 func newSummaryOptions(o sims.Options) summaryOptions {
@@ -278,5 +311,6 @@ func newSummaryOptions(o sims.Options) summaryOptions {
 		LR: o.LR, Mu: o.Mu, Rule: o.Rule.Rule, RuleParams: params, NormBound: o.NormBound, Privacy: o.Privacy,
 		DeadlineSeconds: o.Deadline.Seconds(), Dropout: o.Dropout, Attackers: o.Attackers, Attack: o.Attack,
 		Crashes: o.Crashes, DeadNodes: o.DeadNodes, Out: o.Out, NoAudit: o.NoAudit,
+		Store: o.Store, Publisher: o.Publisher, Aggregator: o.Aggregator,
 	}
 }

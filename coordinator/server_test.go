@@ -407,6 +407,24 @@ func TestParticipantDataMismatchIsFatal(t *testing.T) {
 	}
 }
 
+// TestParticipantFileModelNeedsTrainer: a job whose model is a file (no
+// built-in architecture) stops a participant that has no trainer program
+// with a PermanentError saying so.
+func TestParticipantFileModelNeedsTrainer(t *testing.T) {
+	f := newFixtureWith(t, t.TempDir(), func(spec *ledger.JobSpec, _ []string) { spec.Arch = model.ArchFile })
+	p := f.peers[0]
+	data := &model.Dataset{N: 2, D: 4, Classes: 3, X: make([]float32, 8), Y: []int{0, 1}}
+	pt, err := participant.New(participant.Config{Host: p.h, Key: p.key, Coordinator: f.coord, Store: p.st, Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pt.Run(f.ctx)
+	var perm *participant.PermanentError
+	if !errors.As(err, &perm) || !strings.Contains(err.Error(), "--trainer") {
+		t.Fatalf("got %v, want a PermanentError asking for a trainer", err)
+	}
+}
+
 // register registers peers and waits for round r to open; it returns the
 // cohort members among peers.
 func (f *fixture) registerAndWait(peers []*peerT, r uint64) []*peerT {

@@ -249,12 +249,20 @@ func (p *Participant) register(ctx context.Context) error {
 	if job.Job.Coordinator != p.cfg.Coordinator.ID.String() {
 		return &PermanentError{fmt.Errorf("participant: job is signed by %s, not the coordinator %s", job.Job.Coordinator, p.cfg.Coordinator.ID)}
 	}
-	a, err := model.ParseArch(job.Job.Arch)
-	if err != nil {
-		return &PermanentError{fmt.Errorf("participant: job model: %w", err)}
-	}
-	if a, err = a.ForData(p.cfg.Data); err != nil {
-		return &PermanentError{fmt.Errorf("participant: local data does not fit the job's model %s: %w", job.Job.Arch, err)}
+	var a model.Arch
+	if job.Job.Arch == model.ArchFile {
+		// A model the job brought as a file: only the participant's own
+		// trainer program knows how to train it.
+		if p.cfg.Trainer == nil {
+			return &PermanentError{fmt.Errorf("participant: the job's model is a file the built-in trainer does not know: run the participant with a trainer (--trainer)")}
+		}
+	} else {
+		if a, err = model.ParseArch(job.Job.Arch); err != nil {
+			return &PermanentError{fmt.Errorf("participant: job model: %w", err)}
+		}
+		if a, err = a.ForData(p.cfg.Data); err != nil {
+			return &PermanentError{fmt.Errorf("participant: local data does not fit the job's model %s: %w", job.Job.Arch, err)}
+		}
 	}
 	if err := job.Job.Validate(); err != nil {
 		return &PermanentError{fmt.Errorf("participant: the coordinator's job cannot be run: %w", err)}

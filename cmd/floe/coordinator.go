@@ -9,8 +9,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/floe-fl/floe/blob"
-	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/job"
 	"github.com/floe-fl/floe/ledger"
@@ -20,13 +18,16 @@ import (
 )
 
 func runCoordinator(args []string) error {
-	fs := newFlagSet("coordinator", "--key FILE --data DIR --committee FILE --job FILE [--listen MULTIADDR ...] [flags]", `  floe coordinator --key coord.key --data coord/ --committee committee --job examples/job.yaml \
+	fs := newFlagSet("coordinator", "--key FILE --data DIR (--committee FILE | "+walrusFlags+" [--epochs N]) --job FILE [--listen MULTIADDR ...] [flags]", `  floe coordinator --key coord.key --data coord/ --committee committee --job examples/job.yaml \
       --listen /ip4/127.0.0.1/tcp/4100 --addr-file coord.addrs --head-file head \
       --eval-dataset synthetic
-  Restarted with the same flags, it resumes the job from its journal in --data.`)
+  Restarted with the same flags, it resumes the job from its journal in --data.
+  floe coordinator --key coord.key --data coord/ --job job.yaml --store walrus \
+      --publisher https://publisher.walrus-testnet.walrus.space --aggregator https://aggregator.walrus-testnet.walrus.space
+  (a job on Walrus: its job file says store: walrus; no storage nodes, no committee)`)
 	keyPath := fs.String("key", "", "identity key file (created 0600 if missing)")
 	dataDir := fs.String("data", "", "data directory: journal, job record, HPKE key")
-	comPath := fs.String("committee", "", "committee file of the blob store")
+	sf := addStoreFlags(fs, "committee file of the blob store (floe's storage nodes)", true)
 	jobPath := fs.String("job", "", "job file (YAML); read only when --data holds no job yet")
 	var listen multiFlag
 	fs.Var(&listen, "listen", "multiaddr to listen on (repeatable; default loopback TCP and QUIC, port 0)")
@@ -39,14 +40,17 @@ func runCoordinator(args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *keyPath == "" || *dataDir == "" || *comPath == "" || *jobPath == "" {
-		return usagef("--key, --data, --committee and --job are required")
+	if *keyPath == "" || *dataDir == "" || *jobPath == "" {
+		return usagef("--key, --data and --job are required")
+	}
+	if err := sf.check(); err != nil {
+		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
 	log := newLogger(*verbose)
-	com, err := blob.ReadCommitteeFile(*comPath)
+	com, ws, err := sf.open()
 	if err != nil {
 		return err
 	}
@@ -81,13 +85,19 @@ func runCoordinator(args []string) error {
 	committee := com.Addrs()
 	created := false // a new job was made from the job file (not resumed from --data)
 	srv, err := coordinator.Open(ctx, coordinator.Config{
-		Host: h, Key: key, HPKE: hkey, Store: p2p.Store{Client: ep.client}, DataDir: *dataDir, HeadFile: *headFile, Eval: heldOut, Logger: log,
+		Host: h, Key: key, HPKE: hkey, Store: storeOn(ep, ws), DataDir: *dataDir, HeadFile: *headFile, Eval: heldOut, Logger: log,
 		Metrics: reg,
 		OnCommit: func(c *ledger.SignedCommitment, head ledger.BlobID) {
 			fmt.Println(commitLine(&c.C, head))
 		},
 	}, func() (ledger.JobSpec, []byte, error) {
 		created = true
+		// The job file says where the job's blobs are (it is signed into
+		// the job); the flags say how to reach them, and must agree before
+		// anything is stored.
+		if err := storeAgrees(jobCfg.Store, sf, "job file "+*jobPath); err != nil {
+			return ledger.JobSpec{}, nil, err
+		}
 		arch, initial, err := jobModel(jobCfg, heldOut)
 		if err != nil {
 			return ledger.JobSpec{}, nil, err
@@ -108,6 +118,10 @@ func runCoordinator(args []string) error {
 		return err
 	}
 	defer srv.Close()
+	// A resumed job's store rules (its job file is read only to warn).
+	if err := storeAgrees(srv.Job().Job.Store, sf, "the job in "+*dataDir); err != nil {
+		return err
+	}
 	addrs := transport.FullAddrs(h)
 	if *addrFile != "" {
 		if err := writeAddrFile(*addrFile, addrs); err != nil {
@@ -134,4 +148,18 @@ func runCoordinator(args []string) error {
 		lingerDone(ctx, log)
 	}
 	return nil
+}
+
+// storeAgrees reports, as a usage error, a job (named by what) whose store
+// is not the one the flags reach.
+func storeAgrees(jobStore string, sf *storeFlags, what string) error {
+	switch {
+	case jobStore == sf.jobStore():
+		return nil
+	case jobStore == ledger.StoreWalrus:
+		return usagef("%s keeps its blobs on Walrus (store: walrus): run with %s, not --committee", what, walrusFlags)
+	case sf.walrus():
+		return usagef("%s keeps its blobs on floe's storage nodes (no store: walrus): run with --committee FILE, or make a job with store: walrus", what)
+	}
+	return usagef("%s has store %q, which floe does not know", what, jobStore)
 }

@@ -42,6 +42,10 @@ type Config struct {
 	DataDir string // journal and job record
 	Clock   clock.Clock
 	Eval    *model.Dataset // held-out set for metrics of built-in architectures; nil for none
+	// Evaluator, if set, evaluates every new model instead of the built-in
+	// evaluation (an evaluator program: model.NewResidentTrainer), on Eval
+	// when set, else on data of its own.
+	Evaluator Evaluator
 	// HeadFile, if set, is rewritten with the chain head when the server
 	// opens and after every commit.
 	HeadFile string
@@ -470,9 +474,14 @@ func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 				return err
 			}
 		}
-		// Built-in evaluation runs the built-in architectures only; a job
-		// on a model file of its own (model.ArchFile) has no metrics here.
-		if s.cfg.Eval != nil && model.IsBuiltin(job.Arch) {
+		// An evaluator program evaluates any model; built-in evaluation
+		// runs the built-in architectures only (a job on a model file of
+		// its own has no metrics without an evaluator).
+		if s.cfg.Evaluator != nil {
+			if res.Metrics, err = s.evaluateWith(ctx, out.Model); err != nil {
+				return err
+			}
+		} else if s.cfg.Eval != nil && model.IsBuiltin(job.Arch) {
 			if res.Metrics, err = evaluate(job.Arch, out.Model, s.cfg.Eval); err != nil {
 				return err
 			}
@@ -534,6 +543,36 @@ func (s *Server) put(ctx context.Context, what string, b []byte) (ledger.BlobID,
 		id, _, err := s.cfg.Store.Put(ctx, b, 0)
 		return id, err
 	})
+}
+
+// Evaluator evaluates a model: an evaluator program behind the resident
+// trainer protocol (model.ResidentTrainer), the same contract as trainers.
+type Evaluator interface {
+	Evaluate(ctx context.Context, p *model.Params, data *model.Dataset) (*model.Result, error)
+}
+
+// evaluateWith runs the evaluator on a model file. Its figures are the
+// coordinator's word, recorded in the commitment (bounded as submissions'
+// metrics are). An evaluator that fails three times leaves the round
+// without metrics, logged: it never holds up the job.
+func (s *Server) evaluateWith(ctx context.Context, file []byte) ([]ledger.Metric, error) {
+	p, _, err := model.UnmarshalSafetensors(file)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		res, err := s.cfg.Evaluator.Evaluate(ctx, p, s.cfg.Eval)
+		switch {
+		case err == nil:
+			return round.MetricsOf(res.Metrics), nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case attempt == 3:
+			s.cfg.Logger.Error("evaluator failed; the round is committed without metrics", "err", err)
+			return nil, nil
+		}
+		s.cfg.Logger.Warn("evaluator failed; retrying", "attempt", attempt, "err", err)
+	}
 }
 
 // evaluate computes the metrics of a model file on the held-out set.

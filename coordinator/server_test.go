@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -838,5 +839,52 @@ func TestRequestRateLimit(t *testing.T) {
 	wg.Wait()
 	if limited.Load() == 0 || ok.Load() < coordinator.ParticipantBurst {
 		t.Fatalf("%d requests in a burst: %d served, %d rate limited; want the burst served and the rest limited", 8*50, ok.Load(), limited.Load())
+	}
+}
+
+// fakeEvaluator stands in for an evaluator program.
+type fakeEvaluator struct {
+	fail  bool
+	calls atomic.Int64
+}
+
+func (e *fakeEvaluator) Evaluate(_ context.Context, p *model.Params, _ *model.Dataset) (*model.Result, error) {
+	e.calls.Add(1)
+	if e.fail {
+		return nil, errors.New("evaluator crashed")
+	}
+	return &model.Result{Metrics: map[string]float64{"accuracy": 0.75, "loss": float64(p.Len())}}, nil
+}
+
+// TestEvaluatorProgram: the coordinator evaluates each new model with its
+// evaluator (any model: no built-in architecture needed) and records the
+// figures in the commitment; a failing evaluator leaves the round without
+// metrics and does not hold up the job.
+func TestEvaluatorProgram(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		f := newFixture(t)
+		ev := &fakeEvaluator{fail: fail}
+		f.cfg.Evaluator = ev
+		if err := f.restart(true); err != nil {
+			t.Fatal(err)
+		}
+		cohort := f.registerAndWait(f.peers[:7], 1)
+		dim := f.global.Len()
+		for _, p := range cohort {
+			d := make([]float32, dim)
+			d[0] = 0.5
+			f.expect(p, f.update(p, 1, d, nil), "")
+		}
+		c1 := <-f.heads
+		want := []ledger.Metric{{Name: "accuracy", Value: "0.75"}, {Name: "loss", Value: strconv.Itoa(dim)}}
+		if fail {
+			want = nil
+		}
+		if c1.C.Status != ledger.StatusOK || !slices.Equal(c1.C.Metrics, want) {
+			t.Fatalf("failing evaluator %v: round 1 %s, metrics %v, want %v", fail, c1.C.Status, c1.C.Metrics, want)
+		}
+		if fail && ev.calls.Load() != 3 {
+			t.Fatalf("a failing evaluator was called %d times, want 3", ev.calls.Load())
+		}
 	}
 }

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"time"
 
@@ -368,7 +366,7 @@ func (p *Participant) doRound(ctx context.Context, t *round.Task) error {
 	}
 	p.m.uploaded(len(blob))
 	sub := ledger.Submission{Job: job.ID(), Round: t.Round, Participant: p.self, Blob: id, UpdateHash: ledger.Sum(file),
-		NumExamples: uint64(res.NumExamples), UpdateSize: uint64(len(blob)), Metrics: SubmissionMetrics(res.Metrics)}
+		NumExamples: uint64(res.NumExamples), UpdateSize: uint64(len(blob)), Metrics: round.MetricsOf(res.Metrics)}
 	sig, err := ledger.SignSubmission(p.cfg.Key, sub)
 	if err != nil {
 		return err
@@ -397,27 +395,4 @@ func SealRand(seed uint64, participant string, round uint64) io.Reader {
 	h := sha256.Sum256([]byte("floe/sim-seal/v1\x00" + strconv.FormatUint(seed, 10) + "\x00" + participant + "\x00" + strconv.FormatUint(round, 10)))
 	copy(s[:], h[:])
 	return rand.NewChaCha8(s)
-}
-
-// SubmissionMetrics returns a trainer's metrics as a submission carries
-// them: finite values only, as canonical decimals of at most 6 significant
-// digits, names of at most ledger.MaxMetricText bytes, sorted, the first
-// ledger.MaxSubmissionMetrics of them.
-func SubmissionMetrics(m map[string]float64) []ledger.Metric {
-	var out []ledger.Metric
-	for _, name := range slices.Sorted(maps.Keys(m)) {
-		if name == "" || len(name) > ledger.MaxMetricText || len(out) == ledger.MaxSubmissionMetrics {
-			continue
-		}
-		v, err := strconv.ParseFloat(strconv.FormatFloat(m[name], 'g', 6, 64), 64)
-		if err != nil {
-			continue
-		}
-		d, err := decimal.FromFloat(v)
-		if err != nil || len(d.String()) > ledger.MaxMetricText {
-			continue
-		}
-		out = append(out, ledger.Metric{Name: name, Value: d.String()})
-	}
-	return out
 }

@@ -1,4 +1,4 @@
-package participant
+package round
 
 import (
 	"math"
@@ -10,10 +10,10 @@ import (
 	"github.com/floe-fl/floe/ledger"
 )
 
-// TestSubmissionMetrics: a trainer's metrics as a submission carries them
+// TestMetricsOf: a trainer's metrics as a submission carries them
 // are sorted, finite, canonical, within their bounds, at most
 // MaxSubmissionMetrics of them.
-func TestSubmissionMetrics(t *testing.T) {
+func TestMetricsOf(t *testing.T) {
 	in := map[string]float64{
 		"train_loss": 0.123456789, "accuracy": 0.5, "nan": math.NaN(), "inf": math.Inf(1),
 		strings.Repeat("n", ledger.MaxMetricText+1): 1,
@@ -21,7 +21,7 @@ func TestSubmissionMetrics(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		in["m"+string(rune('a'+i))] = float64(i)
 	}
-	got := SubmissionMetrics(in)
+	got := MetricsOf(in)
 	if len(got) != ledger.MaxSubmissionMetrics {
 		t.Fatalf("%d metrics, want %d", len(got), ledger.MaxSubmissionMetrics)
 	}
@@ -39,7 +39,7 @@ func TestSubmissionMetrics(t *testing.T) {
 	if got[0] != (ledger.Metric{Name: "accuracy", Value: "0.5"}) {
 		t.Fatalf("first metric %v", got[0])
 	}
-	if v := SubmissionMetrics(map[string]float64{"train_loss": 0.123456789}); v[0].Value != "0.123457" {
+	if v := MetricsOf(map[string]float64{"train_loss": 0.123456789}); v[0].Value != "0.123457" {
 		t.Fatalf("6 significant digits: %q", v[0].Value)
 	}
 }

@@ -47,6 +47,7 @@ func TestCLIBadNumbers(t *testing.T) {
 		{[]string{"blob", "put", "--committee", "c", "--lifetime", "-1h", "f"}, "--lifetime"},
 		{[]string{"models", "list", "--committee", "c", "--head", "h", "--timeout", "-1s"}, "--timeout"},
 		{[]string{"audit", "--committee", "c", "--head", "h", "--timeout", "0s"}, "--timeout"},
+		{[]string{"coordinator", "--key", "k", "--data", "d", "--job", "j", "--committee", "c", "--eval", `python3 "unterminated`}, "--eval"},
 	} {
 		_, stderr, code := floeRun(t, c.args...)
 		if code != 2 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, c.want) {

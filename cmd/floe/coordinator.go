@@ -12,6 +12,7 @@ import (
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/job"
 	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/seal"
 	"github.com/floe-fl/floe/transport"
@@ -36,12 +37,23 @@ func runCoordinator(args []string) error {
 	var eval dataFlags
 	eval.register(fs, "eval-")
 	metricsAddr := metricsFlag(fs)
+	evalCmd := fs.String("eval", "", "evaluator program (a command line, quoted as in a shell) that evaluates each new model over the resident-trainer protocol, for any model; on the --eval-dataset set when given")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *keyPath == "" || *dataDir == "" || *jobPath == "" {
 		return usagef("--key, --data and --job are required")
+	}
+	var evaluator coordinator.Evaluator
+	if *evalCmd != "" {
+		argv, err := model.SplitCommand(*evalCmd)
+		if err != nil || len(argv) == 0 {
+			return usagef("--eval %q: %v", *evalCmd, err)
+		}
+		rt := model.NewResidentTrainer(argv)
+		defer rt.Close()
+		evaluator = rt
 	}
 	if err := sf.check(); err != nil {
 		return err
@@ -86,7 +98,7 @@ func runCoordinator(args []string) error {
 	created := false // a new job was made from the job file (not resumed from --data)
 	srv, err := coordinator.Open(ctx, coordinator.Config{
 		Host: h, Key: key, HPKE: hkey, Store: storeOn(ep, ws), DataDir: *dataDir, HeadFile: *headFile, Eval: heldOut, Logger: log,
-		Metrics: reg,
+		Metrics: reg, Evaluator: evaluator,
 		OnCommit: func(c *ledger.SignedCommitment, head ledger.BlobID) {
 			fmt.Println(commitLine(&c.C, head))
 		},
@@ -98,7 +110,11 @@ func runCoordinator(args []string) error {
 		if err := storeAgrees(jobCfg.Store, sf, "job file "+*jobPath); err != nil {
 			return ledger.JobSpec{}, nil, err
 		}
-		arch, initial, err := jobModel(jobCfg, heldOut)
+		forModel := heldOut
+		if evaluator != nil && jobCfg.InitialModel != "" {
+			forModel = nil // the evaluator program evaluates the file's model on the held-out set
+		}
+		arch, initial, err := jobModel(jobCfg, forModel)
 		if err != nil {
 			return ledger.JobSpec{}, nil, err
 		}

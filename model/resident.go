@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -68,17 +69,14 @@ type ResidentTrainer struct {
 	// killed (default 5 s).
 	KillDelay time.Duration
 
-	mu       sync.Mutex // guards the following
-	closed   bool
-	proc     *residentProc
-	dir      string   // working directory, made by the first call
-	data     *Dataset // the dataset whose file is dataPath
-	dataN    int
-	dataPath string
-	dataID   string // hex SHA-256 of the data file
-	files    int    // data files written
-	nextID   uint64
-	starts   int
+	mu     sync.Mutex // guards the following
+	closed bool
+	proc   *residentProc
+	dir    string     // working directory, made by the first call
+	data   []dataFile // the data files written, oldest first (at most dataFilesMax)
+	files  int        // data files written
+	nextID uint64
+	starts int
 }
 
 // NewResidentTrainer returns a Trainer that keeps command running and
@@ -112,6 +110,17 @@ type residentReply struct {
 	NumExamples json.RawMessage    `json:"num_examples"`
 	Metrics     map[string]float64 `json:"metrics"`
 	Message     string             `json:"message"`
+}
+
+// dataFilesMax is how many data files a ResidentTrainer keeps (e.g. the
+// training set and an evaluation set).
+const dataFilesMax = 4
+
+// dataFile is a data file written for a Dataset.
+type dataFile struct {
+	d        *Dataset
+	n        int
+	path, id string // id: hex SHA-256 of the file
 }
 
 // residentProc is one run of the program.
@@ -324,24 +333,26 @@ func (t *ResidentTrainer) prepareLocked(req *residentRequest, model *Params, dat
 	if data == nil || data.N == 0 {
 		return nil
 	}
-	if data != t.data || data.N != t.dataN {
+	i := slices.IndexFunc(t.data, func(f dataFile) bool { return f.d == data && f.n == data.N })
+	if i < 0 {
 		b, err := MarshalDataset(data)
 		if err != nil {
 			return err
 		}
-		if t.dataPath != "" {
-			os.Remove(t.dataPath)
+		if len(t.data) == dataFilesMax {
+			os.Remove(t.data[0].path)
+			t.data = t.data[1:]
 		}
 		t.files++
-		t.data, t.dataN = nil, 0
-		t.dataPath = filepath.Join(t.dir, "data-"+strconv.Itoa(t.files)+".safetensors")
-		if err := os.WriteFile(t.dataPath, b, 0o400); err != nil {
+		path := filepath.Join(t.dir, "data-"+strconv.Itoa(t.files)+".safetensors")
+		if err := os.WriteFile(path, b, 0o400); err != nil {
 			return fmt.Errorf("model: resident trainer: %w", err)
 		}
 		sum := sha256.Sum256(b)
-		t.data, t.dataN, t.dataID = data, data.N, hex.EncodeToString(sum[:])
+		t.data = append(t.data, dataFile{data, data.N, path, hex.EncodeToString(sum[:])})
+		i = len(t.data) - 1
 	}
-	req.Data, req.DataID = t.dataPath, t.dataID
+	req.Data, req.DataID = t.data[i].path, t.data[i].id
 	return nil
 }
 

@@ -29,7 +29,7 @@ func (s *sim) startParticipants() error {
 	coord := peer.AddrInfo{ID: ch.ID(), Addrs: ch.Addrs()}
 	for i := 0; i < s.o.Participants; i++ {
 		key := keyFor(s.o.Seed, "participant-"+strconv.Itoa(i))
-		h, err := s.net.newHost(key, s.o.Nodes+1+i)
+		h, err := s.net.newHost(key, s.o.Nodes+1+i, false)
 		if err != nil {
 			return err
 		}
@@ -51,8 +51,16 @@ func (s *sim) startParticipants() error {
 				s.finished(r, self, status == round.RespOK || reason == string(ledger.ReasonDuplicate))
 			},
 		}
+		if s.o.Trainer != nil {
+			cfg.Trainer = s.o.Trainer()
+		}
+		own := cfg.Trainer
 		if s.o.LocalSteps > 0 {
-			cfg.Trainer = stepsTrainer{model.NewLocalTrainer(s.arch), s.o.LocalSteps}
+			base := cfg.Trainer
+			if base == nil {
+				base = model.NewLocalTrainer(s.arch)
+			}
+			cfg.Trainer = stepsTrainer{base, s.o.LocalSteps}
 		}
 		if i < s.o.Attackers {
 			s.arm(i, &cfg)
@@ -67,6 +75,9 @@ func (s *sim) startParticipants() error {
 			return err
 		}
 		s.parts.Go(func(ctx context.Context) {
+			if c, ok := own.(io.Closer); ok {
+				defer c.Close()
+			}
 			if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				s.errs <- err
 			}

@@ -61,6 +61,11 @@ type Options struct {
 	NoAudit      bool    // skip auditing the chain at the end
 	Logger       *slog.Logger
 
+	// Trainer, if set, makes each participant's trainer (else the built-in
+	// one for Arch); a trainer that is an io.Closer (a resident one) is
+	// closed when its participant stops.
+	Trainer func() model.Trainer
+
 	// Store is where the job's blobs live: "" (floe's storage nodes, Nodes
 	// of them) or "walrus" (the Walrus network, no storage nodes: the job
 	// says store walrus and has no committee). In walrus mode Run starts an

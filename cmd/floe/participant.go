@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -29,7 +29,9 @@ func runParticipant(args []string) error {
 	keyPath := fs.String("key", "", "identity key file (created 0600 if missing)")
 	coordAddr := fs.String("coordinator", "", "coordinator multiaddr with /p2p/ID")
 	sf := addStoreFlags(fs, "committee file of the blob store (floe's storage nodes)", true)
-	trainer := fs.String("trainer", "", "external trainer command (see README: External trainers); default: built-in")
+	trainer := fs.String("trainer", "", "external trainer command line, split like a shell's words, no shell (see README: External trainers); default: built-in")
+	trainerMode := fs.String("trainer-mode", "per-round", "how --trainer runs: per-round (a process a round) or resident (one process for the job, model/doc.go's resident protocol)")
+	trainerTimeout := fs.Duration("trainer-timeout", 0, "with --trainer-mode resident: bound on each train call (0: none)")
 	lifetime := fs.Duration("update-lifetime", 0, "how long storage nodes keep this participant's update blobs (0: as the job says)")
 	var listen multiFlag
 	fs.Var(&listen, "listen", "multiaddr to listen on (repeatable; default loopback, port 0)")
@@ -51,6 +53,10 @@ func runParticipant(args []string) error {
 	}
 	if *lifetime < 0 {
 		return usagef("--update-lifetime must not be negative, got %v", *lifetime)
+	}
+	newTrainer, err := trainerFlags(*trainer, *trainerMode, *trainerTimeout)
+	if err != nil {
+		return err
 	}
 	coord, err := peer.AddrInfoFromString(*coordAddr)
 	if err != nil {
@@ -77,8 +83,11 @@ func runParticipant(args []string) error {
 	defer ep.Close()
 	h, key := ep.host, ep.key
 	var tr model.Trainer
-	if *trainer != "" {
-		tr = model.NewExternalTrainer(strings.Fields(*trainer), model.WithOutput(os.Stderr, os.Stderr))
+	if newTrainer != nil {
+		tr = newTrainer()
+		if c, ok := tr.(io.Closer); ok {
+			defer c.Close()
+		}
 	}
 	p, err := participant.New(participant.Config{
 		Host: h, Key: key, Coordinator: *coord, Store: storeOn(ep, ws), Trainer: tr, Data: local,
@@ -102,4 +111,33 @@ func runParticipant(args []string) error {
 	}
 	log.Info("participant finished", "seconds", time.Since(start).Seconds())
 	return nil
+}
+
+// trainerFlags checks the --trainer flags and returns what makes a trainer
+// from them (nil without --trainer: the built-in one). The command line is
+// split into words like a shell's (model.SplitCommand), with no shell.
+func trainerFlags(command, mode string, timeout time.Duration) (func() model.Trainer, error) {
+	if mode != "per-round" && mode != "resident" {
+		return nil, usagef("--trainer-mode must be per-round or resident, not %q", mode)
+	}
+	if timeout < 0 {
+		return nil, usagef("--trainer-timeout must not be negative, got %v", timeout)
+	}
+	if command == "" {
+		return nil, nil
+	}
+	argv, err := model.SplitCommand(command)
+	if err != nil {
+		return nil, usagef("--trainer: %v", err)
+	}
+	if mode == "per-round" {
+		return func() model.Trainer {
+			return model.NewExternalTrainer(argv, model.WithOutput(os.Stderr, os.Stderr))
+		}, nil
+	}
+	return func() model.Trainer {
+		t := model.NewResidentTrainer(argv, model.WithOutput(nil, os.Stderr))
+		t.CallTimeout = timeout
+		return t
+	}, nil
 }

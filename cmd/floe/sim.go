@@ -28,7 +28,9 @@ const simExamples = `  floe sim --out out/                                  # th
   floe sim --dataset mnist --data ../shared/datasets/mnist --model mlp:784-200-200-10 \
            --participants 100 --cohort 10 --rounds 50 --batch 10 --lr 0.05 --out out/
   floe sim --rule trimmedmean --rule-param beta=0.2 --attackers 2 --out out/
-  floe sim --net memory --rule trimmedmean --rule-param beta=0.2 --attack fang-trim --attackers 2 --out out/`
+  floe sim --net memory --rule trimmedmean --rule-param beta=0.2 --attack fang-trim --attackers 2 --out out/
+  floe sim --dataset mnist --model mlp:784-64-10 --participants 3 --rounds 3 --trainer-mode resident \
+           --trainer "python3 examples/pytorch/mnist_cnn.py --model mlp:784-64-10" --out out/`
 
 func runSim(args []string) error {
 	o := sims.DefaultOptions()
@@ -67,6 +69,9 @@ func runSim(args []string) error {
 	fs.StringVar(&o.Out, "out", "out", "output directory: metrics.csv, summary.json, accuracy.png, nodes/, committee, head")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.BoolVar(&o.NoAudit, "no-audit", false, "do not audit the chain at the end")
+	trainer := fs.String("trainer", "", "external trainer command line for every participant, split like a shell's words, no shell (default: built-in)")
+	trainerMode := fs.String("trainer-mode", "per-round", "how --trainer runs: per-round (a process a round) or resident (one process per participant for the job)")
+	trainerTimeout := fs.Duration("trainer-timeout", 0, "with --trainer-mode resident: bound on each train call (0: none)")
 	fs.StringVar(&o.Store, "store", "", "blob store: empty for floe's storage nodes (--nodes), or walrus for Walrus (an in-process publisher and aggregator, or --publisher and --aggregator; no storage nodes)")
 	fs.StringVar(&o.Publisher, "publisher", "", "with --store walrus: a Walrus publisher's base URL to use instead of the in-process one (with --aggregator)")
 	fs.StringVar(&o.Aggregator, "aggregator", "", "with --store walrus: a Walrus aggregator's base URL to use instead of the in-process one (with --publisher)")
@@ -94,11 +99,19 @@ func runSim(args []string) error {
 		}
 		o.Nodes = 0
 	}
+	newTrainer, err := trainerFlags(*trainer, *trainerMode, *trainerTimeout)
+	if err != nil {
+		return err
+	}
+	o.Trainer = newTrainer
 	if err := o.ValidateInputs(); err != nil {
 		return usagef("%v", err)
 	}
 	fmt.Printf("floe sim: seed=%d net=%s nodes=%d participants=%d cohort=%d rounds=%d dataset=%s model=%s E=%d B=%d lr=%g rule=%s privacy=%s dropout=%g attackers=%d crashes=%d dead-nodes=%d\n",
 		o.Seed, o.Net, o.Nodes, o.Participants, o.Cohort, o.Rounds, o.Dataset, o.Arch, o.Epochs, o.Batch, o.LR, o.Rule.Canonical(), o.Privacy, o.Dropout, o.Attackers, o.Crashes, o.DeadNodes)
+	if *trainer != "" {
+		fmt.Printf("floe sim: trainer (%s) %s\n", *trainerMode, *trainer)
+	}
 	if o.Store == ledger.StoreWalrus {
 		where := "an in-process Walrus publisher and aggregator"
 		if o.Publisher != "" {

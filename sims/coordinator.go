@@ -20,7 +20,7 @@ import (
 // coordinator on Out/coordinator, which creates the job.
 func (s *sim) openCoordinator(ctx context.Context) error {
 	ckey := keyFor(s.o.Seed, "coordinator")
-	ch, err := s.net.newHost(ckey, s.o.Nodes)
+	ch, err := s.net.newHost(ckey, s.o.Nodes, true)
 	if err != nil {
 		return err
 	}

@@ -35,15 +35,20 @@ func keyFor(seed uint64, role string) crypto.PrivKey {
 type network struct {
 	mn    mocknet.Mocknet
 	hosts []host.Host
+	hubs  []host.Host // storage nodes and the coordinator: linked to every host
 }
 
-func (n *network) newHost(key crypto.PrivKey, i int) (host.Host, error) {
+// newHost adds a host. On the mocknet, a hub (a storage node, the
+// coordinator) is linked to every host and any other host (a participant)
+// to the hubs only: participants never talk to each other, and linking
+// every pair after every new host (mocknet.LinkAll) grew memory as N^3.
+func (n *network) newHost(key crypto.PrivKey, i int, hub bool) (host.Host, error) {
 	var (
 		h   host.Host
 		err error
 	)
 	if n.mn != nil {
-		addr, _ := ma.NewMultiaddr(fmt.Sprintf("/ip4/10.0.%d.%d/tcp/4001", i/250, i%250+1))
+		addr, _ := ma.NewMultiaddr(fmt.Sprintf("/ip4/10.%d.%d.%d/tcp/4001", i/62500, i/250%250, i%250+1))
 		h, err = n.mn.AddPeer(key, addr)
 	} else {
 		h, err = transport.NewHost(transport.HostConfig{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
@@ -51,11 +56,20 @@ func (n *network) newHost(key crypto.PrivKey, i int) (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.hosts = append(n.hosts, h)
 	if n.mn != nil {
-		if err := n.mn.LinkAll(); err != nil {
-			return nil, err
+		others := n.hubs
+		if hub {
+			others = n.hosts
 		}
+		for _, o := range others {
+			if _, err := n.mn.LinkPeers(h.ID(), o.ID()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	n.hosts = append(n.hosts, h)
+	if hub {
+		n.hubs = append(n.hubs, h)
 	}
 	return h, nil
 }
@@ -102,7 +116,7 @@ func (s *sim) startNodes() error {
 		if err := transport.WriteKeyFile(filepath.Join(dir, "key"), key); err != nil {
 			return err
 		}
-		h, err := s.net.newHost(key, i)
+		h, err := s.net.newHost(key, i, true)
 		if err != nil {
 			return err
 		}

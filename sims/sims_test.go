@@ -102,6 +102,29 @@ func TestTCPSimLearns(t *testing.T) {
 	t.Logf("accuracy %.3f -> %.3f", first.Accuracy, last.Accuracy)
 }
 
+// TestTCPManyParticipants: 300 participants over loopback TCP register and
+// run (the hosts' connection limits used to admit about 128, and the sim
+// waited silently before round 1).
+func TestTCPManyParticipants(t *testing.T) {
+	if testing.Short() {
+		t.Skip("300 libp2p hosts in -short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	o := DefaultOptions()
+	o.Participants, o.Cohort, o.Rounds, o.Quorum = 300, 20, 2, 0
+	o.Out = t.TempDir()
+	res, err := Run(ctx, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Rounds {
+		if r.Status != ledger.StatusOK || r.Accepted != o.Cohort {
+			t.Fatalf("round %d: status %s, %d accepted", r.Round, r.Status, r.Accepted)
+		}
+	}
+}
+
 // TestRobustRuleResistsAttackers: with two of ten participants sending
 // sign-flipped, scaled updates, FedAvg is dragged off while trimmed mean keeps learning.
 func TestRobustRuleResistsAttackers(t *testing.T) {

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/floe-fl/floe/atomicfile"
@@ -63,6 +65,9 @@ type HostConfig struct {
 	// ConnLow and ConnHigh are the connection manager's watermarks; 0 means
 	// 256 and 1024.
 	ConnLow, ConnHigh int
+	// Logger receives the warnings of resource limits reached (default
+	// slog.Default()).
+	Logger *slog.Logger
 	// Metrics, if set, receives libp2p's own metrics (resource manager,
 	// swarm, identify, event bus); nil disables them (libp2p would otherwise
 	// register them on Prometheus's global default registry).
@@ -97,7 +102,36 @@ func Limits(memory int64, fds int) rcmgr.ConcreteLimitConfig {
 			rcmgr.BaseLimit{StreamsInbound: 64, StreamsOutbound: 64, Streams: 128, Memory: 64 << 20},
 			rcmgr.BaseLimitIncrease{})
 	}
+	// A coordinator serves thousands of participants, a connection each,
+	// and a storage node as many clients: go-libp2p's defaults admit about
+	// 128 inbound connections per GiB of budget (and 64 connections in the
+	// handshake), which made a simulation of 200 participants over TCP wait
+	// for registrations forever. File descriptors (MaxFDs) still bound
+	// them.
+	cfg.SystemBaseLimit.ConnsInbound, cfg.SystemBaseLimit.ConnsOutbound, cfg.SystemBaseLimit.Conns = 8192, 8192, 16384
+	cfg.SystemLimitIncrease.ConnsInbound, cfg.SystemLimitIncrease.ConnsOutbound, cfg.SystemLimitIncrease.Conns = 0, 0, 0
+	cfg.SystemBaseLimit.StreamsInbound, cfg.SystemBaseLimit.StreamsOutbound, cfg.SystemBaseLimit.Streams = 16384, 16384, 32768
+	cfg.TransientBaseLimit.ConnsInbound, cfg.TransientBaseLimit.ConnsOutbound, cfg.TransientBaseLimit.Conns = 1024, 1024, 2048
+	cfg.TransientLimitIncrease.ConnsInbound, cfg.TransientLimitIncrease.ConnsOutbound, cfg.TransientLimitIncrease.Conns = 0, 0, 0
+	cfg.TransientBaseLimit.StreamsInbound, cfg.TransientBaseLimit.StreamsOutbound, cfg.TransientBaseLimit.Streams = 4096, 4096, 8192
 	return cfg.Scale(memory, fds)
+}
+
+// limitLog says, at warning level, when the resource manager refuses a
+// connection, a stream or memory for a limit: at the 1st, 2nd, 4th, 8th...
+// refusal, so that a flood cannot flood the log.
+type limitLog struct {
+	log *slog.Logger
+	n   atomic.Uint64
+}
+
+func (l *limitLog) ConsumeEvent(e rcmgr.TraceEvt) {
+	switch e.Type {
+	case rcmgr.TraceBlockAddConnEvt, rcmgr.TraceBlockAddStreamEvt, rcmgr.TraceBlockReserveMemoryEvt:
+		if n := l.n.Add(1); n&(n-1) == 0 {
+			l.log.Warn("transport: resource limit reached; refused", "what", string(e.Type), "scope", e.Name, "refusals", n)
+		}
+	}
 }
 
 // NewHost starts a libp2p host with TCP and QUIC transports, Noise and TLS
@@ -134,7 +168,11 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 			return nil, fmt.Errorf("transport: bad listen address %q: %v", a, err)
 		}
 	}
-	var rmOpts []rcmgr.Option
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	rmOpts := []rcmgr.Option{rcmgr.WithTraceReporter(&limitLog{log: logger})}
 	metrics := libp2p.DisableMetrics()
 	if cfg.Metrics != nil {
 		metrics = libp2p.PrometheusRegisterer(cfg.Metrics)

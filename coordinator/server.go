@@ -460,7 +460,9 @@ func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 	if err != nil {
 		return err
 	}
-	out, err := round.Fold(ctx, round.FoldInput{Job: job, Round: t.Round, Global: global, State: state, NoiseSeed: noise, Subs: t.Subs}, s.open)
+	pf := newPrefetcher(ctx, t.Subs, s.open, FoldWindow)
+	out, err := round.Fold(ctx, round.FoldInput{Job: job, Round: t.Round, Global: global, State: state, NoiseSeed: noise, Subs: t.Subs}, pf.Open)
+	pf.Close()
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,97 @@
+package coordinator
+
+import (
+	"context"
+	"sync"
+
+	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/round"
+)
+
+// FoldWindow is how many submissions the coordinator fetches and opens
+// ahead of the one being folded: the fold's memory is O(FoldWindow x
+// update), not O(cohort x update), and fetching overlaps folding.
+const FoldWindow = 4
+
+// opened is one prefetched opening.
+type opened struct {
+	plaintext []byte
+	reason    ledger.Reason
+	err       error
+}
+
+// prefetcher runs an Opener on the submissions of a fold in order, up to
+// window of them ahead of the one the fold asks for, each in its own
+// goroutine. Its Open serves them in order. Close cancels what is still
+// running and waits for it: the prefetcher owns its goroutines.
+type prefetcher struct {
+	subs   []ledger.SignedSubmission
+	open   round.Opener
+	window int
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex // guards the following
+	results []chan opened
+	next    int // the next submission to start
+}
+
+// newPrefetcher starts fetching the first window submissions of subs.
+func newPrefetcher(ctx context.Context, subs []ledger.SignedSubmission, open round.Opener, window int) *prefetcher {
+	p := &prefetcher{subs: subs, open: open, window: max(window, 1), results: make([]chan opened, len(subs))}
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	for i := range p.results {
+		p.results[i] = make(chan opened, 1)
+	}
+	p.mu.Lock()
+	p.startLocked(p.window)
+	p.mu.Unlock()
+	return p
+}
+
+// startLocked starts fetches until n are started ahead.
+func (p *prefetcher) startLocked(upTo int) {
+	for p.next < len(p.subs) && p.next < upTo {
+		i := p.next
+		p.next++
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			b, reason, err := p.open(p.ctx, &p.subs[i])
+			p.results[i] <- opened{b, reason, err}
+		}()
+	}
+}
+
+// Open is the fold's Opener: it returns submission s's opening, fetched
+// ahead, and starts the one window places further. The fold asks for the
+// submissions of the slice the prefetcher was given (round.Fold passes
+// pointers into FoldInput.Subs), in order; any other is opened directly.
+func (p *prefetcher) Open(ctx context.Context, s *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+	i := -1
+	for j := range p.subs {
+		if &p.subs[j] == s {
+			i = j
+			break
+		}
+	}
+	if i < 0 {
+		return p.open(ctx, s)
+	}
+	p.mu.Lock()
+	p.startLocked(i + 1 + p.window)
+	p.mu.Unlock()
+	select {
+	case r := <-p.results[i]:
+		return r.plaintext, r.reason, r.err
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	}
+}
+
+// Close cancels the fetches still running and waits for them.
+func (p *prefetcher) Close() {
+	p.cancel()
+	p.wg.Wait()
+}

@@ -23,7 +23,7 @@ func commands() map[string]command {
 		"blob":         {"put, get and inspect blobs on a committee", runBlob},
 		"coordinator":  {"run the round coordinator of a job", runCoordinator},
 		"participant":  {"run an edge participant", runParticipant},
-		"sim":          {"simulate a whole federation in one process", runSim},
+		"sim":          {"simulate a whole federation in one process (--compare: overlay runs)", runSimDispatch},
 		"audit":        {"replay and verify a round-commitment chain", runAudit},
 		"status":       {"show a running coordinator's job, round and last outcomes", runStatus},
 		"models":       {"list and fetch model versions from a chain", runModels},

@@ -48,7 +48,8 @@
 // participants, then closes the storage nodes and the network: no goroutine
 // of a run outlives Run.
 //
-// Files: sims.go (Options, Result, Run), job.go (data sets, the job built
+// Files: sims.go (Options, Result, Run), scenario.go (Scenario: Options
+// as a strict YAML file, LoadScenario, ScenarioFrom), job.go (data sets, the job built
 // through package job), nodes.go (network, storage nodes, committee),
 // walrus.go (the Walrus server and clients of Store walrus),
 // coordinator.go (the coordinator and its commit statistics),

@@ -168,7 +168,9 @@ type Result struct {
 }
 
 // Run runs a simulation. onRound, if set, is called after each round (from
-// the coordinator's goroutine).
+// the coordinator's goroutine). A run whose ctx is cancelled returns the
+// rounds committed so far, audited (unless NoAudit), together with an error
+// that wraps context.Canceled; any other error comes without a Result.
 //
 // Run owns every goroutine it starts (the participants and the
 // coordinator's Run): on every way out (the job done, an error, ctx ended)
@@ -205,22 +207,24 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	if err := s.startParticipants(); err != nil {
 		return nil, err
 	}
-	err := s.loop()
+	runErr := s.loop()
 	s.stop()
 	// A cancelled run reports (and audits) what it committed so far.
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return nil, err
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return nil, runErr
 	}
 	res, err := s.result()
 	if err != nil {
 		return nil, err
 	}
 	if !o.NoAudit {
-		if res.Audit, err = s.audit(ctx, res.Head); err != nil {
+		// A cancelled run's audit still runs (on a context that is not
+		// cancelled): it covers the rounds committed.
+		if res.Audit, err = s.audit(context.WithoutCancel(ctx), res.Head); err != nil {
 			return nil, err
 		}
 	}
-	return res, nil
+	return res, runErr
 }
 
 // sim is one run: what Run's parts build and share. Each part sets its

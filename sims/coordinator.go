@@ -50,6 +50,9 @@ func (s *sim) openCoordinator(ctx context.Context) error {
 		Host: ch, Key: ckey, HPKE: hkey, Store: store, DataDir: filepath.Join(s.o.Out, "coordinator"),
 		Clock: s.clock, Eval: s.eval, Logger: s.o.Logger, OnCommit: s.onCommit,
 	}
+	if s.o.Evaluator != nil {
+		s.ccfg.Evaluator = s.o.Evaluator()
+	}
 	if s.srv, err = coordinator.Open(ctx, s.ccfg, s.newJob); err != nil {
 		return err
 	}

@@ -35,11 +35,31 @@ func (s *sim) prepare() error {
 	if s.data, s.eval, err = loadData(s.o); err != nil {
 		return err
 	}
-	if s.arch, err = model.ParseArch(s.o.Arch); err != nil {
-		return err
-	}
-	if s.arch, err = s.arch.ForData(s.data[0]); err != nil {
-		return err
+	if len(s.o.InitialModel) > 0 {
+		// The job brings its model as a file: its architecture is the
+		// file's, trained by the built-in trainer only if it is a built-in
+		// one.
+		if s.archName, err = model.InitialArch(s.o.InitialModel); err != nil {
+			return fmt.Errorf("sims: initial model: %w", err)
+		}
+		if !model.IsBuiltin(s.archName) {
+			if s.o.Trainer == nil {
+				return fmt.Errorf("sims: the initial model is not a built-in architecture (%s): it needs a trainer program", s.archName)
+			}
+			if s.o.Attackers > 0 {
+				return fmt.Errorf("sims: attackers craft updates with the built-in trainer, and the initial model is not a built-in architecture (%s)", s.archName)
+			}
+		} else if s.arch, err = model.ParseArch(s.archName); err != nil {
+			return err
+		}
+	} else {
+		if s.arch, err = model.ParseArch(s.o.Arch); err != nil {
+			return err
+		}
+		if s.arch, err = s.arch.ForData(s.data[0]); err != nil {
+			return err
+		}
+		s.archName = s.arch.String()
 	}
 	if err := os.MkdirAll(s.o.Out, 0o755); err != nil {
 		return fmt.Errorf("sims: %w", err)
@@ -106,7 +126,7 @@ func (s *sim) jobSpec(coord string, hkey *seal.Key) (ledger.JobSpec, error) {
 		}
 		jc.Auditors = []job.Auditor{{Name: AuditorName, PublicKey: base64.StdEncoding.EncodeToString(s.auditorKey.PublicKey())}}
 	}
-	spec, err := jc.Spec(coord, hkey, s.arch.String(), s.com.Addrs())
+	spec, err := jc.Spec(coord, hkey, s.archName, s.com.Addrs())
 	if err != nil {
 		return ledger.JobSpec{}, fmt.Errorf("sims: %w", err)
 	}
@@ -114,8 +134,11 @@ func (s *sim) jobSpec(coord string, hkey *seal.Key) (ledger.JobSpec, error) {
 	return spec, nil
 }
 
-// initialModel is the job's version 0: the architecture initialised from
-// the seed.
+// initialModel is the job's version 0: Options.InitialModel, or the
+// architecture initialised from the seed.
 func (s *sim) initialModel(spec *ledger.JobSpec) ([]byte, error) {
+	if len(s.o.InitialModel) > 0 {
+		return s.o.InitialModel, nil
+	}
 	return model.MarshalSafetensors(s.arch.Init(s.o.Seed), round.ModelMeta(spec, 0))
 }

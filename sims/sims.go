@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -65,6 +66,16 @@ type Options struct {
 	// one for Arch); a trainer that is an io.Closer (a resident one) is
 	// closed when its participant stops.
 	Trainer func() model.Trainer
+
+	// InitialModel, if set, is the job's initial model file (version 0), as
+	// a job file's initial_model: the job's architecture is the file's
+	// (model.InitialArch), and a model that is not a built-in one needs a
+	// Trainer. Evaluator, if set, makes the coordinator's evaluator program
+	// (coordinator.Config.Evaluator), which evaluates every new model on
+	// the held-out set; one that is an io.Closer is closed when the run
+	// ends.
+	InitialModel []byte
+	Evaluator    func() coordinator.Evaluator
 
 	// Store is where the job's blobs live: "" (floe's storage nodes, Nodes
 	// of them) or "walrus" (the Walrus network, no storage nodes: the job
@@ -237,9 +248,10 @@ type sim struct {
 	coord   *group // the coordinator's Run
 
 	// prepare (job.go)
-	data []*model.Dataset // per participant
-	eval *model.Dataset   // held out
-	arch model.Arch
+	data     []*model.Dataset // per participant
+	eval     *model.Dataset   // held out
+	arch     model.Arch
+	archName string // the job's architecture: arch's, or the initial model file's
 
 	// startWalrus (walrus.go): with Store walrus, the publisher and
 	// aggregator, and the in-process server when Run started one
@@ -286,6 +298,10 @@ func (s *sim) stop() {
 	s.coord.stop()
 	s.closeCoordinator()
 	s.parts.stop()
+	if c, ok := s.ccfg.Evaluator.(io.Closer); ok {
+		c.Close()
+		s.ccfg.Evaluator = nil
+	}
 }
 
 // result is the finished run, its head also written to Out/head. It reads

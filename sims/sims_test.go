@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/floe-fl/floe/blob"
+	"github.com/floe-fl/floe/model"
 	"io"
 	"log/slog"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -320,5 +323,49 @@ func TestCrashPointsFire(t *testing.T) {
 	}
 	if crashy.Head != clean.Head {
 		t.Fatalf("seed %d: crashes %v changed the chain: %s vs %s", o.Seed, crashy.Crashes, ledger.Hash(crashy.Head), ledger.Hash(clean.Head))
+	}
+}
+
+// TestInitialModelFile: a run whose job brings its initial model as a file
+// stores it as version 0 byte for byte; a file of a model the built-in
+// trainer does not know needs a trainer program.
+func TestInitialModelFile(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	o := DefaultOptions()
+	o.Net, o.Rounds, o.Out, o.NoAudit = "memory", 2, t.TempDir(), false
+	a, err := model.ParseArch("logreg:60-10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := model.MarshalSafetensors(a.Init(7), map[string]string{model.MetaArch: a.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.InitialModel = file
+	res, err := Run(ctx, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Audit == nil || res.Audit.Err() != nil {
+		t.Fatalf("audit: %v", res.Audit.Err())
+	}
+	nodes := restartNodes(t, o.Out, o.Nodes)
+	get := func(ctx context.Context, id ledger.BlobID) ([]byte, error) { return nodes.client.Get(ctx, blob.ID(id)) }
+	chain, err := ledger.Walk(ctx, get, res.Head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chain.Job.Job.InitialModelHash != ledger.Sum(file) || chain.Job.Job.Arch != a.String() {
+		t.Fatalf("version 0 is not the file (arch %s)", chain.Job.Job.Arch)
+	}
+
+	other := &model.Params{Tensors: []model.Tensor{{Name: "conv.weight", Shape: []int{2, 3}, Data: make([]float32, 6)}}}
+	if o.InitialModel, err = model.MarshalSafetensors(other, nil); err != nil {
+		t.Fatal(err)
+	}
+	o.Out = t.TempDir()
+	if _, err := Run(ctx, o, nil); err == nil || !strings.Contains(err.Error(), "needs a trainer program") {
+		t.Fatalf("a file model without a trainer: %v", err)
 	}
 }

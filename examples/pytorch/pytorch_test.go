@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/sims"
 )
@@ -241,4 +242,55 @@ func cnnSpec() string {
 		return "cnn"
 	}
 	return "cnn-nostats"
+}
+
+// TestSimPyTorchCNN runs floe sim on the FedAvg CNN (two conv layers with
+// BatchNorm) brought as the job's initial model file: three participants
+// train it with the resident PyTorch trainer (torch.optim), the
+// coordinator evaluates every version with the same program as its
+// evaluator, three rounds. Accuracy must improve, the chain must audit
+// (the BatchNorm counters are integer tensors kept from the global model),
+// and a model version must load back into the module strictly.
+func TestSimPyTorchCNN(t *testing.T) {
+	py := torchPython(t)
+	dir, ok := model.FindMNIST()
+	if !ok {
+		t.Skip("MNIST not found: set FLOE_MNIST_DIR (see README)")
+	}
+	spec := cnnSpec()
+	init := filepath.Join(t.TempDir(), "init.safetensors")
+	if out, err := exec.Command(py, "mnist_cnn.py", "--model", spec, "--init", init, "--seed", "3").CombinedOutput(); err != nil {
+		t.Fatalf("initial model: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(init)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := sims.DefaultOptions()
+	o.Net, o.Dataset, o.DataDir, o.InitialModel = "memory", "mnist", dir, b
+	o.Participants, o.Cohort, o.Rounds, o.Epochs, o.Batch, o.LR, o.LocalSteps = 3, 3, 3, 1, 50, 0.05, 12
+	o.Out = t.TempDir()
+	var mu sync.Mutex
+	var last *model.Params
+	o.Trainer = func() model.Trainer {
+		return recorder{resident(t, py, spec), func(p *model.Params) { mu.Lock(); last = p; mu.Unlock() }}
+	}
+	o.Evaluator = func() coordinator.Evaluator { return resident(t, py, spec) }
+	var accs []float64
+	res, err := sims.Run(context.Background(), o, func(r sims.RoundStat) {
+		t.Logf("round %d: %s, %d accepted, accuracy %.4f, %.2fs", r.Round, r.Status, r.Accepted, r.Accuracy, r.Seconds)
+		accs = append(accs, r.Accuracy)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(accs) != 3 || !(accs[2] > accs[0]) {
+		t.Fatalf("accuracy per round %v: want it to improve", accs)
+	}
+	if res.Audit == nil || res.Audit.Err() != nil {
+		t.Fatalf("audit: %v", res.Audit.Err())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	loadStrict(t, py, spec, last)
 }

@@ -62,6 +62,10 @@ func run(args []string, stderr io.Writer) int {
 			return 0
 		}
 		fmt.Fprintf(stderr, "floe %s: %s\n", args[0], oneLine(err.Error()))
+		var xe interface{ ExitCode() int } // an error with its own exit status
+		if errors.As(err, &xe) {
+			return xe.ExitCode()
+		}
 		var ue *usageError
 		if errors.As(err, &ue) {
 			return 2

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -24,6 +25,8 @@ import (
 )
 
 const simExamples = `  floe sim --out out/                                  # the default: synthetic data, 20 rounds on loopback
+  floe sim --scenario examples/scenarios/fang-trim.yaml --out out/   # a scenario file; flags override its fields
+  floe sim --scenario out/scenario.yaml --out out2/    # repeat a run from the scenario it wrote
   floe sim --net memory --seed 7 --out out/            # reproducible: same seed, same chain head
   floe sim --dataset mnist --data ../shared/datasets/mnist --model mlp:784-200-200-10 \
            --participants 100 --cohort 10 --rounds 50 --batch 10 --lr 0.05 --out out/
@@ -34,7 +37,8 @@ const simExamples = `  floe sim --out out/                                  # th
 
 func runSim(args []string) error {
 	o := sims.DefaultOptions()
-	fs := newFlagSet("sim", "[flags]", simExamples)
+	fs := newFlagSet("sim", "[--scenario FILE] [flags]", simExamples)
+	scenario := fs.String("scenario", "", "scenario file (YAML, see examples/scenarios): the run's settings; the flags given override its fields")
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "seed for everything: keys, data, partition, training, faults")
 	fs.StringVar(&o.Net, "net", o.Net, "network: tcp (real libp2p hosts on loopback) or memory (in-memory network, simulated clock, reproducible)")
 	fs.IntVar(&o.Nodes, "nodes", o.Nodes, "storage nodes in the committee")
@@ -81,8 +85,33 @@ func runSim(args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	o.Rule.Rule = *rule
-	o.Rule.Params = map[string]float64{}
+	set := map[string]bool{} // the flags given
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var loaded sims.Scenario
+	if *scenario != "" {
+		// The scenario's options, then the flags given on top: parsing
+		// args again sets exactly the flags given, as the first pass did.
+		var err error
+		if loaded, err = sims.LoadScenario(*scenario); err != nil {
+			return usagef("%v", err)
+		}
+		base, err := loaded.Options()
+		if err != nil {
+			return usagef("%v", err)
+		}
+		base.Out = o.Out
+		o, ruleParams = base, nil
+		if err := parseFlags(fs, args); err != nil {
+			return err
+		}
+	}
+	if *scenario == "" || set["rule"] {
+		// --rule replaces a scenario's rule and its parameters.
+		o.Rule = aggregate.Spec{Rule: *rule, Params: map[string]float64{}}
+	}
+	if set["rule-param"] {
+		o.Rule.Params = map[string]float64{}
+	}
 	for _, kv := range ruleParams {
 		k, v, ok := strings.Cut(kv, "=")
 		f, err := strconv.ParseFloat(v, 64)
@@ -92,8 +121,6 @@ func runSim(args []string) error {
 		o.Rule.Params[k] = f
 	}
 	if o.Store == ledger.StoreWalrus {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if set["nodes"] {
 			return usagef("--nodes counts floe's storage nodes; --store walrus has none")
 		}
@@ -106,6 +133,22 @@ func runSim(args []string) error {
 	o.Trainer = newTrainer
 	if err := o.ValidateInputs(); err != nil {
 		return usagef("%v", err)
+	}
+	// The resolved scenario: what ran, to run again. Data read from the
+	// default place ($FLOE_MNIST_DIR) stays unnamed, so that it travels.
+	resolved := sims.ScenarioFrom(o)
+	if !set["data"] && loaded.Data == "" {
+		resolved.Data = ""
+	}
+	scenarioYAML, err := resolved.YAML()
+	if err != nil {
+		return err
+	}
+	if *scenario != "" {
+		fmt.Printf("floe sim: scenario %s, resolved:\n%s", *scenario, scenarioYAML)
+	}
+	if err := writeScenario(o.Out, scenarioYAML, *trainer, *trainerMode); err != nil {
+		return err
 	}
 	fmt.Printf("floe sim: seed=%d net=%s nodes=%d participants=%d cohort=%d rounds=%d dataset=%s model=%s E=%d B=%d lr=%g rule=%s privacy=%s dropout=%g attackers=%d crashes=%d dead-nodes=%d\n",
 		o.Seed, o.Net, o.Nodes, o.Participants, o.Cohort, o.Rounds, o.Dataset, o.Arch, o.Epochs, o.Batch, o.LR, o.Rule.Canonical(), o.Privacy, o.Dropout, o.Attackers, o.Crashes, o.DeadNodes)
@@ -121,6 +164,13 @@ func runSim(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	go func() {
+		// After the first Ctrl-C (which ends the run after the rounds
+		// finished, then writes their outputs and audits them) a second
+		// one ends the process at once. Returns when runSim does (stop).
+		<-ctx.Done()
+		stop()
+	}()
 	bar := progressbar.NewOptions(o.Rounds, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionSetDescription("rounds"),
 		progressbar.OptionShowCount(), progressbar.OptionSetVisibility(!*quiet && isTerminal(os.Stderr)), progressbar.OptionClearOnFinish())
 	fmt.Printf("%5s  %6s  %6s  %8s  %8s  %8s  %8s\n", "round", "status", "cohort", "accepted", "loss", "accuracy", "seconds")
@@ -135,17 +185,21 @@ func runSim(args []string) error {
 		bar.Add(1)
 	})
 	bar.Finish()
-	if err != nil {
+	if err != nil && !(errors.Is(err, context.Canceled) && res != nil) { // Ctrl-C: res holds the rounds finished
 		return err
 	}
 	elapsed := time.Since(start)
+	interrupted := ctx.Err() != nil && len(res.Rounds) < o.Rounds
+	if interrupted {
+		fmt.Printf("interrupted after %d of %d rounds: writing their outputs and auditing them\n", len(res.Rounds), o.Rounds)
+	}
 	for _, c := range res.Crashes {
 		fmt.Printf("coordinator crashed and restarted: %s\n", c)
 	}
 	if len(res.DeadNodes) > 0 {
 		fmt.Printf("storage nodes killed: %v\n", res.DeadNodes)
 	}
-	if err := writeSimOutputs(o, res, elapsed); err != nil {
+	if err := writeSimOutputs(o, res, elapsed, interrupted); err != nil {
 		return err
 	}
 	for i := len(res.Rounds) - 1; i >= 0; i-- {
@@ -179,7 +233,41 @@ func runSim(args []string) error {
 			fmt.Println("  (after restarting the storage nodes of", filepath.Join(o.Out, "nodes"), "with floe storage-node, in the same order)")
 		}
 	}
+	if interrupted {
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted after %d of %d rounds (their outputs are in %s)", len(res.Rounds), o.Rounds, o.Out)}
+	}
 	return nil
+}
+
+// exitInterrupted is floe sim's exit status when Ctrl-C ended it early:
+// 128 + SIGINT, as a shell reports a process that SIGINT killed.
+const exitInterrupted = 130
+
+// exitError is an error with its own exit status (run prints it as any
+// other error).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+func (e *exitError) ExitCode() int { return e.code }
+
+// writeScenario writes the resolved scenario to OUT/scenario.yaml before
+// the run, so that even an interrupted run can be repeated with
+// floe sim --scenario OUT/scenario.yaml. An external trainer is not part
+// of a scenario: a comment names it.
+func writeScenario(out string, scenarioYAML []byte, trainer, trainerMode string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(out, "scenario.yaml")
+	head := "# floe sim's resolved scenario: floe sim --scenario " + path + " runs it again.\n"
+	if trainer != "" {
+		head += "# It ran with --trainer-mode " + trainerMode + " --trainer " + strconv.Quote(trainer) + " (not part of a scenario).\n"
+	}
+	return atomicfile.WriteFile(path, append([]byte(head), scenarioYAML...), 0o644)
 }
 
 // defaultMNISTDir is $FLOE_MNIST_DIR, or ../shared/datasets/mnist.
@@ -190,7 +278,9 @@ func defaultMNISTDir() string {
 	return filepath.Join("..", "shared", "datasets", "mnist")
 }
 
-func writeSimOutputs(o sims.Options, res *sims.Result, elapsed time.Duration) error {
+// writeSimOutputs writes metrics.csv, summary.json and accuracy.png of the
+// rounds in res; interrupted marks a run that Ctrl-C ended early.
+func writeSimOutputs(o sims.Options, res *sims.Result, elapsed time.Duration, interrupted bool) error {
 	f, err := createOutput(filepath.Join(o.Out, "metrics.csv"))
 	if err != nil {
 		return err
@@ -227,7 +317,9 @@ func writeSimOutputs(o sims.Options, res *sims.Result, elapsed time.Duration) er
 		FinalAccuracy float64        `json:"final_accuracy"`
 		Seconds       float64        `json:"seconds"`
 		Rounds        []summaryRound `json:"rounds"`
-	}{Options: newSummaryOptions(o), Head: ledger.Hash(res.Head).String(), JobBlob: ledger.Hash(res.JobBlob).String(), Seconds: elapsed.Seconds()}
+		Interrupted   bool           `json:"interrupted"` // Ctrl-C ended the run before its last round
+	}{Options: newSummaryOptions(o), Head: ledger.Hash(res.Head).String(), JobBlob: ledger.Hash(res.JobBlob).String(), Seconds: elapsed.Seconds(),
+		Interrupted: interrupted}
 	for _, r := range res.Rounds {
 		sum.Rounds = append(sum.Rounds, summaryRound{r.Round, string(r.Status), r.Accepted, r.Loss, r.Accuracy})
 		if r.Status == ledger.StatusOK {

@@ -1,0 +1,173 @@
+package secagg
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Peer is a neighbour a participant masks with: its index and mask-key
+// public key.
+type Peer struct {
+	Index  int
+	Public PublicKey
+}
+
+// Mask adds participant me's masks to its encoded input in place:
+// dst += PRG(self) + sum over peers p of sign(me, p)*PRG(s_{me,p}), modulo
+// 2^bits, where sign is + when me < p and - when me > p, s_{me,p} is the
+// pairwise key (X25519 of mask keys -> HKDF-SHA256) and PRG the AES-256-CTR
+// stream read as little-endian uint64 words. peers must be me's neighbours
+// in g that completed the share-keys step, each once.
+func (d Domain) Mask(dst []uint64, bits int, g *Graph, me int, maskKey *KeyPair, selfMask Secret, peers []Peer) error {
+	if bits < 1 || bits > 64 {
+		return fmt.Errorf("secagg: ring of %d bits", bits)
+	}
+	if me < 0 || me >= g.N() {
+		return fmt.Errorf("secagg: participant %d not in a graph of %d", me, g.N())
+	}
+	ids := make([]int, 0, len(peers)+1)
+	ids = append(ids, me)
+	for _, p := range peers {
+		if !g.Adjacent(me, p.Index) {
+			return fmt.Errorf("secagg: %d is not a neighbour of %d", p.Index, me)
+		}
+		ids = append(ids, p.Index)
+	}
+	if err := distinct(ids); err != nil {
+		return err
+	}
+	keys := make([][32]byte, len(peers))
+	for i, p := range peers {
+		k, err := d.pairKey(maskKey, me, p.Index, p.Public)
+		if err != nil {
+			return err
+		}
+		keys[i] = k
+	}
+	sk := d.selfKey(me, selfMask)
+	expand(dst, &sk, false)
+	for i, p := range peers {
+		expand(dst, &keys[i], me > p.Index)
+	}
+	reduce(dst, bits)
+	return nil
+}
+
+func reduce(v []uint64, bits int) {
+	if m := ringMask(bits); m != ^uint64(0) {
+		for i := range v {
+			v[i] &= m
+		}
+	}
+}
+
+// MaskedInput is a survivor's masked vector.
+type MaskedInput struct {
+	Index  int
+	Vector []uint64
+}
+
+// Revealed is a reconstructed Secret of participant Index.
+type Revealed struct {
+	Index  int
+	Secret Secret
+}
+
+// Unmask writes to dst the sum of the survivors' encoded inputs (the
+// coordinator's and the auditor's unmasking): the sum of the masked
+// vectors, minus each survivor's self mask, minus, for each dropped
+// participant d and each survivor i adjacent to d, sign(i, d)*PRG(s_{i,d})
+// recomputed from d's reconstructed mask-key Secret and i's public key.
+// selfMasks holds exactly one Secret per survivor, dropped one mask-key
+// Secret per participant that completed the share-keys step but sent no
+// masked input; no index may be in both. maskPublic[i] is participant i's
+// mask-key public key; a dropped Secret must derive it. It returns the
+// number of mask vectors expanded (ExpandCount).
+func (d Domain) Unmask(dst []uint64, bits int, g *Graph, survivors []MaskedInput, selfMasks, dropped []Revealed, maskPublic []PublicKey) (int, error) {
+	if bits < 1 || bits > 64 {
+		return 0, fmt.Errorf("secagg: ring of %d bits", bits)
+	}
+	if len(maskPublic) != g.N() {
+		return 0, fmt.Errorf("secagg: %d public keys for %d participants", len(maskPublic), g.N())
+	}
+	surv := make([]int, len(survivors))
+	for i, s := range survivors {
+		if s.Index < 0 || s.Index >= g.N() {
+			return 0, fmt.Errorf("secagg: survivor %d out of range", s.Index)
+		}
+		if len(s.Vector) != len(dst) {
+			return 0, fmt.Errorf("secagg: survivor %d: vector of %d, want %d", s.Index, len(s.Vector), len(dst))
+		}
+		surv[i] = s.Index
+	}
+	all := slices.Clone(surv)
+	for _, r := range dropped {
+		if r.Index < 0 || r.Index >= g.N() {
+			return 0, fmt.Errorf("secagg: dropped %d out of range", r.Index)
+		}
+		all = append(all, r.Index)
+	}
+	if err := distinct(all); err != nil {
+		return 0, fmt.Errorf("secagg: survivors and dropped must be disjoint: %w", err)
+	}
+	selfIdx := make([]int, len(selfMasks))
+	for i, r := range selfMasks {
+		selfIdx[i] = r.Index
+	}
+	if err := distinct(selfIdx); err != nil {
+		return 0, err
+	}
+	a, b := slices.Sorted(slices.Values(selfIdx)), slices.Sorted(slices.Values(surv))
+	if !slices.Equal(a, b) {
+		return 0, fmt.Errorf("secagg: self-mask secrets for %v, survivors %v", a, b)
+	}
+	clear(dst)
+	for _, s := range survivors {
+		for j, v := range s.Vector {
+			dst[j] += v
+		}
+	}
+	n := 0
+	for _, r := range selfMasks {
+		k := d.selfKey(r.Index, r.Secret)
+		expand(dst, &k, true)
+		n++
+	}
+	slices.Sort(surv)
+	for _, r := range dropped {
+		kp := KeyPairFrom(r.Secret)
+		if kp.Public != maskPublic[r.Index] {
+			return 0, fmt.Errorf("secagg: reconstructed mask key of %d does not match its public key", r.Index)
+		}
+		for _, i := range g.Neighbours(r.Index) {
+			if _, ok := slices.BinarySearch(surv, i); !ok {
+				continue
+			}
+			k, err := d.pairKey(&kp, r.Index, i, maskPublic[i])
+			if err != nil {
+				return 0, err
+			}
+			// Survivor i added +PRG if i < d and -PRG if i > d: undo it.
+			expand(dst, &k, i < r.Index)
+			n++
+		}
+	}
+	reduce(dst, bits)
+	return n, nil
+}
+
+// ExpandCount returns how many mask vectors Unmask expands for these
+// survivors and dropped participants: one self mask per survivor plus one
+// pairwise mask per (dropped, adjacent survivor) pair.
+func ExpandCount(g *Graph, survivors, dropped []int) int {
+	s := slices.Sorted(slices.Values(survivors))
+	n := len(s)
+	for _, d := range dropped {
+		for _, i := range g.Neighbours(d) {
+			if _, ok := slices.BinarySearch(s, i); ok {
+				n++
+			}
+		}
+	}
+	return n
+}

@@ -40,6 +40,8 @@ func TestCLIBadNumbers(t *testing.T) {
 		{append(sim, "--deadline", "-1s"), "deadline"},
 		{append(sim, "--norm-bound", "-1"), "norm_bound"},
 		{append(sim, "--quorum", "-1"), "quorum"},
+		{append(sim, "--initial-model", filepath.Join(dir, "missing.safetensors")), "--initial-model"},
+		{append(sim, "--eval", `python3 "unterminated`), "--eval"},
 		{[]string{"participant", "--key", "k", "--coordinator", "c", "--committee", "c", "--update-lifetime", "-1s"}, "--update-lifetime"},
 		{[]string{"storage-node", "--key", "k", "--data", "d", "--memory-mib", "0"}, "--memory-mib"},
 		{[]string{"storage-node", "--key", "k", "--data", "d", "--gc-interval", "0s"}, "--gc-interval"},

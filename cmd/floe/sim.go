@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/floe-fl/floe/coordinator"
+	"github.com/floe-fl/floe/model"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -76,6 +78,8 @@ func runSim(args []string) error {
 	trainer := fs.String("trainer", "", "external trainer command line for every participant, split like a shell's words, no shell (default: built-in)")
 	trainerMode := fs.String("trainer-mode", "per-round", "how --trainer runs: per-round (a process a round) or resident (one process per participant for the job)")
 	trainerTimeout := fs.Duration("trainer-timeout", 0, "with --trainer-mode resident: bound on each train call (0: none)")
+	initialModel := fs.String("initial-model", "", "the job's initial model: a safetensors file (version 0), for a model of your own; one that is not logreg or mlp needs --trainer")
+	evalCmd := fs.String("eval", "", "evaluator program (a command line split like a shell's words) evaluating each new model on the held-out set over the resident-trainer protocol")
 	fs.StringVar(&o.Store, "store", "", "blob store: empty for floe's storage nodes (--nodes), or walrus for Walrus (an in-process publisher and aggregator, or --publisher and --aggregator; no storage nodes)")
 	fs.StringVar(&o.Publisher, "publisher", "", "with --store walrus: a Walrus publisher's base URL to use instead of the in-process one (with --aggregator)")
 	fs.StringVar(&o.Aggregator, "aggregator", "", "with --store walrus: a Walrus aggregator's base URL to use instead of the in-process one (with --publisher)")
@@ -131,6 +135,20 @@ func runSim(args []string) error {
 		return err
 	}
 	o.Trainer = newTrainer
+	if *initialModel != "" {
+		if o.InitialModel, err = os.ReadFile(*initialModel); err != nil {
+			return usagef("--initial-model: %v", err)
+		}
+	}
+	if *evalCmd != "" {
+		argv, err := model.SplitCommand(*evalCmd)
+		if err != nil || len(argv) == 0 {
+			return usagef("--eval %q: %v", *evalCmd, err)
+		}
+		o.Evaluator = func() coordinator.Evaluator {
+			return model.NewResidentTrainer(argv, model.WithOutput(nil, os.Stderr))
+		}
+	}
 	if err := o.ValidateInputs(); err != nil {
 		return usagef("%v", err)
 	}

@@ -114,6 +114,9 @@ func (e Encoding) Encode(dst []uint64, update []float32, weight uint64, seed [32
 	if len(dst) != len(update)+1 {
 		panic("secagg: Encode: len(dst) != len(update)+1")
 	}
+	if e.Bits < 1 || e.Bits > 64 || e.FracBits < 0 || e.FracBits > 52 || !(e.Clip > 0) {
+		return fmt.Errorf("secagg: invalid encoding bits=%d frac_bits=%d clip=%g", e.Bits, e.FracBits, e.Clip)
+	}
 	if weight < 1 || weight > e.MaxWeight {
 		return fmt.Errorf("secagg: weight %d outside [1, %d]", weight, e.MaxWeight)
 	}

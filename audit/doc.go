@@ -15,10 +15,13 @@
 //     name in the job; without them the audit still runs but cannot replay
 //     aggregations, and says so. From > 1 replays from round From only.
 //  2. Call Run(ctx, cfg). It walks from the head back to the job record, then
-//     applies every round in order: State.Needs names the blobs a round
-//     needs, Run reads them (at most Fetchers at a time) into an Entry, and
-//     State.Apply checks the round and returns the next State and the
-//     round's Row. Apply is a pure fold: it does no I/O.
+//     applies every round in order: State.Needs names the models and states
+//     a round needs, Run reads them (at most Fetchers at a time) into an
+//     Entry, and State.Apply checks the round and returns the next State
+//     and the round's Row. Apply does no I/O but through Entry.Updates,
+//     which its replay calls for the update blobs a few at a time ahead of
+//     the fold (package prefetch), each with its submission's length limit:
+//     an audit's memory is O(window x update), not O(cohort x update).
 //  3. Read the Report: per-round rows (round, status, submissions, rule,
 //     verdict, checks made and skipped with the reason) and a final Verdict:
 //     "verified" (every check held), "incomplete" (none failed, some could

@@ -138,11 +138,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		fetchers = 4
 	}
 	for i, r := range recs {
-		blobs := fetch(ctx, cfg.Get, st.Needs(&r.cm.C), st.Limits(&r.cm.C), fetchers)
+		blobs := fetch(ctx, cfg.Get, st.Needs(&r.cm.C), fetchers)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		next, row, err := st.Apply(ctx, Entry{ID: r.id, Record: r.data, Blobs: blobs})
+		next, row, err := st.Apply(ctx, Entry{ID: r.id, Record: r.data, Blobs: blobs, Updates: cfg.Get})
 		rep.Rounds[i] = row
 		if err != nil {
 			var ce *CheckError
@@ -156,9 +156,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return finish(nil)
 }
 
-// fetch reads ids with at most n reads at a time, each blob named in
-// limits with that length limit (blob.WithMaxLength).
-func fetch(ctx context.Context, get ledger.Getter, ids []ledger.BlobID, limits map[ledger.BlobID]uint64, n int) map[ledger.BlobID]Blob {
+// fetch reads ids with at most n reads at a time.
+func fetch(ctx context.Context, get ledger.Getter, ids []ledger.BlobID, n int) map[ledger.BlobID]Blob {
 	out := make(map[ledger.BlobID]Blob, len(ids))
 	var (
 		mu  sync.Mutex
@@ -171,14 +170,7 @@ func fetch(ctx context.Context, get ledger.Getter, ids []ledger.BlobID, limits m
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			gctx := ctx
-			if max, ok := limits[id]; ok {
-				gctx = blob.WithMaxLength(ctx, max)
-			}
-			b, err := get(gctx, id)
-			if max, ok := limits[id]; ok && err == nil && uint64(len(b)) > max {
-				b, err = nil, &blob.TooLargeError{ID: id, Length: uint64(len(b)), Max: max}
-			}
+			b, err := get(ctx, id)
 			mu.Lock()
 			out[id] = Blob{Data: b, Err: err}
 			mu.Unlock()

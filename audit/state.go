@@ -12,6 +12,7 @@ import (
 	"github.com/floe-fl/floe/aggregate"
 	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/blob/walrus"
+	"github.com/floe-fl/floe/internal/prefetch"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/seal"
@@ -33,6 +34,11 @@ type Entry struct {
 	ID     ledger.BlobID // where the record was read
 	Record []byte
 	Blobs  map[ledger.BlobID]Blob
+	// Updates, if set, reads the round's update blobs, which Needs does not
+	// list: the replay reads them a few at a time ahead of the fold
+	// (package prefetch), so an audit's memory is O(window x update), not
+	// O(cohort x update). Without it, update blobs are looked up in Blobs.
+	Updates ledger.Getter
 }
 
 // State is what the audit has established after a prefix of the chain. It
@@ -246,8 +252,9 @@ func statusText(r *ledger.SubmissionRecord) string {
 
 // Needs returns the blobs Apply will look up in the Entry for commitment c,
 // given the state: the input model (when not yet known), the output model
-// and aggregator state of an ok round, the previous state (when not yet
-// known) and the update blobs of the submissions the aggregation saw.
+// and aggregator state of an ok round and the previous state (when not yet
+// known). The update blobs of the submissions the aggregation saw are read
+// through Entry.Updates (or looked up in Entry.Blobs without it).
 func (s State) Needs(c *ledger.Commitment) []ledger.BlobID {
 	round := s.Round + 1
 	if round < s.From {
@@ -271,26 +278,7 @@ func (s State) Needs(c *ledger.Commitment) []ledger.BlobID {
 			add(c.StateBlob)
 		}
 	}
-	for i := range c.Submissions {
-		if c.Submissions[i].SeenByFold() {
-			add(c.Submissions[i].Signed.Sub.Blob)
-		}
-	}
 	return ids
-}
-
-// Limits returns the most bytes each update blob of commitment c may have
-// (round.UpdateLimit): Needs' update blobs are read with these limits, so a
-// blob longer than its submission declared is refused unread.
-func (s State) Limits(c *ledger.Commitment) map[ledger.BlobID]uint64 {
-	out := map[ledger.BlobID]uint64{}
-	for i := range c.Submissions {
-		sub := &c.Submissions[i].Signed.Sub
-		if max, ok := round.UpdateLimit(s.Job, sub); ok && c.Submissions[i].SeenByFold() {
-			out[sub.Blob] = max
-		}
-	}
-	return out
 }
 
 // roundCtx carries one Apply's working data.
@@ -323,6 +311,32 @@ func (x *roundCtx) skip(check, why string) {
 
 func (x *roundCtx) note(format string, a ...any) {
 	x.row.Notes = append(x.row.Notes, fmt.Sprintf(format, a...))
+}
+
+// getUpdate reads an update blob: through Entry.Updates, with the length
+// limit of its submission, or from Entry.Blobs.
+func (x *roundCtx) getUpdate(ctx context.Context, sub *ledger.Submission) ([]byte, error) {
+	if x.e.Updates == nil {
+		return x.get(sub.Blob)
+	}
+	max, limited := round.UpdateLimit(x.s.Job, sub)
+	if limited {
+		ctx = blob.WithMaxLength(ctx, max)
+	}
+	b, err := x.e.Updates(ctx, sub.Blob)
+	if err == nil && limited && uint64(len(b)) > max {
+		return nil, &blob.TooLargeError{ID: sub.Blob, Length: uint64(len(b)), Max: max}
+	}
+	return b, err
+}
+
+// unavailable says why an update blob could not be read.
+func (x *roundCtx) unavailable(p string, err error) string {
+	why := fmt.Sprintf("update blob of %s unavailable: %v", p, err)
+	if ms := x.s.Job.UpdateLifetimeMillis; ms > 0 {
+		why += fmt.Sprintf(" (the job keeps update blobs for %v: they may have expired)", time.Duration(ms)*time.Millisecond)
+	}
+	return why
 }
 
 // get returns a needed blob from the entry.
@@ -436,7 +450,7 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 	if err != nil {
 		return s, err
 	}
-	x.updates(fold)
+	x.updates(ctx, fold)
 	prevState, err := x.prevState()
 	if err != nil {
 		return s, err
@@ -630,11 +644,14 @@ func (x *roundCtx) outputs() (outputs, error) {
 
 // updates checks what can be checked of update blobs without opening them:
 // that they can be read. Their hashes are checked by the replay.
-func (x *roundCtx) updates(fold []ledger.SubmissionRecord) {
+func (x *roundCtx) updates(ctx context.Context, fold []ledger.SubmissionRecord) {
 	s := x.s
 	for i := range fold {
+		if x.e.Updates != nil && s.canOpen {
+			break // the replay reads each update once, and says which it could not
+		}
 		rec := &fold[i]
-		_, err := x.get(rec.Signed.Sub.Blob)
+		_, err := x.getUpdate(ctx, &rec.Signed.Sub)
 		var tl *blob.TooLargeError
 		if errors.As(err, &tl) {
 			continue // longer than declared: refused unread, and the replay says so
@@ -646,11 +663,7 @@ func (x *roundCtx) updates(fold []ledger.SubmissionRecord) {
 			continue
 		}
 		if err != nil {
-			why := fmt.Sprintf("update blob of %s unavailable: %v", rec.Signed.Sub.Participant, err)
-			if ms := s.Job.UpdateLifetimeMillis; ms > 0 {
-				why += fmt.Sprintf(" (the job keeps update blobs for %v: they may have expired)", time.Duration(ms)*time.Millisecond)
-			}
-			x.skip(CheckUpdate, why)
+			x.skip(CheckUpdate, x.unavailable(rec.Signed.Sub.Participant, err))
 		}
 	}
 	if s.Job.Privacy == "sealed" && !s.canOpen {
@@ -690,17 +703,20 @@ func (x *roundCtx) replay(ctx context.Context, fold []ledger.SubmissionRecord, i
 		subs[i] = fold[i].Signed
 		recorded[subs[i].Sub.Participant] = fold[i].Reason
 	}
-	open := func(_ context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+	open := func(ctx context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
 		if recorded[sub.Sub.Participant] == ledger.ReasonBlobMissing {
 			return nil, ledger.ReasonBlobMissing, nil
 		}
-		b, err := x.get(sub.Sub.Blob)
+		b, err := x.getUpdate(ctx, &sub.Sub)
 		var tl *blob.TooLargeError
 		if errors.As(err, &tl) {
 			return nil, ledger.ReasonSizeMismatch, nil // refused unread, as the coordinator does
 		}
 		if err != nil {
-			return nil, "", &errNoOpen{fmt.Sprintf("update blob of %s unavailable: %v", sub.Sub.Participant, err)}
+			if ctx.Err() != nil {
+				return nil, "", ctx.Err()
+			}
+			return nil, "", &errNoOpen{x.unavailable(sub.Sub.Participant, err)}
 		}
 		if r := round.CheckUpdateSize(s.Job, &sub.Sub, len(b)); r != "" {
 			return nil, r, nil
@@ -718,7 +734,13 @@ func (x *roundCtx) replay(ctx context.Context, fold []ledger.SubmissionRecord, i
 		return round.OpenSealed(s.Job, sub, b, s.name, s.key)
 	}
 	in := round.FoldInput{Job: s.Job, Round: r, Global: input, State: state, NoiseSeed: c.NoiseSeed, Subs: subs}
-	out, err := round.Fold(ctx, in, open)
+	opener := open
+	if x.e.Updates != nil {
+		pf := prefetch.New(ctx, subs, open, prefetch.Window)
+		defer pf.Close()
+		opener = pf.Open
+	}
+	out, err := round.Fold(ctx, in, opener)
 	if err != nil {
 		var no *errNoOpen
 		if errors.As(err, &no) {

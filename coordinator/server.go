@@ -19,6 +19,7 @@ import (
 	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/job"
 	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/internal/prefetch"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/seal"
@@ -460,7 +461,7 @@ func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 	if err != nil {
 		return err
 	}
-	pf := newPrefetcher(ctx, t.Subs, s.open, FoldWindow)
+	pf := prefetch.New(ctx, t.Subs, s.open, prefetch.Window)
 	out, err := round.Fold(ctx, round.FoldInput{Job: job, Round: t.Round, Global: global, State: state, NoiseSeed: noise, Subs: t.Subs}, pf.Open)
 	pf.Close()
 	if err != nil {

@@ -1,4 +1,4 @@
-package coordinator
+package prefetch
 
 import (
 	"context"
@@ -42,7 +42,7 @@ func TestPrefetcherInOrderBounded(t *testing.T) {
 		}
 		return []byte(s.Sub.Participant), "", nil
 	}
-	p := newPrefetcher(context.Background(), subs, open, 4)
+	p := New(context.Background(), subs, open, 4)
 	for i := range subs {
 		b, reason, err := p.Open(context.Background(), &subs[i])
 		want := subs[i].Sub.Participant
@@ -74,7 +74,7 @@ func TestPrefetcherClose(t *testing.T) {
 		done.Add(1)
 		return nil, "", ctx.Err()
 	}
-	p := newPrefetcher(context.Background(), subs, open, 3)
+	p := New(context.Background(), subs, open, 3)
 	p.Close()
 	if done.Load() != 3 {
 		t.Fatalf("%d openings returned by Close, want the 3 started", done.Load())
@@ -82,7 +82,7 @@ func TestPrefetcherClose(t *testing.T) {
 }
 
 // BenchmarkFoldOpen compares opening a round's 20 submissions one after
-// another with prefetching FoldWindow ahead, each opening taking 2 ms (a
+// another with prefetching Window ahead, each opening taking 2 ms (a
 // blob read's latency) and the fold 1 ms per update.
 func BenchmarkFoldOpen(b *testing.B) {
 	subs := prefetchSubs(20)
@@ -99,9 +99,9 @@ func BenchmarkFoldOpen(b *testing.B) {
 			}
 		}
 	})
-	b.Run(fmt.Sprintf("prefetch=%d", FoldWindow), func(b *testing.B) {
+	b.Run(fmt.Sprintf("prefetch=%d", Window), func(b *testing.B) {
 		for b.Loop() {
-			p := newPrefetcher(context.Background(), subs, open, FoldWindow)
+			p := New(context.Background(), subs, open, Window)
 			for i := range subs {
 				p.Open(context.Background(), &subs[i])
 				fold()

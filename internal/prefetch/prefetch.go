@@ -1,4 +1,8 @@
-package coordinator
+// Package prefetch opens a round's submissions ahead of the fold that asks
+// for them, a bounded window at a time: the coordinator's fold and the
+// audit's replay read updates with it, so fetching overlaps folding and
+// memory stays O(window x update).
+package prefetch
 
 import (
 	"context"
@@ -8,10 +12,10 @@ import (
 	"github.com/floe-fl/floe/round"
 )
 
-// FoldWindow is how many submissions the coordinator fetches and opens
-// ahead of the one being folded: the fold's memory is O(FoldWindow x
-// update), not O(cohort x update), and fetching overlaps folding.
-const FoldWindow = 4
+// Window is how many submissions are fetched and opened ahead of the one
+// being folded: the fold's memory is O(Window x update), not O(cohort x
+// update), and fetching overlaps folding.
+const Window = 4
 
 // opened is one prefetched opening.
 type opened struct {
@@ -20,11 +24,11 @@ type opened struct {
 	err       error
 }
 
-// prefetcher runs an Opener on the submissions of a fold in order, up to
+// Openings runs an Opener on the submissions of a fold in order, up to
 // window of them ahead of the one the fold asks for, each in its own
 // goroutine. Its Open serves them in order. Close cancels what is still
 // running and waits for it: the prefetcher owns its goroutines.
-type prefetcher struct {
+type Openings struct {
 	subs   []ledger.SignedSubmission
 	open   round.Opener
 	window int
@@ -37,9 +41,9 @@ type prefetcher struct {
 	next    int // the next submission to start
 }
 
-// newPrefetcher starts fetching the first window submissions of subs.
-func newPrefetcher(ctx context.Context, subs []ledger.SignedSubmission, open round.Opener, window int) *prefetcher {
-	p := &prefetcher{subs: subs, open: open, window: max(window, 1), results: make([]chan opened, len(subs))}
+// New starts fetching the first window submissions of subs.
+func New(ctx context.Context, subs []ledger.SignedSubmission, open round.Opener, window int) *Openings {
+	p := &Openings{subs: subs, open: open, window: max(window, 1), results: make([]chan opened, len(subs))}
 	p.ctx, p.cancel = context.WithCancel(ctx)
 	for i := range p.results {
 		p.results[i] = make(chan opened, 1)
@@ -51,7 +55,7 @@ func newPrefetcher(ctx context.Context, subs []ledger.SignedSubmission, open rou
 }
 
 // startLocked starts fetches until n are started ahead.
-func (p *prefetcher) startLocked(upTo int) {
+func (p *Openings) startLocked(upTo int) {
 	for p.next < len(p.subs) && p.next < upTo {
 		i := p.next
 		p.next++
@@ -68,7 +72,7 @@ func (p *prefetcher) startLocked(upTo int) {
 // ahead, and starts the one window places further. The fold asks for the
 // submissions of the slice the prefetcher was given (round.Fold passes
 // pointers into FoldInput.Subs), in order; any other is opened directly.
-func (p *prefetcher) Open(ctx context.Context, s *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+func (p *Openings) Open(ctx context.Context, s *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
 	i := -1
 	for j := range p.subs {
 		if &p.subs[j] == s {
@@ -91,7 +95,7 @@ func (p *prefetcher) Open(ctx context.Context, s *ledger.SignedSubmission) ([]by
 }
 
 // Close cancels the fetches still running and waits for them.
-func (p *prefetcher) Close() {
+func (p *Openings) Close() {
 	p.cancel()
 	p.wg.Wait()
 }

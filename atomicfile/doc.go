@@ -33,4 +33,7 @@
 //
 // Errors start with "atomicfile: " and wrap the underlying *fs.PathError or
 // errno, so errors.Is(err, fs.ErrNotExist) works.
+//
+// WarnIfShared is the one check of a secret file's mode (identity keys,
+// HPKE keys): a warning, once per path, when others can read it.
 package atomicfile

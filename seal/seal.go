@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 
 	"github.com/cloudflare/circl/hpke"
 	"github.com/cloudflare/circl/kem"
+	"github.com/floe-fl/floe/atomicfile"
 	"github.com/floe-fl/floe/codec"
 	"github.com/floe-fl/floe/ledger"
 )
@@ -63,26 +63,6 @@ func (k *Key) WriteFile(path string) error {
 	return nil
 }
 
-// keyModeOut receives the warning about a key file others can read; tests
-// replace it.
-var keyModeOut io.Writer = os.Stderr
-
-// keyModeWarned holds the paths already warned about: each once a process.
-var keyModeWarned sync.Map
-
-// warnKeyMode warns, once per path, when the key file at path has group or
-// other permission bits: anyone who can read it can open sealed updates.
-func warnKeyMode(path string) {
-	fi, err := os.Stat(path)
-	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 == 0 {
-		return
-	}
-	if _, seen := keyModeWarned.LoadOrStore(path, true); seen {
-		return
-	}
-	fmt.Fprintf(keyModeOut, "warning: HPKE key file %s has mode %04o: others can read it (chmod 600 %s)\n", path, fi.Mode().Perm(), path)
-}
-
 // LoadOrCreateKey reads an HPKE key file, creating it (mode 0600) if absent.
 func LoadOrCreateKey(path string) (*Key, error) {
 	b, err := os.ReadFile(path)
@@ -96,7 +76,7 @@ func LoadOrCreateKey(path string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal: read key: %w", err)
 	}
-	warnKeyMode(path)
+	atomicfile.WarnIfShared(path, "HPKE key")
 	k, err := ParseKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("seal: key file %s: %w", path, err)

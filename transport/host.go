@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -253,7 +252,7 @@ func ResetOnDone(ctx context.Context, s network.Stream) (stop func() bool) {
 func LoadOrCreateKey(path string) (crypto.PrivKey, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
-		warnKeyMode(path)
+		atomicfile.WarnIfShared(path, "identity key")
 		k, err := crypto.UnmarshalPrivateKey(b)
 		if err != nil {
 			return nil, fmt.Errorf("transport: key file %s: %v", path, err)
@@ -274,26 +273,6 @@ func LoadOrCreateKey(path string) (crypto.PrivKey, error) {
 		return nil, err
 	}
 	return k, nil
-}
-
-// keyModeOut receives the warning about a key file others can read; tests
-// replace it.
-var keyModeOut io.Writer = os.Stderr
-
-// keyModeWarned holds the paths already warned about: each once a process.
-var keyModeWarned sync.Map
-
-// warnKeyMode warns, once per path, when the key file at path has group or
-// other permission bits: anyone who can read it can act as this peer.
-func warnKeyMode(path string) {
-	fi, err := os.Stat(path)
-	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 == 0 {
-		return
-	}
-	if _, seen := keyModeWarned.LoadOrStore(path, true); seen {
-		return
-	}
-	fmt.Fprintf(keyModeOut, "warning: identity key file %s has mode %04o: others can read it (chmod 600 %s)\n", path, fi.Mode().Perm(), path)
 }
 
 // WriteKeyFile writes k to path in libp2p's protobuf key format with mode

@@ -6,15 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/floe-fl/floe/atomicfile"
 )
 
 // TestKeyModeWarning: a key file with group or other permission bits is
 // loaded with one warning per path; a 0600 file loads silently.
 func TestKeyModeWarning(t *testing.T) {
 	var out bytes.Buffer
-	old := keyModeOut
-	keyModeOut = &out
-	t.Cleanup(func() { keyModeOut = old })
+	t.Cleanup(atomicfile.SetWarningOutput(&out))
 	dir := t.TempDir()
 	private, shared := filepath.Join(dir, "private.key"), filepath.Join(dir, "shared.key")
 	for _, p := range []string{private, shared} {

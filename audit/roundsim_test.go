@@ -54,19 +54,27 @@ func verified(t *testing.T, rep *audit.Report) {
 
 func u64(n uint64) *uint64 { return &n }
 
+// newSim starts a simulated job of cfg with the named participants
+// registered (10 examples each).
+func newSim(t *testing.T, cfg roundsim.Config, names ...string) *roundsim.Sim {
+	t.Helper()
+	sim, err := roundsim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range names {
+		sim.Register(p, 10)
+	}
+	return sim
+}
+
 // receiptsChain runs two rounds with every receipt-time rejection, fold-time
 // rejections, a late submission carried into round 2, and a crash between
 // round 2's fold and its commit.
 func receiptsChain(t *testing.T) *roundsim.Sim {
 	cfg := roundsim.Default()
 	cfg.MinParticipants = 4
-	sim, err := roundsim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{"p1", "p2", "p3", "p4", "p5"} {
-		sim.Register(p, 10)
-	}
+	sim := newSim(t, cfg, "p1", "p2", "p3", "p4", "p5")
 	must(t)(sim.Submit("p1", roundsim.Submission{Round: u64(1)})) // before the round opens
 	sim.Tick(0)
 	cohort := sim.Machine().Cohort()
@@ -123,13 +131,7 @@ func TestAuditSimulatedReceipts(t *testing.T) {
 // chain as one that never crashed, and it verifies.
 func TestAuditSimulatedCrash(t *testing.T) {
 	run := func(crash bool) ledger.BlobID {
-		sim, err := roundsim.New(roundsim.Default())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range []string{"p1", "p2", "p3"} {
-			sim.Register(p, 10)
-		}
+		sim := newSim(t, roundsim.Default(), "p1", "p2", "p3")
 		sim.Tick(0)
 		must(t)(sim.Submit("p1", roundsim.Submission{}))
 		if crash {
@@ -157,13 +159,7 @@ func TestAuditSimulatedCrash(t *testing.T) {
 // TestAuditSimulatedRejectionCap: past MaxRejectsRecorded rejections a
 // round, the rest are counted, the record stays bounded, and it verifies.
 func TestAuditSimulatedRejectionCap(t *testing.T) {
-	sim, err := roundsim.New(roundsim.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{"p1", "p2", "p3"} {
-		sim.Register(p, 10)
-	}
+	sim := newSim(t, roundsim.Default(), "p1", "p2", "p3")
 	sim.Tick(0)
 	sim.Register("flood", 10) // registered after the round opened: not in its cohort
 	extra := 40
@@ -235,13 +231,7 @@ func TestAuditSimulatedReceiptLies(t *testing.T) {
 func TestAuditSimulatedRuleFailure(t *testing.T) {
 	cfg := roundsim.Default()
 	cfg.CohortSize, cfg.MinParticipants, cfg.Rule = 5, 5, "krum(f=1)"
-	sim, err := roundsim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{"p1", "p2", "p3", "p4", "p5"} {
-		sim.Register(p, 10)
-	}
+	sim := newSim(t, cfg, "p1", "p2", "p3", "p4", "p5")
 	if err := sim.Round(map[string]string{"p5": roundsim.UpdateNaN}); err != nil {
 		t.Fatal(err)
 	}
@@ -280,13 +270,7 @@ func TestAuditSimulatedRuleFailure(t *testing.T) {
 // counted, the commitment stays far below the record limit, and the audit
 // replays every verdict from the compacted records.
 func TestAuditSimulatedJunkSubmissions(t *testing.T) {
-	sim, err := roundsim.New(roundsim.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{"p1", "p2", "p3"} {
-		sim.Register(p, 10)
-	}
+	sim := newSim(t, roundsim.Default(), "p1", "p2", "p3")
 	sim.Tick(0)
 	junk := make([]byte, 1<<20)
 	for i := 0; i < 20; i++ {
@@ -369,13 +353,7 @@ func TestAuditSimulatedWalrus(t *testing.T) {
 // commitment, the audit recomputes them, and malformed or oversized
 // metrics are rejected at receipt (bounded records).
 func TestAuditSimulatedParticipantMetrics(t *testing.T) {
-	sim, err := roundsim.New(roundsim.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{"p1", "p2", "p3"} {
-		sim.Register(p, 10)
-	}
+	sim := newSim(t, roundsim.Default(), "p1", "p2", "p3")
 	sim.Tick(0)
 	examples := map[string]uint64{"p1": 10, "p2": 30, "p3": 60}
 	loss := map[string]string{"p1": "1", "p2": "0.5", "p3": "0.25"}

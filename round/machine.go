@@ -163,9 +163,6 @@ func (m *Machine) JobID() ledger.Hash { return m.jobID }
 // Cohort returns the open round's cohort, sorted (a copy).
 func (m *Machine) Cohort() []string { return slices.Clone(m.cohort) }
 
-// Candidates returns the peers the round's cohort was drawn from (a copy).
-func (m *Machine) Candidates() []string { return slices.Clone(m.candidates) }
-
 // Registered returns the examples peer claimed at registration, and whether it registered.
 func (m *Machine) Registered(peer string) (uint64, bool) {
 	n, ok := m.registered[peer]
@@ -178,17 +175,11 @@ func (m *Machine) NumRegistered() int { return len(m.registered) }
 // DeadlineMillis returns the open round's deadline.
 func (m *Machine) DeadlineMillis() uint64 { return m.deadlineMillis }
 
-// CloseMillis returns the time the last round closed.
-func (m *Machine) CloseMillis() uint64 { return m.closeMillis }
-
 // Receipts returns the current round's receipt log (a copy) and how many of
 // its entries came before the round opened.
 func (m *Machine) Receipts() ([]ledger.SubmissionRecord, uint64) {
 	return slices.Clone(m.receipts), m.opened
 }
-
-// Dropped returns how many rejections of the current round were counted but not recorded.
-func (m *Machine) Dropped() uint64 { return m.dropped }
 
 // InCohort reports whether peer is in the open round's cohort.
 func (m *Machine) InCohort(peer string) bool {

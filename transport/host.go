@@ -313,14 +313,8 @@ func WriteKeyFile(path string, k crypto.PrivKey) error {
 	if err := os.Link(tmp.Name(), path); err != nil {
 		return fmt.Errorf("transport: write key: %w", err)
 	}
-	return SyncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
-
-// SyncDir fsyncs a directory so that renames and creations in it are durable.
-//
-// Deprecated: use atomicfile.SyncDir; SyncDir remains until its last callers
-// (coordinator/server.go, blob/node.go) move.
-func SyncDir(dir string) error { return atomicfile.SyncDir(dir) }
 
 // CopyBuffer copies from src to dst with a buffer of size bytes, bypassing
 // ReaderFrom/WriterTo fast paths so the buffer size is what governs the

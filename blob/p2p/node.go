@@ -351,7 +351,7 @@ func (n *Node) writeSliver(meta sliverMeta, size uint64, r io.Reader) error {
 	if err := os.Rename(tmp, n.sliverPath(meta.ID, meta.Index)); err != nil {
 		return fmt.Errorf("blob: rename sliver: %w", err)
 	}
-	return transport.SyncDir(n.sliverDir())
+	return atomicfile.SyncDir(n.sliverDir())
 }
 
 // writebackWriter writes to f and starts the kernel's writeback of every
@@ -610,10 +610,10 @@ func (n *Node) CollectGarbage() (int, error) {
 		}
 	}
 	if removed > 0 {
-		if err := transport.SyncDir(n.sliverDir()); err != nil {
+		if err := atomicfile.SyncDir(n.sliverDir()); err != nil {
 			return removed, err
 		}
-		if err := transport.SyncDir(n.certDir()); err != nil {
+		if err := atomicfile.SyncDir(n.certDir()); err != nil {
 			return removed, err
 		}
 	}

@@ -115,6 +115,9 @@ func (j *JobSpec) Validate() error {
 	if err := j.validateAdmission(); err != nil {
 		return err
 	}
+	if err := j.validateSecAgg(); err != nil {
+		return err
+	}
 	if worst := j.MaxCommitmentSize(); worst > MaxRecordSize {
 		return jobErr("cohort_size", "a round's commitment could reach %d bytes, above the %d-byte record limit every reader enforces: lower cohort_size or max_registrations (committee of %d)", worst, MaxRecordSize, len(j.Committee))
 	}
@@ -198,8 +201,23 @@ func (j *JobSpec) MaxCommitmentSize() int {
 	n := len(j.Committee)
 	cands := min(j.Registrations(), MaxCohort)
 	cohort := min(j.CohortSize, cands)
-	return 4096 + int(cands)*(MaxPeerIDLen+4) + int(cohort)*(MaxPeerIDLen+4) +
+	size := 4096 + int(cands)*(MaxPeerIDLen+4) + int(cohort)*(MaxPeerIDLen+4) +
 		(int(cohort)+MaxRejectsRecorded)*MaxSubmissionRecordSize(n) + len(j.Aggregation)
+	if j.Privacy == PrivacySecAgg {
+		size += int(cohort) * MaxSecAggMemberBytes(int(cohort))
+	}
+	return size
+}
+
+// MaxSecAggMemberBytes bounds what one member of a secagg cohort of n adds
+// to the commitment's SecAggRecord: its key advert, share header, survivor
+// signature, reveal (one 42-byte share per neighbour of the round's
+// graph, see secagg.Degree), an
+// exclusion per step and two recovered secrets, each with its peer ID and
+// signature.
+func MaxSecAggMemberBytes(n int) int {
+	const peer, sig, rec = MaxPeerIDLen + 4, SignatureSize + 4, 48
+	return 5*(peer+sig+rec) + 2*(32+4) + secaggDegree(n)*(secaggRevealedShareSize+2) + 5*(peer+64) + 2*(peer+40)
 }
 
 func (j *JobSpec) validateAdmission() error {
@@ -263,9 +281,11 @@ func (j *JobSpec) validateRecipients() error {
 			return jobErr("recipients", "%d recipients in a plain job, want none", len(j.Recipients))
 		}
 		return nil
+	case PrivacySecAgg:
+		return nil // validateSecAgg
 	case "sealed":
 	default:
-		return jobErr("privacy", "%q, want sealed or plain", j.Privacy)
+		return jobErr("privacy", "%q, want sealed, secagg or plain", j.Privacy)
 	}
 	if len(j.Recipients) == 0 {
 		return jobErr("recipients", "a sealed job needs at least one")

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -45,6 +46,15 @@ func TestJobSpecValidate(t *testing.T) {
 	}{
 		{"valid", func(j *JobSpec) {}, ""},
 		{"plain", func(j *JobSpec) { j.Privacy, j.Recipients = "plain", nil }, ""},
+		{"secagg", secaggJob(nil), ""},
+		{"secagg without params", secaggJob(func(j *JobSpec) { j.SecAgg = nil }), "ledger: job: secagg: a secagg job needs its parameters"},
+		{"secagg params in a sealed job", func(j *JobSpec) { j.SecAgg = &SecAggParams{} }, "ledger: job: secagg: parameters in a sealed job"},
+		{"secagg with recipients", secaggJob(func(j *JobSpec) { j.Recipients = []Recipient{{Name: "a", KEM: KEMX25519, PublicKey: make([]byte, 32)}} }), "ledger: job: recipients: 1 recipients in a secagg job, want none"},
+		{"secagg cohort of two", secaggJob(func(j *JobSpec) { j.CohortSize, j.Quorum = 2, 2 }), "ledger: job: cohort_size: 2, secure aggregation needs at least 3"},
+		{"secagg threshold half", secaggJob(func(j *JobSpec) { j.SecAgg.Threshold = "0.5" }), `ledger: job: secagg.threshold: "0.5", want a decimal in (0.5, 1]`},
+		{"secagg ring too small", secaggJob(func(j *JobSpec) { j.SecAgg.Bits = 40 }), "ledger: job: secagg.bits: 40: "},
+		{"secagg zero clip", secaggJob(func(j *JobSpec) { j.SecAgg.Clip = "0" }), `ledger: job: secagg.clip: "0", want a decimal > 0`},
+		{"secagg no step", secaggJob(func(j *JobSpec) { j.SecAgg.StepMillis = 0 }), "ledger: job: secagg.step: 0ms"},
 		{"optional decimals absent", func(j *JobSpec) { j.Train.Mu, j.Train.WeightDecay, j.NormBound, j.Clip = "", "", "", false }, ""},
 		{"zero decimals", func(j *JobSpec) { j.Train.Mu, j.Train.WeightDecay, j.NormBound, j.Clip = "0", "0", "0", false }, ""},
 		{"lifetime forever", func(j *JobSpec) { j.UpdateLifetimeMillis = 0 }, ""},
@@ -83,8 +93,8 @@ func TestJobSpecValidate(t *testing.T) {
 		{"mu negative", func(j *JobSpec) { j.Train.Mu = "-1" }, "ledger: job: train.mu: -1, want >= 0"},
 		{"weight decay malformed", func(j *JobSpec) { j.Train.WeightDecay = "x" }, "ledger: job: train.weight_decay: decimal"},
 		{"weight decay negative", func(j *JobSpec) { j.Train.WeightDecay = "-1e-05" }, "ledger: job: train.weight_decay: -1e-05, want >= 0"},
-		{"privacy", func(j *JobSpec) { j.Privacy = "secret" }, "ledger: job: privacy: \"secret\", want sealed or plain"},
-		{"privacy empty", func(j *JobSpec) { j.Privacy = "" }, "ledger: job: privacy: \"\", want sealed or plain"},
+		{"privacy", func(j *JobSpec) { j.Privacy = "secret" }, "ledger: job: privacy: \"secret\", want sealed, secagg or plain"},
+		{"privacy empty", func(j *JobSpec) { j.Privacy = "" }, "ledger: job: privacy: \"\", want sealed, secagg or plain"},
 		{"plain with recipients", func(j *JobSpec) { j.Privacy = "plain" }, "ledger: job: recipients: 2 recipients in a plain job, want none"},
 		{"sealed without recipients", func(j *JobSpec) { j.Recipients = nil }, "ledger: job: recipients: a sealed job needs at least one"},
 		{"recipient name", func(j *JobSpec) { j.Recipients[1].Name = "" }, "ledger: job: recipients[1].name: empty"},
@@ -134,5 +144,33 @@ func TestJobSpecValidate(t *testing.T) {
 				t.Fatalf("error %v is not a *JobError naming its field", err)
 			}
 		})
+	}
+}
+
+// secaggJob returns a mutation making validJob a secagg job (cohort 3,
+// clip 1, 16 fractional bits, the 2^32-example bound: a 51-bit sum), then
+// applying more.
+func secaggJob(more func(j *JobSpec)) func(j *JobSpec) {
+	return func(j *JobSpec) {
+		j.Privacy, j.Recipients = PrivacySecAgg, nil
+		j.SecAgg = &SecAggParams{Bits: 51, FracBits: 16, Clip: "1", Threshold: "0.66", StepMillis: 1000}
+		if more != nil {
+			more(j)
+		}
+	}
+}
+
+func TestSecAggNeed(t *testing.T) {
+	for _, tc := range []struct {
+		th      string
+		holders int
+		want    int
+	}{
+		{"0.66", 2, 2}, {"0.66", 3, 2}, {"0.66", 4, 3}, {"0.66", 6, 4}, {"0.66", 28, 19},
+		{"1", 5, 5}, {"0.51", 1, 2}, {"bad", 4, math.MaxInt},
+	} {
+		if got := SecAggNeed(tc.th, tc.holders); got != tc.want {
+			t.Errorf("SecAggNeed(%s, %d) = %d, want %d", tc.th, tc.holders, got, tc.want)
+		}
 	}
 }

@@ -63,6 +63,13 @@ const (
 	// not canonical (receipt).
 	ReasonMetrics      Reason = "malformed metrics"
 	ReasonSizeMismatch Reason = "update size mismatch"
+	// Secure aggregation (receipt): a message for another step than the
+	// round's, or from a member not expected at it; a message that does not
+	// follow the protocol (wrong count, order, kind or form); a member
+	// refused earlier in the round.
+	ReasonSecAggStep     Reason = "not expected at this secagg step"
+	ReasonSecAggMessage  Reason = "malformed secagg message"
+	ReasonSecAggExcluded Reason = "excluded earlier in the round"
 	// Registration refusals.
 	ReasonNotAdmitted       Reason = "not admitted"
 	ReasonRegistrationsFull Reason = "registrations full"
@@ -74,6 +81,7 @@ var Reasons = []Reason{
 	ReasonFuture, ReasonLate, ReasonDuplicate, ReasonNotInCohort, ReasonBadCert, ReasonNoExamples,
 	ReasonExamples, ReasonBlobMissing, ReasonBadUpdate, ReasonHash, ReasonShape, ReasonNonFinite, ReasonNorm,
 	ReasonUpdateSize, ReasonSizeMismatch, ReasonMetrics,
+	ReasonSecAggStep, ReasonSecAggMessage, ReasonSecAggExcluded,
 }
 
 // Stage reports where r is decided; 0 for a reason floe does not give.
@@ -82,7 +90,8 @@ func (r Reason) Stage() Stage {
 	case ReasonMalformed, ReasonOversized, ReasonSender:
 		return StageStream
 	case ReasonBadSig, ReasonWrongJob, ReasonReplayed, ReasonFuture, ReasonLate, ReasonDuplicate,
-		ReasonNotInCohort, ReasonBadCert, ReasonNoExamples, ReasonExamples, ReasonUpdateSize, ReasonMetrics:
+		ReasonNotInCohort, ReasonBadCert, ReasonNoExamples, ReasonExamples, ReasonUpdateSize, ReasonMetrics,
+		ReasonSecAggStep, ReasonSecAggMessage, ReasonSecAggExcluded:
 		return StageReceipt
 	case ReasonBlobMissing, ReasonBadUpdate, ReasonHash, ReasonShape, ReasonNonFinite, ReasonNorm, ReasonSizeMismatch:
 		return StageFold

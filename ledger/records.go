@@ -72,7 +72,7 @@ type JobSpec struct {
 	InitialModelHash     Hash        `cbor:"6,keyasint"`
 	Train                TrainParams `cbor:"7,keyasint"`
 	Aggregation          string      `cbor:"8,keyasint"` // aggregate.Spec.Canonical()
-	Privacy              string      `cbor:"9,keyasint"` // "sealed" or "plain"
+	Privacy              string      `cbor:"9,keyasint"` // "sealed", "secagg" or "plain"
 	Recipients           []Recipient `cbor:"10,keyasint"`
 	Committee            []string    `cbor:"11,keyasint"` // multiaddrs with /p2p/ID, sliver order
 	CohortSize           uint64      `cbor:"12,keyasint"`
@@ -102,6 +102,10 @@ type JobSpec struct {
 	// bound, jobs made before it existed). The coordinator sets it from the
 	// initial model's size and the sealing (see UpdateBytesBound).
 	MaxUpdateBytes uint64 `cbor:"27,keyasint,omitempty"`
+	// SecAgg configures privacy "secagg" (PrivacySecAgg); nil otherwise.
+	// In a secagg job MaxUpdateBytes is the exact size of a masked input:
+	// 8 bytes per float parameter of the model, plus 8 for the weight.
+	SecAgg *SecAggParams `cbor:"28,keyasint,omitempty"`
 }
 
 // SignedJob is a JobSpec with the coordinator's signature.
@@ -189,6 +193,9 @@ type Commitment struct {
 	// aggregated submissions reported (ok rounds), by name: recomputed by
 	// an auditor from the records.
 	ParticipantMetrics []Metric `cbor:"23,keyasint,omitempty"`
+	// SecAgg holds a secagg round's protocol messages and unmasking
+	// material (nil in other jobs).
+	SecAgg *SecAggRecord `cbor:"24,keyasint,omitempty"`
 }
 
 // SignedCommitment is a Commitment with the coordinator's signature.

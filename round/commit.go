@@ -127,6 +127,11 @@ func (m *Machine) Commitment(res *FoldResult) (ledger.Commitment, error) {
 		Status: out.Status, Reason: out.Reason, TimeMillis: m.closeMillis, DroppedRejects: m.dropped, Opened: m.opened,
 		OutputModel: m.model, OutputModelHash: m.modelHash, StateBlob: m.stateBlob,
 	}
+	if m.sa != nil {
+		rec := m.saRecord()
+		rec.Secrets = slices.Clone(out.Secrets)
+		c.SecAgg = &rec
+	}
 	if out.Status == ledger.StatusOK {
 		c.NoiseSeed = res.NoiseSeed
 		c.OutputModel, c.OutputModelHash = res.OutputModel, ledger.Sum(out.Model)

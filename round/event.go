@@ -38,6 +38,13 @@ const (
 	EvReject     Kind = 4 // an input from Peer that was not a decodable submission, with Reason
 	EvClose      Kind = 5 // Round closes at Millis
 	EvCommit     Kind = 6 // Round committed: Commit
+	// Secure aggregation (privacy "secagg"; see secagg.go).
+	EvKeys        Kind = 7  // Keys advertised by Peer
+	EvShares      Kind = 8  // Shares (envelopes) from Peer
+	EvSurvivorSig Kind = 9  // Sig: Peer's signature on the survivor set
+	EvReveal      Kind = 10 // Reveal from Peer
+	EvStep        Kind = 11 // the round's secagg step ends at Millis
+	EvExclude     Kind = 12 // Peer's secagg message refused with Reason: it takes no further part
 )
 
 func (k Kind) String() string {
@@ -54,6 +61,18 @@ func (k Kind) String() string {
 		return "close"
 	case EvCommit:
 		return "commit"
+	case EvKeys:
+		return "keys"
+	case EvShares:
+		return "shares"
+	case EvSurvivorSig:
+		return "survivor-sig"
+	case EvReveal:
+		return "reveal"
+	case EvStep:
+		return "step"
+	case EvExclude:
+		return "exclude"
 	}
 	return "unknown"
 }
@@ -78,4 +97,9 @@ type Event struct {
 	Sub         *ledger.SignedSubmission `cbor:"7,keyasint,omitempty"`
 	Reason      ledger.Reason            `cbor:"8,keyasint,omitempty"`
 	Commit      *CommitInfo              `cbor:"9,keyasint,omitempty"`
+	Keys        *ledger.SignedKeys       `cbor:"10,keyasint,omitempty"`
+	Shares      *ledger.SignedShares     `cbor:"11,keyasint,omitempty"`
+	Sig         []byte                   `cbor:"12,keyasint,omitempty"`
+	Reveal      *ledger.SignedReveal     `cbor:"13,keyasint,omitempty"`
+	Step        string                   `cbor:"14,keyasint,omitempty"` // EvExclude: the step of the refused message
 }

@@ -26,6 +26,7 @@ type FoldInput struct {
 	State     []byte // aggregator state before the round (nil: fresh)
 	NoiseSeed ledger.Hash
 	Subs      []ledger.SignedSubmission // accepted at receipt, ascending by participant
+	SecAgg    *SecAggTask               // secagg rounds (FoldTask.SecAgg)
 }
 
 // FoldOutput is a round's result.
@@ -36,6 +37,9 @@ type FoldOutput struct {
 	Reason  string        // why a failed round failed
 	Model   []byte        // the output model file; the input model when the round failed
 	State   []byte        // aggregator state after the round
+	// Secrets are what a secagg round's unmasking recovered (cohort
+	// order), recorded in its commitment.
+	Secrets []ledger.RecoveredSecret
 }
 
 // ErrFold reports a fold that cannot be computed from its inputs.
@@ -71,6 +75,9 @@ func ModelMeta(job *ledger.JobSpec, round uint64) map[string]string {
 // are not aggregated: the output keeps the global model's values whatever
 // an update holds, and they never reject an update.
 func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
+	if in.SecAgg != nil {
+		return foldSecAgg(ctx, in, open)
+	}
 	job := in.Job
 	spec, err := aggregate.ParseCanonical(job.Aggregation)
 	if err != nil {

@@ -44,6 +44,7 @@ type FoldTask struct {
 	ModelHash ledger.Hash
 	StateBlob ledger.BlobID // zero: fresh aggregator state
 	Subs      []ledger.SignedSubmission
+	SecAgg    *SecAggTask // secagg rounds: the protocol's record
 }
 
 // Ready is the work the Machine asks of its driver, to be done in this
@@ -100,6 +101,8 @@ type Machine struct {
 	opened               uint64
 
 	built *ledger.Commitment // the closing round's commitment, once folded
+
+	sa *saRound // the open round's secure aggregation (privacy "secagg")
 
 	// Work for the driver (see Ready).
 	persist     []Event
@@ -209,6 +212,9 @@ func (m *Machine) shouldClose(nowMillis uint64) bool {
 	if m.phase != PhaseCollecting {
 		return false
 	}
+	if sa := m.sa; sa != nil {
+		return sa.fail != "" || (sa.step == SAReveal && m.stepDone(nowMillis))
+	}
 	return len(m.accepted) == len(m.cohort) || nowMillis >= m.deadlineMillis
 }
 
@@ -248,6 +254,19 @@ func (m *Machine) Check(sender string, s *ledger.SignedSubmission) ledger.Reason
 	}
 	if !m.InCohort(sub.Participant) {
 		return ledger.ReasonNotInCohort
+	}
+	if sa := m.sa; sa != nil {
+		switch {
+		case sa.out[sub.Participant]:
+			return ledger.ReasonSecAggExcluded
+		case sa.step > SAMasked || sa.fail != "":
+			return ledger.ReasonLate
+		case sa.step < SAMasked || !m.saMember(sub.Participant):
+			return ledger.ReasonSecAggStep
+		case sub.UpdateSize != m.job.MaxUpdateBytes:
+			// A masked input has exactly one size.
+			return ledger.ReasonUpdateSize
+		}
 	}
 	if sub.NumExamples == 0 {
 		return ledger.ReasonNoExamples
@@ -381,6 +400,22 @@ func (m *Machine) validate(ev *Event) error {
 		if m.phase != PhaseClosing || ev.Round != m.round || ev.Commit == nil {
 			return fmt.Errorf("round: cannot commit round %d in phase %s of round %d", ev.Round, m.phase, m.round)
 		}
+	case EvKeys, EvShares, EvSurvivorSig, EvReveal:
+		if (ev.Kind == EvKeys && ev.Keys == nil) || (ev.Kind == EvShares && ev.Shares == nil) ||
+			(ev.Kind == EvReveal && ev.Reveal == nil) || ev.Peer == "" {
+			return fmt.Errorf("round: %s event without its message", ev.Kind)
+		}
+	case EvStep:
+		if m.sa == nil || m.phase != PhaseCollecting || m.sa.fail != "" || m.sa.step >= SAReveal || ev.Round != m.round {
+			return fmt.Errorf("round: cannot end a secagg step of round %d in round %d", ev.Round, m.round)
+		}
+	case EvExclude:
+		if m.sa == nil || m.phase != PhaseCollecting || ev.Round != m.round || ev.Reason.Stage() != ledger.StageReceipt {
+			return fmt.Errorf("round: cannot exclude %s from round %d in round %d", ev.Peer, ev.Round, m.round)
+		}
+		if _, ok := m.sa.index[ev.Peer]; !ok {
+			return fmt.Errorf("round: cannot exclude %s, not in the cohort of round %d", ev.Peer, m.round)
+		}
 	default:
 		return fmt.Errorf("round: unknown event kind %d", ev.Kind)
 	}
@@ -415,6 +450,10 @@ func (m *Machine) apply(ev *Event) ledger.Reason {
 		m.accepted = map[string]ledger.SignedSubmission{}
 		m.receipts, m.dropped, m.opened = m.next, m.nextDropped, uint64(len(m.next))
 		m.next, m.nextDropped = nil, 0
+		m.sa = nil
+		if m.secagg() {
+			m.startSA(ev.Millis)
+		}
 	case EvSubmit:
 		reason = m.Check(ev.Peer, ev.Sub)
 		rec := ledger.SubmissionRecord{Signed: *ev.Sub, Status: ledger.StatusAccepted}
@@ -433,12 +472,22 @@ func (m *Machine) apply(ev *Event) ledger.Reason {
 		// Round times never run backwards, even if the wall clock steps back.
 		m.closeMillis = max(ev.Millis, m.closeMillis)
 		m.built, m.foldGiven, m.commitGiven = nil, false, false
+	case EvKeys, EvShares, EvSurvivorSig, EvReveal:
+		if reason = m.checkSA(ev); reason == "" {
+			m.applySA(ev)
+		}
+	case EvStep:
+		m.endStep(ev.Millis)
+	case EvExclude:
+		m.exclude(ev.Peer, ev.Step, ev.Reason)
+		reason = ev.Reason
 	case EvCommit:
 		c := ev.Commit
 		m.head, m.model, m.modelHash, m.stateBlob = c.Head, c.Model, c.ModelHash, c.StateBlob
 		m.receipts, m.dropped, m.opened = nil, 0, 0
 		m.accepted = map[string]ledger.SignedSubmission{}
 		m.built, m.foldGiven, m.commitGiven = nil, false, false
+		m.sa = nil
 		m.phase = PhaseWaiting
 		if m.round >= m.job.Rounds {
 			m.phase = PhaseDone
@@ -482,8 +531,26 @@ func (m *Machine) record(rec ledger.SubmissionRecord) {
 // register, submit and reject) with the returned ID.
 func (m *Machine) Step(ev Event) (uint64, error) {
 	switch ev.Kind {
-	case EvStartRound, EvClose:
+	case EvStartRound, EvClose, EvStep:
 		return 0, fmt.Errorf("round: %s events come from Tick, not Step", ev.Kind)
+	case EvExclude:
+		return 0, fmt.Errorf("round: exclusions come from refused secagg messages, not Step")
+	case EvKeys, EvShares, EvSurvivorSig, EvReveal:
+		if err := m.validate(&ev); err != nil {
+			return 0, err
+		}
+		reason := m.checkSA(&ev)
+		if reason == "" {
+			break
+		}
+		if sa := m.sa; (reason == ledger.ReasonSecAggMessage || reason == ledger.ReasonBadSig) && sa != nil && m.saMember(ev.Peer) {
+			// A cohort member broke the protocol: it is excluded, and
+			// the exclusion is journaled and recorded (the message is
+			// not: its bytes are bounded by nothing).
+			ev = Event{Kind: EvExclude, Peer: ev.Peer, Millis: ev.Millis, Round: m.round, Step: sa.step.String(), Reason: reason}
+			break
+		}
+		return m.reply(&ev, reason), nil // refused: answered, never journaled
 	case EvRegister:
 		if ev.Peer == "" || ev.NumExamples == 0 {
 			return 0, fmt.Errorf("round: register event without peer or examples")
@@ -538,7 +605,7 @@ func (m *Machine) Step(ev Event) (uint64, error) {
 
 func (m *Machine) reply(ev *Event, reason ledger.Reason) uint64 {
 	m.replyID++
-	r := Reply{ID: m.replyID, Peer: ev.Peer, Kind: ev.Kind, Reason: reason}
+	r := Reply{ID: m.replyID, Peer: ev.Peer, Kind: ev.Kind, Reason: reason, Round: ev.Round}
 	if ev.Sub != nil {
 		r.Round = ev.Sub.Sub.Round
 	}
@@ -555,6 +622,8 @@ func (m *Machine) Tick(nowMillis uint64) {
 		switch {
 		case m.shouldStart():
 			ev = Event{Kind: EvStartRound, Round: m.round + 1, Millis: nowMillis, Candidates: m.sortedRegistered()}
+		case m.shouldStep(nowMillis):
+			ev = Event{Kind: EvStep, Round: m.round, Millis: nowMillis}
 		case m.shouldClose(nowMillis):
 			ev = Event{Kind: EvClose, Round: m.round, Millis: nowMillis}
 		default:
@@ -565,10 +634,19 @@ func (m *Machine) Tick(nowMillis uint64) {
 	}
 }
 
+// shouldStep reports whether the open secagg round's step ends now.
+func (m *Machine) shouldStep(nowMillis uint64) bool {
+	sa := m.sa
+	return m.phase == PhaseCollecting && sa != nil && sa.fail == "" && sa.step < SAReveal && m.stepDone(nowMillis)
+}
+
 // WakeMillis returns when Tick next has something to do by the clock alone
 // (the open round's deadline), and whether there is such a time.
 func (m *Machine) WakeMillis() (uint64, bool) {
 	if m.phase == PhaseCollecting {
+		if m.sa != nil {
+			return m.sa.deadline, true
+		}
 		return m.deadlineMillis, true
 	}
 	return 0, false
@@ -585,7 +663,7 @@ func (m *Machine) foldTask() *FoldTask {
 	for i, k := range keys {
 		subs[i] = m.accepted[k]
 	}
-	return &FoldTask{Round: m.round, Model: m.model, ModelHash: m.modelHash, StateBlob: m.stateBlob, Subs: subs}
+	return &FoldTask{Round: m.round, Model: m.model, ModelHash: m.modelHash, StateBlob: m.stateBlob, Subs: subs, SecAgg: m.saTask()}
 }
 
 // Ready returns the work pending for the driver. Persist before replying:

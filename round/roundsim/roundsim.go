@@ -36,6 +36,9 @@ type Config struct {
 	// blob/mem), ledger.StoreWalrus for Walrus, whose client is Walrus.
 	Store  string
 	Walrus blob.Store
+	// SecAgg, when set, makes the job's privacy "secagg" with these
+	// parameters (Bits is filled in); see secagg.go for the members' steps.
+	SecAgg *ledger.SecAggParams
 }
 
 // Default returns a small job: cohort 3, quorum 2, 3 registrations, 2
@@ -69,6 +72,7 @@ type Sim struct {
 	head    ledger.BlobID
 	keys    map[string]signer
 	names   map[string]string // peer ID -> name
+	members map[string]*round.SAMember
 }
 
 // New starts a simulated job.
@@ -94,7 +98,7 @@ func New(cfg Config) (*Sim, error) {
 	default:
 		return nil, fmt.Errorf("roundsim: unknown store %q", cfg.Store)
 	}
-	s := &Sim{cfg: cfg, store: st, clk: clk, keys: map[string]signer{}, names: map[string]string{}}
+	s := &Sim{cfg: cfg, store: st, clk: clk, keys: map[string]signer{}, names: map[string]string{}, members: map[string]*round.SAMember{}}
 	s.coord = s.key("coordinator")
 	arch, err := model.ParseArch("logreg:3-2")
 	if err != nil {
@@ -131,6 +135,11 @@ func New(cfg Config) (*Sim, error) {
 	}
 	spec.InitialModelHash = ledger.Sum(initial)
 	spec.MaxUpdateBytes = spec.UpdateBytesBound(len(initial))
+	if cfg.SecAgg != nil {
+		if err := setSecAgg(&spec, *cfg.SecAgg, s.global.Len()); err != nil {
+			return nil, err
+		}
+	}
 	if s.job, err = ledger.SignJob(s.coord, spec); err != nil {
 		return nil, err
 	}
@@ -395,6 +404,12 @@ func (s *Sim) describe(ev *round.Event) string {
 		d += fmt.Sprintf(" round=%d at=%dms", ev.Round, ev.Millis)
 	case round.EvCommit:
 		d += fmt.Sprintf(" round=%d head=%s", ev.Round, ledger.Hash(ev.Commit.Head).String()[:8])
+	case round.EvKeys, round.EvShares, round.EvSurvivorSig, round.EvReveal:
+		d += " " + s.Name(ev.Peer)
+	case round.EvStep:
+		d += fmt.Sprintf(" round=%d at=%dms", ev.Round, ev.Millis)
+	case round.EvExclude:
+		d += fmt.Sprintf(" %s at %s: %s", s.Name(ev.Peer), ev.Step, ev.Reason)
 	}
 	return d
 }
@@ -424,7 +439,7 @@ func (s *Sim) Fold() ([]string, error) {
 		}
 	}
 	noise := NoiseSeed(t.Round)
-	out, err := round.Fold(ctx, round.FoldInput{Job: &s.job.Job, Round: t.Round, Global: global, State: state, NoiseSeed: noise, Subs: t.Subs}, open)
+	out, err := round.Fold(ctx, round.FoldInput{Job: &s.job.Job, Round: t.Round, Global: global, State: state, NoiseSeed: noise, Subs: t.Subs, SecAgg: t.SecAgg}, open)
 	if err != nil {
 		return nil, err
 	}

@@ -98,6 +98,9 @@ type Server struct {
 // CreateJob builds, signs and stores a job: the initial model and the job
 // record. It is called once, on a data directory without a job.
 func CreateJob(ctx context.Context, st blob.Store, key crypto.PrivKey, spec ledger.JobSpec, initial []byte) (*ledger.SignedJob, ledger.BlobID, []byte, error) {
+	if err := round.PrepareSecAgg(&spec, initial); err != nil {
+		return nil, ledger.BlobID{}, nil, fmt.Errorf("coordinator: %w", err)
+	}
 	if err := job.CheckSpec(&spec); err != nil {
 		return nil, ledger.BlobID{}, nil, fmt.Errorf("coordinator: %w", err)
 	}
@@ -462,7 +465,7 @@ func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 		return err
 	}
 	pf := prefetch.New(ctx, t.Subs, s.open, prefetch.Window)
-	out, err := round.Fold(ctx, round.FoldInput{Job: job, Round: t.Round, Global: global, State: state, NoiseSeed: noise, Subs: t.Subs}, pf.Open)
+	out, err := round.Fold(ctx, round.FoldInput{Job: job, Round: t.Round, Global: global, State: state, NoiseSeed: noise, Subs: t.Subs, SecAgg: t.SecAgg}, pf.Open)
 	pf.Close()
 	if err != nil {
 		return err
@@ -622,7 +625,7 @@ func (s *Server) open(ctx context.Context, sub *ledger.SignedSubmission) ([]byte
 	}
 	s.metrics.updateFetched(len(b))
 	if s.signed.Job.Privacy != "sealed" {
-		return b, "", nil
+		return b, "", nil // plain, or a secagg masked input
 	}
 	if s.cfg.HPKE == nil {
 		return nil, "", fmt.Errorf("coordinator: no HPKE key to open sealed updates")
@@ -759,6 +762,11 @@ func (s *Server) serve(st network.Stream, sender string, req *round.Request) rou
 		if req.Sub == nil {
 			return round.Response{Status: round.RespRejected, Reason: ledger.ReasonMalformed}
 		}
+		if s.signed.Job.Privacy == ledger.PrivacySecAgg {
+			if resp, refused := s.checkMasked(sender, req.Sub); refused {
+				return resp
+			}
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		reply, err := s.stepLocked(round.Event{Kind: round.EvSubmit, Peer: sender, Millis: s.nowMillis(), Sub: req.Sub})
@@ -769,8 +777,101 @@ func (s *Server) serve(st network.Stream, sender string, req *round.Request) rou
 			return round.Response{Status: round.RespRejected, Reason: reply.Reason}
 		}
 		return round.Response{Status: round.RespOK, Round: req.Sub.Sub.Round}
+	case round.OpSecAgg:
+		return s.secaggView(sender, req.Round, req.AfterStep)
+	case round.OpKeys, round.OpShares, round.OpSurvivors, round.OpReveal:
+		ev := round.Event{Peer: sender, Millis: s.nowMillis(), Round: req.Round}
+		switch req.Op {
+		case round.OpKeys:
+			ev.Kind, ev.Keys = round.EvKeys, req.Keys
+		case round.OpShares:
+			ev.Kind, ev.Shares = round.EvShares, req.Shares
+		case round.OpSurvivors:
+			ev.Kind, ev.Sig = round.EvSurvivorSig, req.Sig
+		case round.OpReveal:
+			ev.Kind, ev.Reveal = round.EvReveal, req.Reveal
+		}
+		if (ev.Kind == round.EvKeys && ev.Keys == nil) || (ev.Kind == round.EvShares && ev.Shares == nil) ||
+			(ev.Kind == round.EvReveal && ev.Reveal == nil) {
+			return round.Response{Status: round.RespRejected, Reason: ledger.ReasonMalformed}
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		reply, err := s.stepLocked(ev)
+		if err != nil {
+			if s.failed != nil {
+				return journalUnavailable
+			}
+			return round.Response{Status: round.RespRejected, Reason: ledger.ReasonMalformed}
+		}
+		if reply.Reason != "" {
+			return round.Response{Status: round.RespRejected, Reason: reply.Reason}
+		}
+		return round.Response{Status: round.RespOK, Round: req.Round}
 	}
 	return round.Response{Status: round.RespRejected, Reason: ledger.ReasonMalformed}
+}
+
+// checkMasked fetches a secagg masked input before its submission is
+// stepped, and refuses it (ReasonMaskedInput, recorded as the
+// coordinator's word) when the blob cannot be fetched or is not the
+// signed bytes: once a masked input counts, its masks cannot be removed
+// without revealing both its owner's secrets, so a bad one would fail the
+// round. Submissions the rules refuse anyway are left to them.
+func (s *Server) checkMasked(sender string, sub *ledger.SignedSubmission) (round.Response, bool) {
+	s.mu.Lock()
+	reason := s.m.Check(sender, sub)
+	s.mu.Unlock()
+	if reason != "" {
+		return round.Response{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	b, why, err := s.open(ctx, sub)
+	if err == nil && why == "" && ledger.Sum(b) == sub.Sub.UpdateHash && uint64(len(b)) == sub.Sub.UpdateSize {
+		return round.Response{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.stepLocked(round.Event{Kind: round.EvReject, Peer: sender, Millis: s.nowMillis(), Reason: ledger.ReasonMaskedInput}); err != nil {
+		return journalUnavailable, true
+	}
+	return round.Response{Status: round.RespRejected, Reason: ledger.ReasonMaskedInput}, true
+}
+
+// secaggView long-polls for the view of a secagg round after step
+// afterStep: it answers when the round of the member is at a later step or
+// failed, with RespWait when the poll times out, and RespOK without a view
+// when the round is over for the member (closed, or it is not in it).
+func (s *Server) secaggView(sender string, rnd uint64, afterStep round.SAStep) round.Response {
+	deadline := time.After(taskPoll)
+	for {
+		s.mu.Lock()
+		if s.failed != nil {
+			s.mu.Unlock()
+			return journalUnavailable
+		}
+		m := s.m
+		v, ok := m.SecAggView(sender)
+		if !ok || v.Round != rnd {
+			r := m.Round()
+			s.mu.Unlock()
+			return round.Response{Status: round.RespOK, Round: r}
+		}
+		if v.Step > afterStep || v.Failed != "" {
+			s.mu.Unlock()
+			return round.Response{Status: round.RespOK, Round: v.Round, SecAgg: v}
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-deadline:
+			return round.Response{Status: round.RespWait, Round: rnd}
+		case <-s.closed:
+			return round.Response{Status: round.RespError, Reason: "coordinator shutting down"}
+		}
+	}
 }
 
 // taskPoll bounds how long a task request waits for a round (wall time; it

@@ -16,6 +16,7 @@ import (
 	"github.com/floe-fl/floe/decimal"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/seal"
+	"github.com/floe-fl/floe/secagg"
 	"github.com/goccy/go-yaml"
 )
 
@@ -37,7 +38,8 @@ type Config struct {
 	Deadline        string         `yaml:"deadline"` // Go duration
 	Train           Train          `yaml:"train"`
 	Aggregation     aggregate.Spec `yaml:"aggregation"`
-	Privacy         string         `yaml:"privacy"` // sealed or plain
+	Privacy         string         `yaml:"privacy"` // sealed, secagg or plain
+	SecAgg          SecAgg         `yaml:"secagg"`  // privacy secagg only
 	NormBound       float64        `yaml:"norm_bound"`
 	Clip            bool           `yaml:"clip"`
 	UpdateLifetime  string         `yaml:"update_lifetime"` // Go duration; "" or 0: forever
@@ -57,6 +59,35 @@ type Admission struct {
 	Allow            []string `yaml:"allow"`             // peer IDs; empty: anyone
 	MaxRegistrations Uint     `yaml:"max_registrations"` // 0: ledger.DefaultMaxRegistrations
 	MaxExamples      Uint     `yaml:"max_examples"`      // per participant; 0: 2^32
+}
+
+// SecAgg configures secure aggregation (privacy: secagg). Zero fields take
+// the defaults: clip 1, frac_bits 16, threshold 0.66, step 10s. The ring is
+// chosen from the cohort size, admission.max_examples, clip and frac_bits so
+// that no sum wraps; a combination that needs more than 64 bits is refused.
+type SecAgg struct {
+	Clip      float64 `yaml:"clip"`      // coordinates of an update are clipped to [-clip, clip]
+	FracBits  Uint    `yaml:"frac_bits"` // fixed-point precision 2^-frac_bits
+	Threshold float64 `yaml:"threshold"` // fraction of a member's share holders needed to unmask, in (0.5, 1]
+	Step      string  `yaml:"step"`      // Go duration bounding each step other than training
+}
+
+// secaggDefaults returns c's secagg block with the defaults filled in.
+func (c Config) secaggDefaults() SecAgg {
+	a := c.SecAgg
+	if a.Clip == 0 {
+		a.Clip = 1
+	}
+	if a.FracBits == 0 {
+		a.FracBits = 16
+	}
+	if a.Threshold == 0 {
+		a.Threshold = 0.66
+	}
+	if a.Step == "" {
+		a.Step = "10s"
+	}
+	return a
 }
 
 // Train holds the local training hyperparameters.
@@ -186,8 +217,10 @@ func (c Config) Validate() error {
 		return fieldErr("train.mu", "%v, want a finite number >= 0", c.Train.Mu)
 	case !(c.Train.WeightDecay >= 0) || math.IsInf(c.Train.WeightDecay, 0):
 		return fieldErr("train.weight_decay", "%v, want a finite number >= 0", c.Train.WeightDecay)
-	case c.Privacy != "sealed" && c.Privacy != "plain":
-		return fieldErr("privacy", "%q, want sealed or plain", c.Privacy)
+	case c.Privacy != "sealed" && c.Privacy != "plain" && c.Privacy != ledger.PrivacySecAgg:
+		return fieldErr("privacy", "%q, want sealed, secagg or plain", c.Privacy)
+	case c.Privacy != ledger.PrivacySecAgg && c.SecAgg != (SecAgg{}):
+		return fieldErr("secagg", "set in a %s job; use privacy: secagg or remove it", c.Privacy)
 	case !(c.NormBound >= 0) || math.IsInf(c.NormBound, 0):
 		return fieldErr("norm_bound", "%v, want a finite number >= 0 (0: no bound)", c.NormBound)
 	case c.Clip && c.NormBound == 0:
@@ -226,6 +259,36 @@ func (c Config) Validate() error {
 	}
 	if c.Store != "" && c.Store != ledger.StoreWalrus {
 		return fieldErr("store", "%q, want empty (floe's own storage nodes) or %q", c.Store, ledger.StoreWalrus)
+	}
+	if c.Privacy == ledger.PrivacySecAgg {
+		if len(c.Auditors) > 0 {
+			return fieldErr("auditors", "a secagg job has no recipients: nobody opens an individual update, and any auditor replays the sum with no key")
+		}
+		a := c.secaggDefaults()
+		switch {
+		case !(a.Clip > 0) || math.IsInf(a.Clip, 0):
+			return fieldErr("secagg.clip", "%v, want a finite number > 0", a.Clip)
+		case a.FracBits > 40:
+			return fieldErr("secagg.frac_bits", "%d, want 1 to 40", a.FracBits)
+		case !(a.Threshold > 0.5 && a.Threshold <= 1):
+			return fieldErr("secagg.threshold", "%v, want a number in (0.5, 1]: a coordinator that tells some holders a member dropped and others that it survived must not collect shares of both its secrets", a.Threshold)
+		}
+		if d, err := time.ParseDuration(a.Step); err != nil || d < time.Millisecond {
+			return fieldErr("secagg.step", "%q, want a Go duration of at least 1ms", a.Step)
+		}
+		examples := uint64(c.Admission.MaxExamples)
+		if examples == 0 || examples > ledger.MaxProtocolExamples {
+			examples = ledger.MaxProtocolExamples
+		}
+		if _, err := secagg.RingBits(int(min(uint64(c.CohortSize), ledger.MaxCohort)), examples, a.Clip, int(a.FracBits)); err != nil {
+			return fieldErr("secagg", "no ring of at most 64 bits holds the sum of %d updates of up to %d examples each with clip %v and frac_bits %d: lower admission.max_examples, clip or frac_bits", c.CohortSize, examples, a.Clip, a.FracBits)
+		}
+		if c.NormBound > 0 && !c.Clip {
+			return fieldErr("norm_bound", "a secagg job cannot reject an update it never sees: set clip: true, so that members clip to the bound")
+		}
+		if _, err := aggregate.ParseCanonical(c.Aggregation.Canonical()); err == nil && !meanRule(c.Aggregation.Rule) {
+			return fieldErr("aggregation", "%s needs the individual updates; a secagg round yields only their sum: use fedavg, fedavgm, fedadam, fedyogi or fedadagrad", c.Aggregation.Rule)
+		}
 	}
 	if c.Privacy == "plain" && len(c.Auditors) > 0 {
 		return fieldErr("auditors", "a plain job has no recipients; use privacy: sealed or remove the auditors")
@@ -355,6 +418,11 @@ func (c Config) Spec(coordinator string, coordKey *seal.Key, arch string, commit
 	if len(s.AllowList) == 0 {
 		s.AllowList = nil
 	}
+	if c.Privacy == ledger.PrivacySecAgg {
+		if err := c.secaggSpec(&s); err != nil {
+			return ledger.JobSpec{}, err
+		}
+	}
 	if c.Privacy == "sealed" {
 		if coordKey == nil {
 			return ledger.JobSpec{}, errors.New("job: a sealed job needs the coordinator's HPKE key")
@@ -371,6 +439,36 @@ func (c Config) Spec(coordinator string, coordKey *seal.Key, arch string, commit
 	return s, nil
 }
 
+// meanRule reports whether rule needs only the weighted mean of a round's
+// updates (the FedAvg family), as secure aggregation gives.
+func meanRule(rule string) bool {
+	switch rule {
+	case "fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad":
+		return true
+	}
+	return false
+}
+
+// secaggSpec fills in s.SecAgg from c's secagg block, choosing the ring.
+func (c Config) secaggSpec(s *ledger.JobSpec) error {
+	a := c.secaggDefaults()
+	clip, err := decimal.FromFloat(a.Clip)
+	if err != nil {
+		return fieldErr("secagg.clip", "%v", err)
+	}
+	th, err := decimal.FromFloat(a.Threshold)
+	if err != nil {
+		return fieldErr("secagg.threshold", "%v", err)
+	}
+	step, _ := time.ParseDuration(a.Step) // checked by Validate
+	bits, err := secagg.RingBits(int(min(s.CohortSize, ledger.MaxCohort)), s.ExamplesBound(), clip.Float64(), int(a.FracBits))
+	if err != nil {
+		return fieldErr("secagg", "no ring of at most 64 bits holds the sum of %d updates of up to %d examples each with clip %v and frac_bits %d: lower admission.max_examples, clip or frac_bits", s.CohortSize, s.ExamplesBound(), a.Clip, a.FracBits)
+	}
+	s.SecAgg = &ledger.SecAggParams{Bits: uint64(bits), FracBits: uint64(a.FracBits), Clip: clip.String(), Threshold: th.String(), StepMillis: uint64(step.Milliseconds())}
+	return nil
+}
+
 // CheckSpec is s.Validate plus the checks that need package aggregate: the
 // aggregation is a canonical rule description whose parameters a round of
 // s.Quorum updates can satisfy. It does not modify s.
@@ -381,6 +479,9 @@ func CheckSpec(s *ledger.JobSpec) error {
 	rule, err := aggregate.ParseCanonical(s.Aggregation)
 	if err != nil {
 		return &ledger.JobError{Field: "aggregation", Msg: err.Error()}
+	}
+	if s.Privacy == ledger.PrivacySecAgg && !meanRule(rule.Rule) {
+		return &ledger.JobError{Field: "aggregation", Msg: rule.Rule + " needs the individual updates; a secagg round yields only their sum"}
 	}
 	if err := checkRule(rule, s.Quorum); err != nil {
 		var e *Error

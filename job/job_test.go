@@ -109,6 +109,12 @@ func TestBadJobFiles(t *testing.T) {
 		want       string // substring of the error
 	}{
 		{"unknown field", base + "bogus: 1\n", "bogus"},
+		{"secagg block in a sealed job", base + "secagg: {clip: 2}\n", "job: secagg: set in a sealed job"},
+		{"secagg with krum", base + "privacy: secagg\naggregation: {rule: median}\n", "job: aggregation: median needs the individual updates"},
+		{"secagg with auditors", base + "privacy: secagg\nauditors: [{name: a, public_key: " + key32 + "}]\n", "job: auditors: a secagg job has no recipients"},
+		{"secagg threshold", base + "privacy: secagg\nsecagg: {threshold: 0.5}\n", "job: secagg.threshold: 0.5, want a number in (0.5, 1]"},
+		{"secagg norm bound without clip", base + "privacy: secagg\nnorm_bound: 5\n", "job: norm_bound: a secagg job cannot reject"},
+		{"secagg ring", base + "privacy: secagg\nsecagg: {frac_bits: 40, clip: 1000}\n", "job: secagg: no ring of at most 64 bits"},
 		{"no model", strings.Replace(base, "model: logreg:4-3\n", "", 1), "job: model: required"},
 		{"model and initial_model", base + "initial_model: m.safetensors\n", "job: initial_model: the job sets model \"logreg:4-3\" too"},
 		{"no name", strings.Replace(base, "name: t\n", "", 1), "job: name: required"},
@@ -148,7 +154,7 @@ func TestBadJobFiles(t *testing.T) {
 		{"lr negative", withField("train", "train: {epochs: 1, batch_size: 1, lr: -0.1}"), "job: train.lr: -0.1, want a finite number > 0"},
 		{"mu negative", withField("train", "train: {epochs: 1, batch_size: 1, lr: 0.1, mu: -1}"), "job: train.mu: -1, want a finite number >= 0"},
 		{"weight decay Inf", withField("train", "train: {epochs: 1, batch_size: 1, lr: 0.1, weight_decay: .inf}"), "job: train.weight_decay: +Inf"},
-		{"privacy", base + "privacy: secret\n", `job: privacy: "secret", want sealed or plain`},
+		{"privacy", base + "privacy: secret\n", `job: privacy: "secret", want sealed, secagg or plain`},
 		{"norm_bound negative", base + "norm_bound: -1\n", "job: norm_bound: -1, want a finite number >= 0"},
 		{"norm_bound Inf", base + "norm_bound: .inf\n", "job: norm_bound: +Inf"},
 		{"clip without bound", base + "clip: true\n", "job: clip: needs a norm_bound > 0"},
@@ -370,5 +376,26 @@ func TestInitialModelPath(t *testing.T) {
 	abs := strings.Replace(text, "models/v0.safetensors", "/srv/m.safetensors", 1)
 	if c, err := Parse([]byte(abs)); err != nil || c.InitialModel != "/srv/m.safetensors" {
 		t.Fatalf("%+v %v", c, err)
+	}
+}
+
+// TestSecAggJobFile: privacy secagg makes a job whose ring holds the
+// cohort's sum, with the defaults filled in.
+func TestSecAggJobFile(t *testing.T) {
+	j, err := Parse([]byte(base + "privacy: secagg\nsecagg: {step: 5s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := j.Spec("coordinator", testKey(t), j.Model, testCommittee)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := spec.SecAgg
+	if spec.Privacy != "secagg" || p == nil || len(spec.Recipients) != 0 {
+		t.Fatalf("privacy %q, params %+v, %d recipients", spec.Privacy, p, len(spec.Recipients))
+	}
+	// Cohort 3, 2^32 examples, clip 1, 16 fractional bits: 3*2^48 < 2^50.
+	if p.Bits != 51 || p.FracBits != 16 || p.Clip != "1" || p.Threshold != "0.66" || p.StepMillis != 5000 {
+		t.Fatalf("secagg params %+v", *p)
 	}
 }

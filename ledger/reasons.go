@@ -70,6 +70,11 @@ const (
 	ReasonSecAggStep     Reason = "not expected at this secagg step"
 	ReasonSecAggMessage  Reason = "malformed secagg message"
 	ReasonSecAggExcluded Reason = "excluded earlier in the round"
+	// ReasonMaskedInput: a secagg masked input that the coordinator could
+	// not fetch at receipt, or whose bytes are not the signed ones (its
+	// masks could not be removed later without revealing both its
+	// secrets, so it is refused before it counts): the coordinator's word.
+	ReasonMaskedInput Reason = "masked input unavailable or not as signed"
 	// Registration refusals.
 	ReasonNotAdmitted       Reason = "not admitted"
 	ReasonRegistrationsFull Reason = "registrations full"
@@ -81,13 +86,13 @@ var Reasons = []Reason{
 	ReasonFuture, ReasonLate, ReasonDuplicate, ReasonNotInCohort, ReasonBadCert, ReasonNoExamples,
 	ReasonExamples, ReasonBlobMissing, ReasonBadUpdate, ReasonHash, ReasonShape, ReasonNonFinite, ReasonNorm,
 	ReasonUpdateSize, ReasonSizeMismatch, ReasonMetrics,
-	ReasonSecAggStep, ReasonSecAggMessage, ReasonSecAggExcluded,
+	ReasonSecAggStep, ReasonSecAggMessage, ReasonSecAggExcluded, ReasonMaskedInput,
 }
 
 // Stage reports where r is decided; 0 for a reason floe does not give.
 func (r Reason) Stage() Stage {
 	switch r {
-	case ReasonMalformed, ReasonOversized, ReasonSender:
+	case ReasonMalformed, ReasonOversized, ReasonSender, ReasonMaskedInput:
 		return StageStream
 	case ReasonBadSig, ReasonWrongJob, ReasonReplayed, ReasonFuture, ReasonLate, ReasonDuplicate,
 		ReasonNotInCohort, ReasonBadCert, ReasonNoExamples, ReasonExamples, ReasonUpdateSize, ReasonMetrics,

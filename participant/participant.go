@@ -313,26 +313,36 @@ func (p *Participant) doRound(ctx context.Context, t *round.Task) error {
 	if err != nil {
 		return fmt.Errorf("participant: model of round %d: %w", t.Round, err)
 	}
-	tr := p.cfg.Trainer
-	if tr == nil {
-		tr = model.NewLocalTrainer(p.arch)
+	train := func() (*model.Result, []float32, error) {
+		tr := p.cfg.Trainer
+		if tr == nil {
+			tr = model.NewLocalTrainer(p.arch)
+		}
+		cfg, err := trainConfig(job, TrainSeed(job.Seed, t.Round, p.self))
+		if err != nil {
+			return nil, nil, &PermanentError{err}
+		}
+		start := time.Now()
+		res, err := tr.Train(ctx, global, p.cfg.Data, cfg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("participant: train round %d: %w", t.Round, err)
+		}
+		p.m.trained(time.Since(start))
+		delta, err := res.Delta(global)
+		if err != nil {
+			return nil, nil, err
+		}
+		if p.cfg.Tamper != nil {
+			p.cfg.Tamper(t.Round, delta)
+		}
+		return res, delta, nil
 	}
-	cfg, err := trainConfig(job, TrainSeed(job.Seed, t.Round, p.self))
-	if err != nil {
-		return &PermanentError{err}
+	if job.Privacy == ledger.PrivacySecAgg {
+		return p.secaggRound(ctx, t, train)
 	}
-	start := time.Now()
-	res, err := tr.Train(ctx, global, p.cfg.Data, cfg)
-	if err != nil {
-		return fmt.Errorf("participant: train round %d: %w", t.Round, err)
-	}
-	p.m.trained(time.Since(start))
-	delta, err := res.Delta(global)
+	res, delta, err := train()
 	if err != nil {
 		return err
-	}
-	if p.cfg.Tamper != nil {
-		p.cfg.Tamper(t.Round, delta)
 	}
 	upd := global.Clone()
 	if err := upd.SetFlat(delta); err != nil {
@@ -356,16 +366,23 @@ func (p *Participant) doRound(ctx context.Context, t *round.Task) error {
 	if b := job.MaxUpdateBytes; b > 0 && uint64(len(blob)) > b {
 		return &PermanentError{fmt.Errorf("participant: update of round %d is %d bytes, above the job's bound of %d", t.Round, len(blob), b)}
 	}
+	return p.submit(ctx, t.Round, blob, ledger.Sum(file), res)
+}
+
+// submit stores an update blob (sealed, masked or plain) and hands in its
+// signed submission, with updateHash the hash the fold checks.
+func (p *Participant) submit(ctx context.Context, r uint64, blob []byte, updateHash ledger.Hash, res *model.Result) error {
+	job := &p.job.Job
 	lifetime := p.cfg.UpdateLifetime
 	if lifetime == 0 {
 		lifetime = time.Duration(job.UpdateLifetimeMillis) * time.Millisecond
 	}
 	id, cert, err := p.cfg.Store.Put(ctx, blob, lifetime)
 	if err != nil {
-		return fmt.Errorf("participant: store update of round %d: %w", t.Round, err)
+		return fmt.Errorf("participant: store update of round %d: %w", r, err)
 	}
 	p.m.uploaded(len(blob))
-	sub := ledger.Submission{Job: job.ID(), Round: t.Round, Participant: p.self, Blob: id, UpdateHash: ledger.Sum(file),
+	sub := ledger.Submission{Job: job.ID(), Round: r, Participant: p.self, Blob: id, UpdateHash: updateHash,
 		NumExamples: uint64(res.NumExamples), UpdateSize: uint64(len(blob)), Metrics: round.MetricsOf(res.Metrics)}
 	sig, err := ledger.SignSubmission(p.cfg.Key, sub)
 	if err != nil {
@@ -378,12 +395,12 @@ func (p *Participant) doRound(ctx context.Context, t *round.Task) error {
 	if err := checkDone(resp); err != nil {
 		return err
 	}
-	p.m.submitted(t.Round, resp)
+	p.m.submitted(r, resp)
 	if p.cfg.OnSubmit != nil {
-		p.cfg.OnSubmit(t.Round, resp.Status, string(resp.Reason))
+		p.cfg.OnSubmit(r, resp.Status, string(resp.Reason))
 	}
 	if resp.Status != round.RespOK {
-		p.cfg.Logger.Warn("submission rejected", "round", t.Round, "reason", resp.Reason)
+		p.cfg.Logger.Warn("submission rejected", "round", r, "reason", resp.Reason)
 	}
 	return nil
 }

@@ -231,3 +231,30 @@ func SecAggUpdate(job *ledger.JobSpec, dst []uint64, delta []float32, examples u
 	}
 	return enc.Encode(dst, delta, SecAggWeight(job, examples), roundingSeed)
 }
+
+// PrepareSecAgg fills in what a secagg job's coordinator derives before
+// signing it: the ring (SecAgg.Bits, when 0: the least that holds the
+// cohort's sum, secagg.RingBits) and MaxUpdateBytes (the exact masked
+// input size for the initial model). Other jobs are left as they are.
+func PrepareSecAgg(spec *ledger.JobSpec, initial []byte) error {
+	if spec.Privacy != ledger.PrivacySecAgg || spec.SecAgg == nil {
+		return nil
+	}
+	g, _, err := model.UnmarshalSafetensors(initial)
+	if err != nil {
+		return fmt.Errorf("round: secagg initial model: %w", err)
+	}
+	if spec.SecAgg.Bits == 0 {
+		clip, err := decimal.Parse(spec.SecAgg.Clip)
+		if err != nil {
+			return fmt.Errorf("round: secagg clip: %w", err)
+		}
+		bits, err := secagg.RingBits(int(min(spec.CohortSize, ledger.MaxCohort)), spec.ExamplesBound(), clip.Float64(), int(spec.SecAgg.FracBits))
+		if err != nil {
+			return fmt.Errorf("round: secagg ring for cohort %d, %d examples, clip %s, %d fractional bits: %w", spec.CohortSize, spec.ExamplesBound(), spec.SecAgg.Clip, spec.SecAgg.FracBits, err)
+		}
+		spec.SecAgg.Bits = uint64(bits)
+	}
+	spec.MaxUpdateBytes = MaskedInputBytes(g.Len())
+	return nil
+}

@@ -11,6 +11,13 @@ const (
 	OpRegister = "register" // join the job with NumExamples
 	OpTask     = "task"     // long-poll for a task of a round after AfterRound
 	OpSubmit   = "submit"   // hand in a signed submission
+	// Secure aggregation (privacy "secagg"): each step's message, and a
+	// long-poll for the round's view after a step (see SAView).
+	OpSecAgg    = "secagg"           // long-poll for the view of Round after step AfterStep
+	OpKeys      = "secagg-keys"      // Keys
+	OpShares    = "secagg-shares"    // Shares
+	OpSurvivors = "secagg-survivors" // Sig on the survivor set of Round
+	OpReveal    = "secagg-reveal"    // Reveal
 )
 
 // Response statuses.
@@ -31,6 +38,12 @@ type Request struct {
 	NumExamples uint64                   `cbor:"2,keyasint,omitempty"`
 	AfterRound  uint64                   `cbor:"3,keyasint,omitempty"`
 	Sub         *ledger.SignedSubmission `cbor:"4,keyasint,omitempty"`
+	Round       uint64                   `cbor:"5,keyasint,omitempty"`
+	AfterStep   SAStep                   `cbor:"6,keyasint,omitempty"`
+	Keys        *ledger.SignedKeys       `cbor:"7,keyasint,omitempty"`
+	Shares      *ledger.SignedShares     `cbor:"8,keyasint,omitempty"`
+	Sig         []byte                   `cbor:"9,keyasint,omitempty"`
+	Reveal      *ledger.SignedReveal     `cbor:"10,keyasint,omitempty"`
 }
 
 // Task tells a cohort member what to train on.
@@ -50,4 +63,5 @@ type Response struct {
 	Task    *Task         `cbor:"5,keyasint,omitempty"`
 	Head    ledger.BlobID `cbor:"6,keyasint,omitempty"`
 	Round   uint64        `cbor:"7,keyasint,omitempty"`
+	SecAgg  *SAView       `cbor:"8,keyasint,omitempty"`
 }

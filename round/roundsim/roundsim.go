@@ -136,7 +136,7 @@ func New(cfg Config) (*Sim, error) {
 	spec.InitialModelHash = ledger.Sum(initial)
 	spec.MaxUpdateBytes = spec.UpdateBytesBound(len(initial))
 	if cfg.SecAgg != nil {
-		if err := setSecAgg(&spec, *cfg.SecAgg, s.global.Len()); err != nil {
+		if err := setSecAgg(&spec, *cfg.SecAgg, initial); err != nil {
 			return nil, err
 		}
 	}

@@ -8,10 +8,8 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/floe-fl/floe/decimal"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/round"
-	"github.com/floe-fl/floe/secagg"
 )
 
 // DefaultSecAgg returns secagg parameters for small simulated jobs: clip
@@ -20,21 +18,11 @@ func DefaultSecAgg() *ledger.SecAggParams {
 	return &ledger.SecAggParams{FracBits: 16, Clip: "1", Threshold: "0.66", StepMillis: 1000}
 }
 
-// setSecAgg makes spec a secagg job for a model of dim float parameters,
-// choosing the ring as the coordinator does.
-func setSecAgg(spec *ledger.JobSpec, p ledger.SecAggParams, dim int) error {
-	clip, err := decimal.Parse(p.Clip)
-	if err != nil {
-		return err
-	}
-	bits, err := secagg.RingBits(int(spec.CohortSize), spec.ExamplesBound(), clip.Float64(), int(p.FracBits))
-	if err != nil {
-		return err
-	}
-	p.Bits = uint64(bits)
+// setSecAgg makes spec a secagg job, choosing the ring and the masked
+// input size as the coordinator does.
+func setSecAgg(spec *ledger.JobSpec, p ledger.SecAggParams, initial []byte) error {
 	spec.Privacy, spec.SecAgg, spec.Recipients = ledger.PrivacySecAgg, &p, nil
-	spec.MaxUpdateBytes = round.MaskedInputBytes(dim)
-	return nil
+	return round.PrepareSecAgg(spec, initial)
 }
 
 // member returns name's secagg member for the open round.

@@ -536,7 +536,11 @@ func (s *Server) storeCommit(ctx context.Context, cm *ledger.Commitment) error {
 	if err != nil {
 		return err
 	}
-	s.cfg.Logger.Info("round committed", "round", cm.Round, "status", cm.Status, "head", ledger.Hash(newHead).String())
+	if cm.Status == ledger.StatusFailed {
+		s.cfg.Logger.Warn("round committed as failed", "round", cm.Round, "reason", cm.Reason, "head", ledger.Hash(newHead).String())
+	} else {
+		s.cfg.Logger.Info("round committed", "round", cm.Round, "status", cm.Status, "head", ledger.Hash(newHead).String())
+	}
 	if s.cfg.OnCommit != nil {
 		s.cfg.OnCommit(sc, newHead)
 	}
@@ -903,6 +907,42 @@ func (s *Server) task(sender string, after uint64) round.Response {
 			return round.Response{Status: round.RespWait, Round: r}
 		case <-s.closed:
 			return round.Response{Status: round.RespError, Reason: "coordinator shutting down"}
+		}
+	}
+}
+
+// WaitSecAggStall blocks until the open secagg round's current step waits
+// only for members that gone reports will not answer (dropped out), and
+// returns the round, the step and the step's deadline: a simulation then
+// moves its clock to the deadline instead of waiting for a timeout that
+// its fake clock would never reach. Steps it already returned (after, in
+// the order round*8+step) are skipped. It looks again whenever the
+// coordinator's state changes or wake delivers (what gone reports changed).
+func (s *Server) WaitSecAggStall(ctx context.Context, after uint64, gone func(r uint64, peer string) bool, wake <-chan struct{}) (at uint64, deadline uint64, err error) {
+	for {
+		s.mu.Lock()
+		r, step, dl, pending, ok := s.m.SAPending()
+		changed := s.changed
+		s.mu.Unlock()
+		if at := r*8 + uint64(step); ok && at > after && len(pending) > 0 {
+			stalled := true
+			for _, p := range pending {
+				if !gone(r, p) {
+					stalled = false
+					break
+				}
+			}
+			if stalled {
+				return at, dl, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-s.closed:
+			return 0, 0, errors.New("coordinator: closed")
+		case <-changed:
+		case <-wake:
 		}
 	}
 }

@@ -480,3 +480,19 @@ func (m *Machine) saTask() *SecAggTask {
 	}
 	return &SecAggTask{Fail: m.sa.fail, Cohort: slices.Clone(m.cohort), Seed: m.seed, Record: m.saRecord()}
 }
+
+// SAPending returns the open secagg round's current step, its deadline and
+// the members it still waits for (sorted); ok is false when no secagg step
+// is open.
+func (m *Machine) SAPending() (r uint64, step SAStep, deadline uint64, pending []string, ok bool) {
+	sa := m.sa
+	if sa == nil || m.phase != PhaseCollecting || sa.fail != "" {
+		return 0, SANone, 0, nil, false
+	}
+	for _, p := range m.expected() {
+		if !m.answered(p) {
+			pending = append(pending, p)
+		}
+	}
+	return m.round, sa.step, sa.deadline, pending, true
+}

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/floe-fl/floe/coordinator"
+	"github.com/floe-fl/floe/ledger"
 )
 
 // loop runs the coordinator in s.coord until the job is done and returns why it
@@ -17,14 +21,21 @@ import (
 //     the deadline. Nothing else moves the simulated clock, so it still
 //     reads the round's start and the round closes at exactly its deadline.
 //
+// In a secagg job, a step that waits only for members that dropped out
+// jumps the clock to the step's deadline (watchSecAgg).
+//
 // The caller stops the run afterwards (stop), which ends the coordinator's
 // Run if it still runs.
 func (s *sim) loop() error {
 	ctx := s.coord.ctx
 	srvDone := make(chan error, 1) // one coordinator runs at a time
+	stalled := make(chan uint64)
 	run := func() {
 		srv := s.srv
 		s.coord.Go(func(ctx context.Context) { srvDone <- srv.Run(ctx) })
+		if s.o.Privacy == ledger.PrivacySecAgg {
+			s.coord.Go(func(ctx context.Context) { s.watchSecAgg(ctx, srv, stalled) })
+		}
 	}
 	run()
 	killAt := uint64(max(1, s.o.Rounds/3))
@@ -48,8 +59,30 @@ func (s *sim) loop() error {
 			return err
 		case <-s.short:
 			s.clock.Advance(s.o.Deadline)
+		case dl := <-stalled:
+			if d := time.UnixMilli(int64(dl)).Sub(s.clock.Now()); d > 0 {
+				s.clock.Advance(d)
+			}
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+}
+
+// watchSecAgg sends the deadline of each secagg step of srv that stalls
+// (waits only for members that dropped out) to stalled, once per step.
+func (s *sim) watchSecAgg(ctx context.Context, srv *coordinator.Server, stalled chan<- uint64) {
+	var after uint64
+	for {
+		at, dl, err := srv.WaitSecAggStall(ctx, after, s.gone, s.poke)
+		if err != nil {
+			return
+		}
+		after = at
+		select {
+		case stalled <- dl:
+		case <-ctx.Done():
+			return
 		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 func (s *sim) startParticipants() error {
 	s.done = map[uint64]map[string]bool{}
 	s.short = make(chan struct{}, s.o.Rounds)
+	s.poke = make(chan struct{}, 1)
 	s.errs = make(chan error, s.o.Participants)
 	ch := s.ccfg.Host
 	coord := peer.AddrInfo{ID: ch.ID(), Addrs: ch.Addrs()}
@@ -120,9 +121,28 @@ func (s *sim) finished(round uint64, self string, accepted bool) {
 		}
 	}
 	s.mu.Unlock()
+	if s.o.Privacy == ledger.PrivacySecAgg {
+		// Secagg rounds wait at each step for the members that did not
+		// drop out: the loop moves the clock when a step stalls (see
+		// watchSecAgg), not when the cohort is through.
+		select {
+		case s.poke <- struct{}{}:
+		default:
+		}
+		return
+	}
 	if !seen && n == cohort && ok < cohort {
 		s.short <- struct{}{}
 	}
+}
+
+// gone reports whether cohort member p dropped out of round r (or had its
+// submission refused): it will not answer the round's secagg steps.
+func (s *sim) gone(r uint64, p string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ok, seen := s.done[r][p]
+	return seen && !ok
 }
 
 // dropout returns a uniform number in [0, 1) fixed by seed, participant and round.

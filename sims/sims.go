@@ -51,7 +51,7 @@ type Options struct {
 	Mu           float64
 	Rule         aggregate.Spec
 	NormBound    float64
-	Privacy      string // "sealed" or "plain"
+	Privacy      string // "sealed", "secagg" or "plain"
 	Deadline     time.Duration
 	Dropout      float64 // probability a cohort member skips a round
 	Attackers    int     // participants that attack (the first ones)
@@ -126,8 +126,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("sims: crashes must be in [0, rounds]")
 	case o.Store != ledger.StoreWalrus && (o.DeadNodes < 0 || o.DeadNodes > (o.Nodes-1)/3):
 		return fmt.Errorf("sims: dead storage nodes must be in [0, f] = [0, %d] for %d nodes", max((o.Nodes-1)/3, 0), o.Nodes)
-	case o.Privacy != "sealed" && o.Privacy != "plain":
-		return fmt.Errorf("sims: privacy must be sealed or plain")
+	case o.Privacy != "sealed" && o.Privacy != "plain" && o.Privacy != ledger.PrivacySecAgg:
+		return fmt.Errorf("sims: privacy must be sealed, secagg or plain")
 	case o.Out == "":
 		return fmt.Errorf("sims: an output directory is required")
 	case o.Quorum < 0:
@@ -279,6 +279,7 @@ type sim struct {
 	adv   *adversary    // the full-knowledge attackers' (attacks.go), or nil
 	errs  chan error    // a participant's failure
 	short chan struct{} // a round whose cohort finished short of its size
+	poke  chan struct{} // a member dropped out (secagg: a step may stall)
 
 	// loop (loop.go)
 	crashes []string

@@ -65,7 +65,7 @@ func runSim(args []string) error {
 	var ruleParams multiFlag
 	fs.Var(&ruleParams, "rule-param", "aggregation parameter NAME=VALUE (repeatable), e.g. beta=0.2")
 	fs.Float64Var(&o.NormBound, "norm-bound", o.NormBound, "reject updates whose L2 norm exceeds this (0: no bound)")
-	fs.StringVar(&o.Privacy, "privacy", o.Privacy, "sealed (HPKE-encrypted updates) or plain")
+	fs.StringVar(&o.Privacy, "privacy", o.Privacy, "sealed (HPKE-encrypted updates), secagg (secure aggregation: the coordinator sees only the sum) or plain")
 	fs.DurationVar(&o.Deadline, "deadline", o.Deadline, "round deadline")
 	fs.Float64Var(&o.Dropout, "dropout", o.Dropout, "probability that a cohort member drops out of a round")
 	fs.IntVar(&o.Attackers, "attackers", o.Attackers, "participants that attack (see --attack)")

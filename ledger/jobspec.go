@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/floe-fl/floe/decimal"
+	"github.com/floe-fl/floe/secagg"
 )
 
 // KEMX25519 is the KEM name of an X25519 HPKE recipient (seal.SuiteName).
@@ -211,13 +212,15 @@ func (j *JobSpec) MaxCommitmentSize() int {
 
 // MaxSecAggMemberBytes bounds what one member of a secagg cohort of n adds
 // to the commitment's SecAggRecord: its key advert, share header, survivor
-// signature, reveal (one 42-byte share per neighbour of the round's
-// graph, see secagg.Degree), an
+// signature, the share commitments (at most one point per neighbour, plus
+// one), reveal (one 42-byte share per neighbour of the round's graph, see
+// secagg.Degree), an
 // exclusion per step and two recovered secrets, each with its peer ID and
 // signature.
 func MaxSecAggMemberBytes(n int) int {
 	const peer, sig, rec = MaxPeerIDLen + 4, SignatureSize + 4, 48
-	return 5*(peer+sig+rec) + 2*(32+4) + secaggDegree(n)*(secaggRevealedShareSize+2) + 5*(peer+64) + 2*(peer+40)
+	return 5*(peer+sig+rec) + 2*(32+4) + secaggDegree(n)*(secaggRevealedShareSize+2) + 5*(peer+64) + 2*(peer+40) +
+		2*(secaggDegree(n)+1)*(secagg.PointSize+2)
 }
 
 func (j *JobSpec) validateAdmission() error {

@@ -150,13 +150,18 @@ func (s *SignedKeys) Verify() error {
 
 // ShareHeader is what a member signs when it hands in its share envelopes:
 // their count and the SHA-256 of their concatenation, in the order of its
-// holders (ascending cohort index).
+// holders (ascending cohort index), and the Feldman commitments
+// (secagg.Commitment, t+1 compressed points each) of its two sharing
+// polynomials, against which every holder checks its shares and the fold
+// checks every revealed one.
 type ShareHeader struct {
-	Job         Hash   `cbor:"1,keyasint"`
-	Round       uint64 `cbor:"2,keyasint"`
-	Participant string `cbor:"3,keyasint"`
-	Count       uint64 `cbor:"4,keyasint"`
-	Envelopes   Hash   `cbor:"5,keyasint"`
+	Job         Hash     `cbor:"1,keyasint"`
+	Round       uint64   `cbor:"2,keyasint"`
+	Participant string   `cbor:"3,keyasint"`
+	Count       uint64   `cbor:"4,keyasint"`
+	Envelopes   Hash     `cbor:"5,keyasint"`
+	MaskCommit  [][]byte `cbor:"6,keyasint"`
+	SelfCommit  [][]byte `cbor:"7,keyasint"`
 }
 
 // SignedShares is a member's share envelopes with its signed header. The

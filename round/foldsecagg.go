@@ -123,7 +123,11 @@ func foldSecAgg(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, er
 			}
 		}
 		need := ledger.SecAggNeed(job.SecAgg.Threshold, holders)
-		sec, err := secagg.Recover(need-1, shares[[2]int{int(kind), i}])
+		commit := secagg.Commitment(s.Hdr.SelfCommit)
+		if kind == secagg.KindMaskKey {
+			commit = secagg.Commitment(s.Hdr.MaskCommit)
+		}
+		sec, err := recoverVerified(need-1, commit, shares[[2]int{int(kind), i}])
 		if err != nil {
 			return fail("secagg: cannot recover the %s of %s: %v", what, p, err)
 		}
@@ -257,4 +261,35 @@ func PrepareSecAgg(spec *ledger.JobSpec, initial []byte) error {
 	}
 	spec.MaxUpdateBytes = MaskedInputBytes(g.Len())
 	return nil
+}
+
+// recoverVerified recovers a secret shared with threshold t and Feldman
+// commitment c from revealed shares (ascending by holder): from the first
+// t+1 when the result is the committed secret (the usual case: one check),
+// else from the first t+1 of the shares that verify, so that wrong shares
+// revealed by a dishonest holder are left out. Fewer than t+1 good shares
+// is an error.
+func recoverVerified(t int, c secagg.Commitment, shares []secagg.ShareValue) (secagg.Secret, error) {
+	if len(shares) >= t+1 {
+		if sec, err := secagg.Recover(t, shares[:t+1]); err == nil && c.Commits(t, sec) {
+			return sec, nil
+		}
+	}
+	var good []secagg.ShareValue
+	for _, sh := range shares {
+		if c.Verify(t, sh) {
+			good = append(good, sh)
+		}
+	}
+	if len(good) < t+1 {
+		return secagg.Secret{}, fmt.Errorf("%d of %d revealed shares verify against the commitment, need %d", len(good), len(shares), t+1)
+	}
+	sec, err := secagg.Recover(t, good[:t+1])
+	if err != nil {
+		return secagg.Secret{}, err
+	}
+	if !c.Commits(t, sec) {
+		return secagg.Secret{}, fmt.Errorf("recovered secret is not the committed one")
+	}
+	return sec, nil
 }

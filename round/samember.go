@@ -38,6 +38,10 @@ type SAMember struct {
 	shared []string                  // U2 as the member masked with it
 	signed []string                  // U3 as the member signed it
 	done   bool                      // revealed
+
+	// Corrupt, if set, changes the shares of the mask key and of the
+	// self-mask seed before they are sealed: a dishonest member, for tests.
+	Corrupt func(maskKey, selfMask []secagg.ShareValue)
 }
 
 // ErrSARefuse reports a view the member refuses to act on (it would put
@@ -105,13 +109,16 @@ func (m *SAMember) Shares(v *SAView) (*ledger.SignedShares, error) {
 	if len(holders) < need {
 		return nil, fmt.Errorf("%w: %d holders, need %d", ErrSARefuse, len(holders), need)
 	}
-	ms, err := secagg.Split(m.mask.Secret, need-1, holders, m.rand)
+	ms, mc, err := secagg.SplitVerifiable(m.mask.Secret, need-1, holders, m.rand)
 	if err != nil {
 		return nil, err
 	}
-	ss, err := secagg.Split(m.seed, need-1, holders, m.rand)
+	ss, sc, err := secagg.SplitVerifiable(m.seed, need-1, holders, m.rand)
 	if err != nil {
 		return nil, err
+	}
+	if m.Corrupt != nil {
+		m.Corrupt(ms, ss)
 	}
 	d := SecAggDomain(m.jobID, m.round)
 	envs := make([][]byte, len(holders))
@@ -122,7 +129,7 @@ func (m *SAMember) Shares(v *SAView) (*ledger.SignedShares, error) {
 			return nil, err
 		}
 	}
-	return ledger.SignShares(m.key, ledger.ShareHeader{Job: m.jobID, Round: m.round, Participant: m.self}, envs)
+	return ledger.SignShares(m.key, ledger.ShareHeader{Job: m.jobID, Round: m.round, Participant: m.self, MaskCommit: mc, SelfCommit: sc}, envs)
 }
 
 // Masked returns the member's masked input (the masked step): its
@@ -140,6 +147,12 @@ func (m *SAMember) Masked(v *SAView, encoded []uint64) ([]byte, error) {
 	}
 	m.shared = slices.Clone(v.Shared)
 	d := SecAggDomain(m.jobID, m.round)
+	headers := map[string]ledger.ShareHeader{}
+	for _, h := range v.Headers {
+		if h.Hdr.Job == m.jobID && h.Hdr.Round == m.round && h.Verify() == nil {
+			headers[h.Hdr.Participant] = h.Hdr
+		}
+	}
 	m.held = map[int]secagg.Shares{}
 	for _, env := range v.Envelopes {
 		from, to, err := secagg.EnvelopeHeader(env)
@@ -152,9 +165,22 @@ func (m *SAMember) Masked(v *SAView, encoded []uint64) ([]byte, error) {
 		}
 		var pub secagg.PublicKey
 		copy(pub[:], k.Adv.EncKey)
-		if sh, err := d.OpenShares(&m.enc, m.index, pub, from, env); err == nil {
-			m.held[from] = sh
+		sh, err := d.OpenShares(&m.enc, m.index, pub, from, env)
+		if err != nil {
+			continue
 		}
+		// Keep only shares that verify against their dealer's signed
+		// commitments: a bad one is never revealed.
+		hdr, ok := headers[m.cohort[from]]
+		if !ok {
+			continue
+		}
+		t := len(hdr.MaskCommit) - 1
+		if !secagg.Commitment(hdr.MaskCommit).Verify(t, secagg.ShareValue{Holder: m.index, Value: sh.MaskKey}) ||
+			!secagg.Commitment(hdr.SelfCommit).Verify(t, secagg.ShareValue{Holder: m.index, Value: sh.SelfMask}) {
+			continue
+		}
+		m.held[from] = sh
 	}
 	var peers []secagg.Peer
 	for _, j := range m.graph.Neighbours(m.index) {

@@ -317,6 +317,12 @@ func (m *Machine) validShares(who string, s *ledger.SignedShares) bool {
 	if s.Hdr.Count != uint64(len(hs)) {
 		return false
 	}
+	// Both commitments commit to polynomials of the degree the job's
+	// threshold asks for, with points that decode.
+	t := ledger.SecAggNeed(m.job.SecAgg.Threshold, len(hs)) - 1
+	if secagg.Commitment(s.Hdr.MaskCommit).Check(t) != nil || secagg.Commitment(s.Hdr.SelfCommit).Check(t) != nil {
+		return false
+	}
 	if s.Envelopes == nil {
 		return true
 	}
@@ -384,17 +390,18 @@ func (m *Machine) exclude(peer, step string, reason ledger.Reason) {
 // SAView is what a cohort member needs from the coordinator at the
 // current step of a secagg round.
 type SAView struct {
-	Round     uint64               `cbor:"1,keyasint"`
-	Step      SAStep               `cbor:"2,keyasint"`
-	Cohort    []string             `cbor:"3,keyasint,omitempty"`
-	Keys      []ledger.SignedKeys  `cbor:"4,keyasint,omitempty"` // U1's adverts, from the shares step on
-	Envelopes [][]byte             `cbor:"5,keyasint,omitempty"` // for the member, from the masked step on
-	Shared    []string             `cbor:"6,keyasint,omitempty"` // U2, from the masked step on
-	Survivors []string             `cbor:"7,keyasint,omitempty"` // U3, from the survivors step on
-	Sigs      []ledger.SurvivorSig `cbor:"8,keyasint,omitempty"` // U4's signatures, at the reveal step
-	Deadline  uint64               `cbor:"9,keyasint,omitempty"`
-	Failed    string               `cbor:"10,keyasint,omitempty"` // the round fails: nothing more to do
-	Seed      ledger.Hash          `cbor:"11,keyasint"`           // the cohort seed, which draws the graph
+	Round     uint64                `cbor:"1,keyasint"`
+	Step      SAStep                `cbor:"2,keyasint"`
+	Cohort    []string              `cbor:"3,keyasint,omitempty"`
+	Keys      []ledger.SignedKeys   `cbor:"4,keyasint,omitempty"` // U1's adverts, from the shares step on
+	Envelopes [][]byte              `cbor:"5,keyasint,omitempty"` // for the member, from the masked step on
+	Shared    []string              `cbor:"6,keyasint,omitempty"` // U2, from the masked step on
+	Survivors []string              `cbor:"7,keyasint,omitempty"` // U3, from the survivors step on
+	Sigs      []ledger.SurvivorSig  `cbor:"8,keyasint,omitempty"` // U4's signatures, at the reveal step
+	Deadline  uint64                `cbor:"9,keyasint,omitempty"`
+	Failed    string                `cbor:"10,keyasint,omitempty"` // the round fails: nothing more to do
+	Seed      ledger.Hash           `cbor:"11,keyasint"`           // the cohort seed, which draws the graph
+	Headers   []ledger.SignedShares `cbor:"12,keyasint,omitempty"` // U2\'s share headers (commitments), from the masked step on
 }
 
 // SecAggView returns the open secagg round's view for cohort member
@@ -422,6 +429,9 @@ func (m *Machine) SecAggView(peer string) (*SAView, bool) {
 		v.Shared = slices.Clone(sa.u2)
 		for _, p := range sa.u2 {
 			s := sa.shares[p]
+			h := s
+			h.Envelopes = nil
+			v.Headers = append(v.Headers, h)
 			for _, env := range s.Envelopes {
 				if _, to, err := secagg.EnvelopeHeader(env); err == nil && to == i {
 					v.Envelopes = append(v.Envelopes, env)

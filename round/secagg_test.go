@@ -296,3 +296,186 @@ func TestSecAggCrashResumes(t *testing.T) {
 		}
 	}
 }
+
+// secaggSteps runs the steps of the open round for names in order, with
+// hooks: before, called before a step's messages, may set a member's
+// Corrupt hook; reveal tampers with the reveals.
+func secaggSteps(t *testing.T, s *roundsim.Sim, names []string, before func(step round.SAStep), reveal map[string]func(*ledger.SignedReveal)) *ledger.Commitment {
+	t.Helper()
+	s.Tick(0)
+	for step := round.SAKeys; step <= round.SAReveal; step++ {
+		if before != nil {
+			before(step)
+		}
+		for _, n := range names {
+			var err error
+			switch step {
+			case round.SAKeys:
+				_, err = s.SAKeys(n)
+			case round.SAShares:
+				_, err = s.SAShares(n, nil)
+			case round.SAMasked:
+				_, err = s.SAMasked(n, nil)
+			case round.SASurvivors:
+				_, err = s.SASign(n)
+			case round.SAReveal:
+				_, err = s.SAReveal(n, reveal[n])
+			}
+			if err != nil {
+				t.Fatalf("%s at %s: %v", n, step, err)
+			}
+		}
+		s.Tick(0)
+	}
+	if _, err := s.Fold(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return s.Last()
+}
+
+// TestSecAggDishonestShares: the shares a member deals are checked against
+// its signed Feldman commitments: a member that deals a bad share to one
+// holder does not stop the round (the holder reveals nothing for it and
+// the others suffice); one that deals bad shares to every holder fails the
+// round, which names it; a holder that reveals a wrong share is outvoted
+// by the commitment and the model is the same as in the honest round.
+func TestSecAggDishonestShares(t *testing.T) {
+	names := []string{"m0", "m1", "m2", "m3", "m4", "m5"}
+	corrupt := func(s *roundsim.Sim, who string, holders int) func(round.SAStep) {
+		return func(step round.SAStep) {
+			if step != round.SAShares {
+				return
+			}
+			m, err := s.Member(who)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Corrupt = func(mask, self []secagg.ShareValue) {
+				for i := range min(holders, len(self)) {
+					self[i].Value[0] ^= 1
+					mask[i].Value[0] ^= 1
+				}
+			}
+		}
+	}
+	honest := secaggSteps(t, newSecAggSim(t, 6, 3), names, nil, nil)
+	if honest.Status != ledger.StatusOK {
+		t.Fatalf("honest round failed: %s", honest.Reason)
+	}
+
+	s := newSecAggSim(t, 6, 3)
+	c := secaggSteps(t, s, names, corrupt(s, "m2", 1), nil)
+	if c.Status != ledger.StatusOK || c.OutputModelHash != honest.OutputModelHash {
+		t.Fatalf("one bad share: status %s (%s), same model %v", c.Status, c.Reason, c.OutputModelHash == honest.OutputModelHash)
+	}
+
+	s = newSecAggSim(t, 6, 3)
+	c = secaggSteps(t, s, names, corrupt(s, "m2", 5), nil)
+	if c.Status != ledger.StatusFailed || !strings.Contains(c.Reason, "self-mask seed of "+s.ID("m2")) {
+		t.Fatalf("all bad shares: status %s, reason %q", c.Status, c.Reason)
+	}
+
+	s = newSecAggSim(t, 6, 3)
+	lie := func(r *ledger.SignedReveal) {
+		var rs secagg.RevealedShare
+		if err := rs.UnmarshalBinary(r.Rev.Shares[0]); err != nil {
+			t.Fatal(err)
+		}
+		rs.Value[1] ^= 1
+		r.Rev.Shares[0], _ = rs.MarshalBinary()
+	}
+	c = secaggSteps(t, s, names, nil, map[string]func(*ledger.SignedReveal){"m0": lie})
+	if c.Status != ledger.StatusOK || c.OutputModelHash != honest.OutputModelHash {
+		t.Fatalf("lying holders: status %s (%s), same model %v", c.Status, c.Reason, c.OutputModelHash == honest.OutputModelHash)
+	}
+}
+
+// TestSecAggCoordinatorView: everything the coordinator receives in a
+// round (and records: the chain holds the same) removes from one
+// survivor's masked input only its self mask and its masks with members
+// that dropped; the pairwise masks with the other honest survivors remain,
+// so no single update is recovered while two honest members survive. The
+// same material unmasks the sum exactly.
+func TestSecAggCoordinatorView(t *testing.T) {
+	s := newSecAggSim(t, 5, 3)
+	if err := s.SecAggRound(map[string]round.SAStep{"m4": round.SAMasked}); err != nil {
+		t.Fatal(err)
+	}
+	c := s.Last()
+	if c.Status != ledger.StatusOK || len(c.SecAgg.Survivors) != 4 {
+		t.Fatalf("status %s (%s), %d survivors", c.Status, c.Reason, len(c.SecAgg.Survivors))
+	}
+	job := s.Job().Job
+	cohort := c.Cohort
+	idx := func(p string) int { i, _ := slices.BinarySearch(cohort, p); return i }
+	g, err := round.SecAggGraph(job.ID(), c.Round, c.CohortSeed, len(cohort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubs := make([]secagg.PublicKey, len(cohort))
+	for _, k := range c.SecAgg.Keys {
+		copy(pubs[idx(k.Adv.Participant)][:], k.Adv.MaskKey)
+	}
+	var dropped []secagg.Revealed
+	selfs := map[int]secagg.Secret{}
+	for _, r := range c.SecAgg.Secrets {
+		var sec secagg.Secret
+		copy(sec[:], r.Secret)
+		if r.Kind == uint8(secagg.KindMaskKey) {
+			dropped = append(dropped, secagg.Revealed{Index: idx(r.Participant), Secret: sec})
+		} else {
+			selfs[idx(r.Participant)] = sec
+		}
+	}
+	if len(dropped) != 1 || len(selfs) != 4 {
+		t.Fatalf("%d mask keys and %d self-mask seeds revealed", len(dropped), len(selfs))
+	}
+	d := round.SecAggDomain(job.ID(), c.Round)
+	bits := int(job.SecAgg.Bits)
+	mask := uint64(1)<<bits - 1
+	sum := make([]uint64, len(s.Encoded("m0")))
+	for _, rec := range c.Submissions {
+		if rec.Status != ledger.StatusAccepted {
+			continue
+		}
+		b, err := s.Store().Get(t.Context(), rec.Signed.Sub.Blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := make([]uint64, len(b)/8)
+		for j := range v {
+			v[j] = uint64(b[8*j]) | uint64(b[8*j+1])<<8 | uint64(b[8*j+2])<<16 | uint64(b[8*j+3])<<24 |
+				uint64(b[8*j+4])<<32 | uint64(b[8*j+5])<<40 | uint64(b[8*j+6])<<48 | uint64(b[8*j+7])<<56
+		}
+		i := idx(rec.Signed.Sub.Participant)
+		// The coordinator's best: remove what it can of this one input.
+		if _, err := d.UnmaskSum(v, bits, g, []int{i}, []secagg.Revealed{{Index: i, Secret: selfs[i]}}, dropped, pubs); err != nil {
+			t.Fatal(err)
+		}
+		enc := s.Encoded(s.Name(rec.Signed.Sub.Participant))
+		same := 0
+		for j := range v {
+			if v[j]&mask == enc[j]&mask {
+				same++
+			}
+			sum[j] += v[j]
+		}
+		if same > len(v)/10 {
+			t.Errorf("%s: %d of %d coordinates of its update recovered from the coordinator's view", s.Name(rec.Signed.Sub.Participant), same, len(v))
+		}
+	}
+	// The pairwise masks among survivors cancel in the sum: the same view
+	// gives the sum of the encodings exactly.
+	for j := range sum {
+		var want uint64
+		for _, n := range []string{"m0", "m1", "m2", "m3"} {
+			want += s.Encoded(n)[j]
+		}
+		if sum[j]&mask != want&mask {
+			t.Fatalf("coordinate %d: unmasked sum %d, sum of encodings %d", j, sum[j]&mask, want&mask)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/datadriven"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/round/roundsim"
+	"github.com/floe-fl/floe/secagg"
 )
 
 // The round machine's transcript tests: testdata/transcripts/*.txt are
@@ -71,6 +72,8 @@ func TestTranscripts(t *testing.T) {
 				out, err = sim.Commit()
 			case "crash":
 				out, err = sim.Crash()
+			case "keys", "shares", "masked", "sign", "reveal":
+				out, err = secaggCmd(t, sim, d)
 			case "commitment":
 				out = printCommitment(sim)
 			case "state":
@@ -124,13 +127,77 @@ func newJob(t *testing.T, d *datadriven.TestData) (*roundsim.Sim, []string) {
 	if a := strArg(t, d, "allow", ""); a != "" {
 		cfg.AllowList = strings.Split(a, ",")
 	}
+	if d.HasArg("secagg") {
+		cfg.SecAgg = roundsim.DefaultSecAgg()
+		cfg.NormBound = ""
+	}
 	sim, err := roundsim.New(cfg)
 	if err != nil {
 		d.Fatalf(t, "job: %v", err)
 	}
 	j := sim.Job().Job
-	return sim, []string{fmt.Sprintf("job: cohort %d quorum %d min %d rounds %d deadline %dms rule %s",
+	out := []string{fmt.Sprintf("job: cohort %d quorum %d min %d rounds %d deadline %dms rule %s",
 		j.CohortSize, j.Quorum, j.MinParticipants, j.Rounds, j.DeadlineMillis, j.Aggregation)}
+	if p := j.SecAgg; p != nil {
+		out = append(out, fmt.Sprintf("secagg: ring 2^%d, %d fractional bits, clip %s, threshold %s, steps of %dms, masked inputs of %d bytes",
+			p.Bits, p.FracBits, p.Clip, p.Threshold, p.StepMillis, j.MaxUpdateBytes))
+	}
+	return sim, out
+}
+
+// secaggCmd runs a secagg step command for each name given: keys, shares
+// [bad=envelopes|sig], masked, sign, reveal [bad=both|share].
+func secaggCmd(t *testing.T, sim *roundsim.Sim, d *datadriven.TestData) ([]string, error) {
+	bad := strArg(t, d, "bad", "")
+	var out []string
+	for _, a := range d.CmdArgs {
+		if a.Key == "bad" {
+			continue
+		}
+		n := a.Key
+		var lines []string
+		var err error
+		switch d.Cmd {
+		case "keys":
+			lines, err = sim.SAKeys(n)
+		case "shares":
+			var tamper func(*ledger.SignedShares)
+			switch bad {
+			case "envelopes":
+				tamper = func(sh *ledger.SignedShares) { sh.Envelopes = sh.Envelopes[1:] }
+			case "sig":
+				tamper = func(sh *ledger.SignedShares) { sh.Sig[0] ^= 1 }
+			}
+			lines, err = sim.SAShares(n, tamper)
+		case "masked":
+			lines, err = sim.SAMasked(n, nil)
+		case "sign":
+			lines, err = sim.SASign(n)
+		case "reveal":
+			var tamper func(*ledger.SignedReveal)
+			if bad != "" {
+				tamper = func(r *ledger.SignedReveal) {
+					var rs secagg.RevealedShare
+					if err := rs.UnmarshalBinary(r.Rev.Shares[0]); err != nil {
+						t.Fatal(err)
+					}
+					if bad == "both" {
+						rs.Kind = 3 - rs.Kind // the other secret of the same member
+					} else {
+						rs.Value[1] ^= 1
+					}
+					r.Rev.Shares[0], _ = rs.MarshalBinary()
+				}
+			}
+			lines, err = sim.SAReveal(n, tamper)
+		}
+		if err != nil {
+			out = append(out, fmt.Sprintf("%s %s: error: %v", d.Cmd, n, err))
+			continue
+		}
+		out = append(out, lines...)
+	}
+	return out, nil
 }
 
 func submission(t *testing.T, d *datadriven.TestData) roundsim.Submission {
@@ -180,6 +247,37 @@ func printCommitment(sim *roundsim.Sim) []string {
 			l += fmt.Sprintf(" share=%d", s.Share)
 		}
 		out = append(out, l)
+	}
+	if sa := c.SecAgg; sa != nil {
+		var keys, shared, signed, revealed, secrets, excluded []string
+		for _, k := range sa.Keys {
+			keys = append(keys, sim.Name(k.Adv.Participant))
+		}
+		for _, h := range sa.Shares {
+			shared = append(shared, sim.Name(h.Hdr.Participant))
+		}
+		for _, sg := range sa.Signatures {
+			signed = append(signed, sim.Name(sg.Participant))
+		}
+		for _, r := range sa.Reveals {
+			revealed = append(revealed, fmt.Sprintf("%s(%d)", sim.Name(r.Rev.Participant), len(r.Rev.Shares)))
+		}
+		for _, r := range sa.Secrets {
+			kind := "self-mask"
+			if r.Kind == uint8(secagg.KindMaskKey) {
+				kind = "mask-key"
+			}
+			secrets = append(secrets, sim.Name(r.Participant)+":"+kind)
+		}
+		for _, e := range sa.Excluded {
+			excluded = append(excluded, fmt.Sprintf("%s at %s (%s)", sim.Name(e.Participant), e.Step, e.Reason))
+		}
+		out = append(out,
+			fmt.Sprintf("secagg keys [%s] shared [%s] survivors [%s] signed [%s]", strings.Join(keys, " "), strings.Join(shared, " "), names(sim, sa.Survivors), strings.Join(signed, " ")),
+			fmt.Sprintf("secagg reveals [%s] secrets [%s]", strings.Join(revealed, " "), strings.Join(secrets, " ")))
+		if len(excluded) > 0 {
+			out = append(out, "secagg excluded: "+strings.Join(excluded, "; "))
+		}
 	}
 	return append(out, fmt.Sprintf("model changed: %v", c.OutputModel != c.InputModel))
 }

@@ -31,21 +31,27 @@ type ShareValue struct {
 // It returns an error if len(holders) < t+1, a holder repeats or is
 // negative.
 func Split(s Secret, t int, holders []int, r io.Reader) ([]ShareValue, error) {
+	out, _, err := split(s, t, holders, r)
+	return out, err
+}
+
+// split is Split, also returning the polynomial's coefficients.
+func split(s Secret, t int, holders []int, r io.Reader) ([]ShareValue, []group.Scalar, error) {
 	if t < 0 || len(holders) < t+1 {
-		return nil, fmt.Errorf("secagg: split: %d holders for threshold %d", len(holders), t)
+		return nil, nil, fmt.Errorf("secagg: split: %d holders for threshold %d", len(holders), t)
 	}
 	if err := distinct(holders); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c := make([]group.Scalar, t+1)
 	var err error
 	if c[0], err = s.scalar(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for i := 1; i <= t; i++ {
 		ri, err := NewSecret(r)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		c[i], _ = ri.scalar()
 	}
@@ -56,7 +62,7 @@ func Split(s Secret, t int, holders []int, r io.Reader) ([]ShareValue, error) {
 		x.SetUint64(uint64(h) + 1)
 		out[i] = ShareValue{Holder: h, Value: secretOf(p.Evaluate(x))}
 	}
-	return out, nil
+	return out, c, nil
 }
 
 func distinct(ids []int) error {

@@ -73,6 +73,7 @@ type Sim struct {
 	keys    map[string]signer
 	names   map[string]string // peer ID -> name
 	members map[string]*round.SAMember
+	encoded map[string][]uint64
 }
 
 // New starts a simulated job.
@@ -98,7 +99,7 @@ func New(cfg Config) (*Sim, error) {
 	default:
 		return nil, fmt.Errorf("roundsim: unknown store %q", cfg.Store)
 	}
-	s := &Sim{cfg: cfg, store: st, clk: clk, keys: map[string]signer{}, names: map[string]string{}, members: map[string]*round.SAMember{}}
+	s := &Sim{cfg: cfg, store: st, clk: clk, keys: map[string]signer{}, names: map[string]string{}, members: map[string]*round.SAMember{}, encoded: map[string][]uint64{}}
 	s.coord = s.key("coordinator")
 	arch, err := model.ParseArch("logreg:3-2")
 	if err != nil {

@@ -25,6 +25,10 @@ func setSecAgg(spec *ledger.JobSpec, p ledger.SecAggParams, initial []byte) erro
 	return round.PrepareSecAgg(spec, initial)
 }
 
+// Member returns name's secagg member for the open round (drawn on first
+// use): tests set its Corrupt hook to play a dishonest member.
+func (s *Sim) Member(name string) (*round.SAMember, error) { return s.member(name) }
+
 // member returns name's secagg member for the open round.
 func (s *Sim) member(name string) (*round.SAMember, error) {
 	key := name + "/" + strconv.FormatUint(s.m.Round(), 10)
@@ -108,6 +112,7 @@ func (s *Sim) SAMasked(name string, delta []float32) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.encoded[name] = enc
 	id, cert, err := s.store.Put(context.Background(), b, 0)
 	if err != nil {
 		return nil, err
@@ -120,6 +125,10 @@ func (s *Sim) SAMasked(name string, delta []float32) ([]string, error) {
 	}
 	return s.step(round.Event{Kind: round.EvSubmit, Peer: s.ID(name), Millis: s.now, Sub: &ledger.SignedSubmission{Sub: sub, Sig: sig, Cert: cert}}), nil
 }
+
+// Encoded returns the encoding (before masking) of name's last masked
+// input: what the coordinator must never learn.
+func (s *Sim) Encoded(name string) []uint64 { return s.encoded[name] }
 
 // GoodDelta is the simulator's good update as a flat delta.
 func (s *Sim) GoodDelta() []float32 {

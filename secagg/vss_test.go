@@ -1,0 +1,52 @@
+package secagg
+
+import (
+	"testing"
+)
+
+func TestSplitVerifiable(t *testing.T) {
+	rng := seeded(5)
+	s, err := NewSecret(rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holders := []int{0, 2, 3, 7, 9}
+	shares, c, err := SplitVerifiable(s, 2, holders, seeded(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Split(s, 2, holders, seeded(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range shares {
+		if shares[i] != plain[i] {
+			t.Fatalf("share %d differs from Split's", i)
+		}
+		if !c.Verify(2, shares[i]) {
+			t.Fatalf("share of holder %d does not verify", shares[i].Holder)
+		}
+	}
+	if !c.Commits(2, s) {
+		t.Fatal("commitment does not commit to the secret")
+	}
+	// A share for another holder, a changed value, the wrong threshold or
+	// a malformed commitment fail.
+	moved := shares[0]
+	moved.Holder = 1
+	bad := shares[1]
+	bad.Value[0] ^= 1
+	other, _ := NewSecret(rng)
+	if c.Verify(2, moved) || c.Verify(2, bad) || c.Verify(3, shares[0]) || c.Commits(2, other) {
+		t.Fatal("a bad share or secret verifies")
+	}
+	short := Commitment{c[0], c[1]}
+	if short.Check(2) == nil || short.Verify(2, shares[0]) {
+		t.Fatal("a commitment with too few points is accepted")
+	}
+	junk := Commitment{c[0], make([]byte, 32), c[2]}
+	junk[1][0] = 0xff
+	if junk.Check(2) == nil {
+		t.Fatal("a commitment with a point that does not decode is accepted")
+	}
+}

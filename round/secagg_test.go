@@ -14,7 +14,7 @@ import (
 )
 
 // newSecAggSim returns a secagg job with n registered members named m0..m{n-1}.
-func newSecAggSim(t *testing.T, n, quorum uint64) *roundsim.Sim {
+func newSecAggSim(t testing.TB, n, quorum uint64) *roundsim.Sim {
 	t.Helper()
 	cfg := roundsim.Default()
 	cfg.CohortSize, cfg.MinParticipants, cfg.Quorum, cfg.Rounds = n, n, quorum, 2

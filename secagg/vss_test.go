@@ -50,3 +50,40 @@ func TestSplitVerifiable(t *testing.T) {
 		t.Fatal("a commitment with a point that does not decode is accepted")
 	}
 }
+
+// FuzzCommitment checks share commitments as they arrive from the
+// network (points of a member's signed share header): whatever the bytes,
+// Check and Verify answer without panicking, and a commitment that fails
+// Check verifies no share.
+func FuzzCommitment(f *testing.F) {
+	s, _ := NewSecret(seeded(1))
+	shares, c, err := SplitVerifiable(s, 2, []int{0, 1, 2, 3}, seeded(2))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var all []byte
+	for _, p := range c {
+		all = append(all, p...)
+	}
+	f.Add(all, 2, shares[1].Value[:])
+	f.Add(all[:64], 1, shares[0].Value[:])
+	f.Fuzz(func(t *testing.T, b []byte, th int, value []byte) {
+		if th < 0 || th > 64 {
+			return
+		}
+		var cm Commitment
+		for len(b) >= PointSize {
+			cm, b = append(cm, b[:PointSize]), b[PointSize:]
+		}
+		if len(b) > 0 {
+			cm = append(cm, b)
+		}
+		var sh ShareValue
+		copy(sh.Value[:], value)
+		ok := cm.Verify(th, sh)
+		if cm.Check(th) != nil && ok {
+			t.Fatal("a malformed commitment verified a share")
+		}
+		cm.Commits(th, sh.Value)
+	})
+}

@@ -189,6 +189,9 @@ func (s *Sim) Name(id string) string {
 	return "?" + id
 }
 
+// Journal returns the journal's records (CBOR events) so far.
+func (s *Sim) Journal() [][]byte { return slices.Clone(s.journal) }
+
 // Machine returns the machine (for inspection).
 func (s *Sim) Machine() *round.Machine { return s.m }
 

@@ -8,15 +8,24 @@
 // and deterministic: randomness comes in as an io.Reader or a seed, and
 // there is no networking, clock or goroutine.
 //
+// # Where it is used
+//
+// Package round runs the protocol (round/secagg.go: the steps as events of
+// the round machine; round.SAMember: a member's side; the fold's
+// unmasking), the coordinator relays the steps, and the audit replays the
+// unmasking from the commitment. Signatures on the advertised keys, the
+// share headers (with the Feldman commitments of SplitVerifiable), the
+// survivor set and the reveals are package ledger's records.
+//
 // # What this package does not do yet
 //
-// It is not wired into floe. The round machine's secagg steps, the
-// coordinator's relay and its survivor sets, the participants' driver,
-// signatures on the advertised keys and on the survivor lists (the
-// consistency check of the paper's active-adversary variant), the
-// commitment fields and the audit's replay of Unmask are later work of the
-// secure-aggregation issue. Nothing here stops a caller from revealing
-// both Secrets of one participant except Unmask's own refusal.
+// The degree constant DegreeFactor is floe's choice, not derived from
+// Bell et al.'s bounds for a stated corrupt and dropout fraction (see
+// Neighbour graph). Key agreement is X25519 only (no post-quantum
+// option). A dealer whose shares fail their commitment is detected by each
+// holder privately (the envelope proves nothing to others), so it is not
+// excluded by name; it fails a round only when fewer than t+1 of its
+// holders got good shares.
 //
 // # Caller's contract
 //
@@ -33,7 +42,9 @@
 //     NewSecret, and publishes both public keys. Everyone draws the
 //     graph with NewGraph(domain, roundSeed, n, k) from the round's public
 //     seed; an auditor redraws it.
-//  3. Share keys: participant i calls Split on its mask-key Secret
+//  3. Share keys: participant i calls Split (or SplitVerifiable, which
+//     also returns the Feldman commitment every share can be checked
+//     against: see vss.go) on its mask-key Secret
 //     (KeyPair.Secret) and on its self-mask Secret with holders =
 //     g.Neighbours(i) that advertised keys, and seals each neighbour's two
 //     shares with Domain.SealShares for that neighbour's encryption key.
@@ -130,8 +141,9 @@
 //
 // Assumptions: X25519 (CDH), HKDF-SHA256 and AES-256 as a PRF/PRG,
 // AES-256-GCM as an AEAD; authenticated public keys (this package does not
-// sign them); an honest-but-curious coordinator, or the paper's active
-// variant once signatures and consistency checks exist (see above).
+// sign them: package ledger's records do); an honest-but-curious
+// coordinator, or the paper's active variant with the signed adverts and
+// survivor sets package round adds.
 // With threshold t (t+1 shares recover) in a neighbourhood of size k:
 //
 //   - Honest-but-curious coordinator colluding with at most t
@@ -140,7 +152,8 @@
 //   - Correctness: every Secret needed must have t+1 surviving holders:
 //     with the complete graph, at least t+1 survivors; at most k-t-1
 //     dropouts among any participant's neighbours.
-//   - Active coordinator (after the consistency check is added): it can
+//   - Active coordinator (with the signed survivor set of package round,
+//     the consistency check of the paper's active variant): it can
 //     claim to some honest holders that u dropped and to others that u
 //     survived, and so collect shares of both of u's Secrets; with n_C
 //     corrupt participants it gets both only if 2(t+1) <= (n - n_C) +

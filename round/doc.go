@@ -37,6 +37,18 @@
 // Opened mark. At most MaxRejectsRecorded rejections are recorded a round;
 // further ones are counted in DroppedRejects.
 //
+// In a job with privacy "secagg" a round runs the steps of secure
+// aggregation (SAStep: keys, shares, masked input, survivor signatures,
+// reveal) as events of the same machine (EvKeys, EvShares, EvSubmit for
+// the masked inputs, EvSurvivorSig, EvReveal, EvStep when a step ends,
+// EvExclude for a member that broke the protocol). SAMember is a member's
+// side; the coordinator serves each member its SAView. The fold recovers
+// the secrets from the signed reveals (checked against the dealers'
+// Feldman commitments), sums the masked inputs one at a time and applies
+// the unmasked weighted mean through the job's FedAvg-family rule; the
+// commitment's SecAggRecord holds every accepted message, so an auditor
+// replays the steps and the unmasking with no key.
+//
 // Request and Response are the round protocol's messages
 // (/floe/round/1.0.0), one of each per stream, as deterministic CBOR.
 //

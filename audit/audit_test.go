@@ -23,7 +23,7 @@ func TestDocNamesChecks(t *testing.T) {
 	}
 	for _, s := range []string{"Callers", "Checks", CheckRecord, CheckLink, CheckSignature, CheckCohort, CheckInput,
 		CheckOrder, CheckSubmission, CheckReceipt, CheckQuorum, CheckShares, CheckMetrics, CheckUpdate, CheckReplay, CheckModel, CheckState,
-		VerdictVerified, VerdictIncomplete, VerdictFailed} {
+		CheckSecAgg, VerdictVerified, VerdictIncomplete, VerdictFailed} {
 		if !strings.Contains(string(b), s) {
 			t.Errorf("doc.go does not mention %q", s)
 		}

@@ -13,7 +13,8 @@
 //     or any ledger.Getter), Head is the chain head. For a sealed job, Key and
 //     Name (default "auditor") are the auditor's HPKE key and its recipient
 //     name in the job; without them the audit still runs but cannot replay
-//     aggregations, and says so. From > 1 replays from round From only.
+//     aggregations, and says so. A secagg job needs no key: its records
+//     hold what the unmasking needs. From > 1 replays from round From only.
 //  2. Call Run(ctx, cfg). It walks from the head back to the job record, then
 //     applies every round in order: State.Needs names the models and states
 //     a round needs, Run reads them (at most Fetchers at a time) into an
@@ -59,8 +60,9 @@
 //     member, examples, declared size and metrics within bounds, a
 //     certificate for the job's store); receipt: each rejection made at
 //     receipt is the one the rules give at that point, and the positions
-//     are distinct; the stream-level reasons (sender, malformed, oversized)
-//     cannot be checked from a record and are noted;
+//     are distinct; the stream-level reasons (sender, malformed, oversized,
+//     and in a secagg round a masked input the coordinator could not fetch
+//     as signed) cannot be checked from a record and are noted;
 //   - quorum: an ok round had at least max(quorum, 1) valid updates, a
 //     failed one fewer (or a rule that could not run on them, whose reason
 //     the replay recomputes), with the rules' reason text, its model and
@@ -77,7 +79,23 @@
 //     metrics are the example-weighted means of what the aggregated
 //     submissions reported (round.WeightedMetrics);
 //   - model: the output model's bytes match the committed hash and the
-//     replayed model; state: likewise for the aggregator state.
+//     replayed model; state: likewise for the aggregator state;
+//   - secagg (privacy "secagg"): the round's protocol is replayed through
+//     the same machine with no key of the auditor's. After the round opens,
+//     each step's exclusions and recorded messages are applied in protocol
+//     order and the step ended: the key adverts; the share headers (the
+//     record keeps no envelopes: the machine checks a stripped batch by its
+//     signed count); the masked inputs, which are the receipts; the
+//     signatures on the survivor set; the reveals; then the round closes.
+//     Every recorded message must be one the rules take (its sender's
+//     signature, the step, the protocol's form), or the audit names the
+//     round and the member. round.Fold, given the secagg record the machine
+//     rebuilt from those messages, recovers every secret from the signed
+//     reveals, unmasks the sum one masked input at a time and applies it;
+//     the commitment's SecAggRecord, recovered secrets included, and its
+//     output model must be what that gives, bit for bit. A round that
+//     failed in the protocol (a step short of members, secrets that cannot
+//     be recovered) replays to the same reason.
 //
 // Without plaintext (a sealed job, and no key of a recipient) the update,
 // replay, model and state checks are reported as skipped, with the reason;
@@ -88,7 +106,12 @@
 // Limits: a commitment is trusted to list every submission that arrived
 // (an omitted one leaves no trace in the chain); when a submission arrived
 // ("late: round closed" for a submission of the round) is the coordinator's
-// word; an update recorded as "update blob unavailable" is replayed as such
+// word; in a secagg round, so is when each step ended (a submission
+// refused as not expected at its step, or late, is checked only for what
+// does not depend on the step: sender, signature, job, round, duplicate,
+// cohort), and so are the exclusions (ledger.SecAggExclusion: the refused
+// message is not kept; the audit checks only that the step waited for the
+// member and that the reason is one the rules exclude for); an update recorded as "update blob unavailable" is replayed as such
 // (the report notes when the auditor could read it); a participant that wraps a different data key to
 // the auditor than to the coordinator makes the replay disagree.
 // Memory: every record of the chain (a few KB each) and one round's update

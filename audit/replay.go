@@ -61,15 +61,17 @@ func int64cmp(a, b uint64) int {
 }
 
 // event turns a recorded receipt back into the event the coordinator
-// stepped. Stream-level rejections are replayed as the coordinator's word.
+// stepped. Stream-level rejections (malformed, oversized, a secagg masked
+// input the coordinator could not fetch as signed) are replayed as the
+// coordinator's word.
 func event(rec *ledger.SubmissionRecord) round.Event {
 	ss := rec.Signed
-	switch rec.Reason {
-	case ledger.ReasonMalformed, ledger.ReasonOversized:
-		return round.Event{Kind: round.EvReject, Peer: ss.Sub.Participant, Reason: rec.Reason}
-	case ledger.ReasonSender:
+	switch {
+	case rec.Reason == ledger.ReasonSender:
 		// Another peer sent it: the stream's sender is not recorded.
 		return round.Event{Kind: round.EvSubmit, Peer: "\x00another peer", Sub: &ss}
+	case rec.Reason.Stage() == ledger.StageStream:
+		return round.Event{Kind: round.EvReject, Peer: ss.Sub.Participant, Reason: rec.Reason}
 	}
 	return round.Event{Kind: round.EvSubmit, Peer: ss.Sub.Participant, Sub: &ss}
 }
@@ -121,7 +123,17 @@ func (x *roundCtx) cohort() error {
 func (x *roundCtx) receipt(rec *ledger.SubmissionRecord) error {
 	r := x.r
 	ev := event(rec)
-	got, err := x.m.Apply(ev)
+	var got ledger.Reason
+	var err error
+	if x.saOpen() && !rec.SeenByFold() && (rec.Reason == ledger.ReasonSecAggStep || rec.Reason == ledger.ReasonLate) {
+		// At which step it arrived is the coordinator's word.
+		got, err = x.m.ApplyTimed(ev, rec.Reason)
+		if got == rec.Reason {
+			x.timed++
+		}
+	} else {
+		got, err = x.m.Apply(ev)
+	}
 	if err != nil {
 		return fail(r, CheckReceipt, fmt.Sprintf("submission of %q cannot be replayed: %v", rec.Signed.Sub.Participant, err))
 	}
@@ -150,17 +162,12 @@ func (x *roundCtx) receipt(rec *ledger.SubmissionRecord) error {
 	return nil
 }
 
-// receipts replays the receipts made while the round was open, then closes
-// it at the recorded time.
+// receipts replays the receipts made while the round was open (in a
+// secagg round, at its masked step).
 func (x *roundCtx) receipts() error {
-	c, r := x.c, x.r
-	stream := 0
 	for i := range x.recs {
 		rec := &x.recs[i]
-		if rec.Reason.Stage() == ledger.StageStream {
-			stream++
-		}
-		if rec.Arrival <= c.Opened {
+		if rec.Arrival <= x.c.Opened {
 			continue
 		}
 		if err := x.receipt(rec); err != nil {
@@ -168,6 +175,22 @@ func (x *roundCtx) receipts() error {
 		}
 	}
 	x.ok(CheckSubmission)
+	if x.timed > 0 {
+		x.note("%d submissions refused as %q or %q: at which secagg step each arrived is the coordinator's word (the checks that do not depend on it were replayed)", x.timed, ledger.ReasonSecAggStep, ledger.ReasonLate)
+	}
+	return nil
+}
+
+// close closes the replayed round at the recorded time and checks the
+// counted rejections.
+func (x *roundCtx) close() error {
+	c, r := x.c, x.r
+	stream := 0
+	for i := range x.recs {
+		if x.recs[i].Reason.Stage() == ledger.StageStream {
+			stream++
+		}
+	}
 	if _, err := x.m.Apply(round.Event{Kind: round.EvClose, Round: r, Millis: c.TimeMillis}); err != nil {
 		return fail(r, CheckReceipt, fmt.Sprintf("the round cannot close by the rules: %v", err))
 	}
@@ -184,7 +207,7 @@ func (x *roundCtx) receipts() error {
 		}
 	}
 	if stream > 0 {
-		x.note("%d rejections for stream-level reasons (sender, malformed, oversized) cannot be checked from the record", stream)
+		x.note("%d rejections for stream-level reasons (sender, malformed, oversized, masked input unavailable or not as signed) cannot be checked from the record", stream)
 	}
 	x.ok(CheckReceipt)
 	return nil
@@ -235,6 +258,9 @@ func (x *roundCtx) compare(out *round.FoldOutput) error {
 		if !reflect.DeepEqual(f.want, f.got) {
 			return failEv(r, f.check, f.name+" is not what the rules give", text(fmt.Sprint(f.want)), text(fmt.Sprint(f.got)))
 		}
+	}
+	if err := compareSecAgg(r, want.SecAgg, c.SecAgg); err != nil {
+		return err
 	}
 	for i := range want.Submissions {
 		w, g := &want.Submissions[i], &c.Submissions[i]

@@ -30,6 +30,7 @@ const (
 	CheckInput      = "input"      // round r+1 starts from round r's output
 	CheckModel      = "model"      // model bytes: available, matching their hash and the replay
 	CheckState      = "state"      // aggregator state: available, matching its hash and the replay
+	CheckSecAgg     = "secagg"     // a secagg round's protocol messages, replayed, and the secrets recovered from them
 )
 
 // Verdicts.

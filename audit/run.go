@@ -132,6 +132,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Notes = append(rep.Notes, "evaluation metrics are not checked: the held-out set is not part of the chain",
 		"round times are checked for order only: they are the coordinator's clock",
 		"when each round opened and closed in its receipt log (Opened, the close time) is the coordinator's word; every receipt's verdict is replayed from it")
+	if st.Job.Privacy == ledger.PrivacySecAgg {
+		rep.Notes = append(rep.Notes, "secagg rounds are replayed from their signed protocol messages, and the secrets recovered from the signed reveals, with no key of the auditor's; when each secagg step ended and the exclusions (a refused message is not kept) are the coordinator's word")
+	}
 
 	fetchers := cfg.Fetchers
 	if fetchers == 0 {

@@ -291,6 +291,7 @@ type roundCtx struct {
 	e     *Entry
 	row   *Row
 	check map[string]bool
+	timed int // secagg receipts whose step is the coordinator's word
 }
 
 func (x *roundCtx) ok(check string) {
@@ -431,6 +432,9 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 	if err := x.cohort(); err != nil {
 		return s, err
 	}
+	if err := x.saBefore(); err != nil {
+		return s, err
+	}
 	input, err := x.input()
 	if err != nil {
 		return s, err
@@ -441,6 +445,12 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 	}
 	x.ok(CheckOrder)
 	if err := x.receipts(); err != nil {
+		return s, err
+	}
+	if err := x.saAfter(); err != nil {
+		return s, err
+	}
+	if err := x.close(); err != nil {
 		return s, err
 	}
 	if err := x.quorumAndShares(fold); err != nil {
@@ -494,9 +504,16 @@ func (s State) apply(ctx context.Context, e *Entry, row *Row) (State, error) {
 	if fo == nil {
 		// Not replayed: the fold's output as the record states it.
 		fo = &round.FoldOutput{Records: slices.Clone(fold), Status: c.Status, Reason: c.Reason, Model: out.model, State: out.state}
+		if c.SecAgg != nil {
+			fo.Secrets = c.SecAgg.Secrets
+			x.skip(CheckSecAgg, "the secrets could not be recovered again (no replay of the fold); the protocol's messages were replayed")
+		}
 	}
 	if err := x.compare(fo); err != nil {
 		return s, err
+	}
+	if x.secagg() && replayed {
+		x.ok(CheckSecAgg)
 	}
 
 	// The state after the round.
@@ -567,7 +584,11 @@ func (x *roundCtx) quorumAndShares(fold []ledger.SubmissionRecord) error {
 			return fail(r, CheckQuorum, fmt.Sprintf("ok round with a failure reason %q", c.Reason))
 		}
 	case ledger.StatusFailed:
+		protocol := x.secagg() && strings.HasPrefix(c.Reason, secaggFailPrefix)
 		switch {
+		case protocol:
+			// The secagg protocol failed (a step short of members, or the
+			// unmasking): the replay recomputes the exact reason.
 		case uint64(valid) >= need && !strings.HasPrefix(c.Reason, round.RuleFailedPrefix):
 			return failEv(r, CheckQuorum, "round committed failed although it had a quorum of valid updates", text(fmt.Sprintf("< %d valid", need)), text(fmt.Sprintf("%d valid", valid)))
 		case uint64(valid) >= need:
@@ -733,7 +754,7 @@ func (x *roundCtx) replay(ctx context.Context, fold []ledger.SubmissionRecord, i
 		}
 		return round.OpenSealed(s.Job, sub, b, s.name, s.key)
 	}
-	in := round.FoldInput{Job: s.Job, Round: r, Global: input, State: state, NoiseSeed: c.NoiseSeed, Subs: subs}
+	in := round.FoldInput{Job: s.Job, Round: r, Global: input, State: state, NoiseSeed: c.NoiseSeed, Subs: subs, SecAgg: x.saTask()}
 	opener := open
 	if x.e.Updates != nil {
 		pf := prefetch.New(ctx, subs, open, prefetch.Window)

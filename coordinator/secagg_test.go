@@ -62,6 +62,7 @@ func TestSecAggRounds(t *testing.T) {
 			t.Fatalf("participant: %v", err)
 		}
 	}
+	f.audit()
 }
 
 // secaggFixture is a fixture whose job is secagg (cohort 6 of 7, quorum 3).
@@ -191,4 +192,5 @@ func TestSecAggMaskedInputChecked(t *testing.T) {
 	if rejected != 1 {
 		t.Fatalf("the refused masked input is recorded %d times", rejected)
 	}
+	f.audit()
 }

@@ -416,6 +416,12 @@ func (m *Machine) validate(ev *Event) error {
 		if _, ok := m.sa.index[ev.Peer]; !ok {
 			return fmt.Errorf("round: cannot exclude %s, not in the cohort of round %d", ev.Peer, m.round)
 		}
+		// Step excludes only a member the step waits for, and only for
+		// breaking the protocol.
+		if (ev.Reason != ledger.ReasonSecAggMessage && ev.Reason != ledger.ReasonBadSig) || m.sa.fail != "" ||
+			ev.Step != m.sa.step.String() || !m.saMember(ev.Peer) || m.answered(ev.Peer) {
+			return fmt.Errorf("round: cannot exclude %s at step %s of round %d (%s, now at %s)", ev.Peer, ev.Step, m.round, ev.Reason, m.sa.step)
+		}
 	default:
 		return fmt.Errorf("round: unknown event kind %d", ev.Kind)
 	}

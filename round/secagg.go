@@ -264,7 +264,7 @@ func (m *Machine) checkSA(ev *Event) ledger.Reason {
 		return ledger.ReasonReplayed
 	case round > m.round:
 		return ledger.ReasonFuture
-	case m.phase != PhaseCollecting || sa == nil:
+	case m.phase != PhaseCollecting || sa == nil || sa.fail != "":
 		return ledger.ReasonLate
 	case sa.out[who]:
 		return ledger.ReasonSecAggExcluded

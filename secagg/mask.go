@@ -121,16 +121,18 @@ func (d Domain) Unmask(dst []uint64, bits int, g *Graph, survivors []MaskedInput
 	if !slices.Equal(a, b) {
 		return 0, fmt.Errorf("secagg: self-mask secrets for %v, survivors %v", a, b)
 	}
-	clear(dst)
-	for _, s := range survivors {
-		for j, v := range s.Vector {
-			dst[j] += v
-		}
+	// Each survivor's masked vector goes in with its self mask taken off
+	// in the same pass (selfMasks holds exactly the survivors, checked
+	// above): one read of the vector while the keystream is computed.
+	self := make(map[int]*Secret, len(selfMasks))
+	for i := range selfMasks {
+		self[selfMasks[i].Index] = &selfMasks[i].Secret
 	}
+	clear(dst)
 	n := 0
-	for _, r := range selfMasks {
-		k := d.selfKey(r.Index, r.Secret)
-		expand(dst, &k, true)
+	for _, s := range survivors {
+		k := d.selfKey(s.Index, *self[s.Index])
+		addUnmasked(dst, s.Vector, &k)
 		n++
 	}
 	slices.Sort(surv)

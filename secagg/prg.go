@@ -54,26 +54,46 @@ func (p *prg) Uintn(n uint64) uint64 {
 // expandChunkWords is the number of words expanded per keystream call.
 const expandChunkWords = 1024
 
+// keystream computes the mask vector of key, words elements long, chunk
+// by chunk: fn gets each chunk's first element index and its keystream
+// bytes (8 little-endian bytes an element). The buffer is reused.
+func keystream(key *[32]byte, words int, fn func(off int, ks []byte)) {
+	s := newCTR(key)
+	var buf [8 * expandChunkWords]byte
+	for off := 0; off < words; off += expandChunkWords {
+		b := buf[:8*min(words-off, expandChunkWords)]
+		clear(b)
+		s.XORKeyStream(b, b)
+		fn(off, b)
+	}
+}
+
 // expand adds (sub=false) or subtracts (sub=true) the mask vector of key to
 // dst, modulo 2^64: word i of the keystream is mask element i. Reduction
 // modulo 2^k is left to the caller (2^k divides 2^64).
 func expand(dst []uint64, key *[32]byte, sub bool) {
-	s := newCTR(key)
-	var buf [8 * expandChunkWords]byte
-	for len(dst) > 0 {
-		n := min(len(dst), expandChunkWords)
-		b := buf[:8*n]
-		clear(b)
-		s.XORKeyStream(b, b)
+	keystream(key, len(dst), func(off int, ks []byte) {
+		d := dst[off : off+len(ks)/8]
 		if sub {
-			for i := range dst[:n] {
-				dst[i] -= binary.LittleEndian.Uint64(b[8*i:])
+			for i := range d {
+				d[i] -= binary.LittleEndian.Uint64(ks[8*i:])
 			}
 		} else {
-			for i := range dst[:n] {
-				dst[i] += binary.LittleEndian.Uint64(b[8*i:])
+			for i := range d {
+				d[i] += binary.LittleEndian.Uint64(ks[8*i:])
 			}
 		}
-		dst = dst[n:]
-	}
+	})
+}
+
+// addUnmasked adds src minus the mask vector of key to dst, modulo 2^64,
+// in one pass over both (dst += src - PRG(key)): a survivor's masked
+// vector without its self mask, read once while its keystream is hot.
+func addUnmasked(dst, src []uint64, key *[32]byte) {
+	keystream(key, len(dst), func(off int, ks []byte) {
+		d, v := dst[off:off+len(ks)/8], src[off:off+len(ks)/8]
+		for i := range d {
+			d[i] += v[i] - binary.LittleEndian.Uint64(ks[8*i:])
+		}
+	})
 }

@@ -62,7 +62,9 @@ type Admission struct {
 }
 
 // SecAgg configures secure aggregation (privacy: secagg). Zero fields take
-// the defaults: clip 1, frac_bits 16, threshold 0.66, step 10s. The ring is
+// the defaults: clip 1, frac_bits 16, threshold 0.66, step 10s, corrupt
+// 0.3 (a corrupt fraction of 0 is written as a tiny positive number, or
+// left at the default). The ring is
 // chosen from the cohort size, admission.max_examples, clip and frac_bits so
 // that no sum wraps; a combination that needs more than 64 bits is refused.
 type SecAgg struct {
@@ -70,6 +72,10 @@ type SecAgg struct {
 	FracBits  Uint    `yaml:"frac_bits"` // fixed-point precision 2^-frac_bits
 	Threshold float64 `yaml:"threshold"` // fraction of a member's share holders needed to unmask, in (0.5, 1]
 	Step      string  `yaml:"step"`      // Go duration bounding each step other than training
+	// Corrupt is the fraction of a member's share holders assumed to
+	// collude with the coordinator; threshold must keep both of a
+	// member's secrets out of their reach (ledger.SecAggSafe).
+	Corrupt float64 `yaml:"corrupt"`
 }
 
 // secaggDefaults returns c's secagg block with the defaults filled in.
@@ -86,6 +92,9 @@ func (c Config) secaggDefaults() SecAgg {
 	}
 	if a.Step == "" {
 		a.Step = "10s"
+	}
+	if a.Corrupt == 0 {
+		a.Corrupt = 0.3
 	}
 	return a
 }
@@ -272,6 +281,14 @@ func (c Config) Validate() error {
 			return fieldErr("secagg.frac_bits", "%d, want 1 to 40", a.FracBits)
 		case !(a.Threshold > 0.5 && a.Threshold <= 1):
 			return fieldErr("secagg.threshold", "%v, want a number in (0.5, 1]: a coordinator that tells some holders a member dropped and others that it survived must not collect shares of both its secrets", a.Threshold)
+		}
+		if !(a.Corrupt >= 0 && a.Corrupt < 0.5) {
+			return fieldErr("secagg.corrupt", "%v, want a number in [0, 0.5)", a.Corrupt)
+		}
+		th, _ := decimal.FromFloat(a.Threshold)
+		cr, _ := decimal.FromFloat(a.Corrupt)
+		if ok, k := ledger.SecAggSafe(th.String(), cr.String(), ledger.SecAggDegree(int(min(uint64(c.CohortSize), ledger.MaxCohort)))); !ok {
+			return fieldErr("secagg.threshold", "%v does not protect members from a coordinator colluding with a fraction %v of their holders (with %d holders it needs %d to reveal, which %d corrupt holders and two groups of honest ones told different survivor sets reach twice): raise threshold or lower corrupt", a.Threshold, a.Corrupt, k, ledger.SecAggNeed(th.String(), k), int(a.Corrupt*float64(k)))
 		}
 		if d, err := time.ParseDuration(a.Step); err != nil || d < time.Millisecond {
 			return fieldErr("secagg.step", "%q, want a Go duration of at least 1ms", a.Step)
@@ -465,7 +482,12 @@ func (c Config) secaggSpec(s *ledger.JobSpec) error {
 	if err != nil {
 		return fieldErr("secagg", "no ring of at most 64 bits holds the sum of %d updates of up to %d examples each with clip %v and frac_bits %d: lower admission.max_examples, clip or frac_bits", s.CohortSize, s.ExamplesBound(), a.Clip, a.FracBits)
 	}
-	s.SecAgg = &ledger.SecAggParams{Bits: uint64(bits), FracBits: uint64(a.FracBits), Clip: clip.String(), Threshold: th.String(), StepMillis: uint64(step.Milliseconds())}
+	cr, err := decimal.FromFloat(a.Corrupt)
+	if err != nil {
+		return fieldErr("secagg.corrupt", "%v", err)
+	}
+	s.SecAgg = &ledger.SecAggParams{Bits: uint64(bits), FracBits: uint64(a.FracBits), Clip: clip.String(), Threshold: th.String(),
+		StepMillis: uint64(step.Milliseconds()), Corrupt: cr.String()}
 	return nil
 }
 

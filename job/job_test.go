@@ -113,6 +113,8 @@ func TestBadJobFiles(t *testing.T) {
 		{"secagg with krum", base + "privacy: secagg\naggregation: {rule: median}\n", "job: aggregation: median needs the individual updates"},
 		{"secagg with auditors", base + "privacy: secagg\nauditors: [{name: a, public_key: " + key32 + "}]\n", "job: auditors: a secagg job has no recipients"},
 		{"secagg threshold", base + "privacy: secagg\nsecagg: {threshold: 0.5}\n", "job: secagg.threshold: 0.5, want a number in (0.5, 1]"},
+		{"secagg threshold below the corrupt bound", withField("cohort_size", "cohort_size: 30") + "privacy: secagg\nsecagg: {threshold: 0.6, corrupt: 0.25}\n", "job: secagg.threshold: 0.6 does not protect members from a coordinator colluding with a fraction 0.25"},
+		{"secagg corrupt", base + "privacy: secagg\nsecagg: {corrupt: 0.5}\n", "job: secagg.corrupt: 0.5, want a number in [0, 0.5)"},
 		{"secagg norm bound without clip", base + "privacy: secagg\nnorm_bound: 5\n", "job: norm_bound: a secagg job cannot reject"},
 		{"secagg ring", base + "privacy: secagg\nsecagg: {frac_bits: 40, clip: 1000}\n", "job: secagg: no ring of at most 64 bits"},
 		{"no model", strings.Replace(base, "model: logreg:4-3\n", "", 1), "job: model: required"},
@@ -395,7 +397,7 @@ func TestSecAggJobFile(t *testing.T) {
 		t.Fatalf("privacy %q, params %+v, %d recipients", spec.Privacy, p, len(spec.Recipients))
 	}
 	// Cohort 3, 2^32 examples, clip 1, 16 fractional bits: 3*2^48 < 2^50.
-	if p.Bits != 51 || p.FracBits != 16 || p.Clip != "1" || p.Threshold != "0.66" || p.StepMillis != 5000 {
+	if p.Bits != 51 || p.FracBits != 16 || p.Clip != "1" || p.Threshold != "0.66" || p.StepMillis != 5000 || p.Corrupt != "0.3" {
 		t.Fatalf("secagg params %+v", *p)
 	}
 }

@@ -55,6 +55,8 @@ func TestJobSpecValidate(t *testing.T) {
 		{"secagg ring too small", secaggJob(func(j *JobSpec) { j.SecAgg.Bits = 40 }), "ledger: job: secagg.bits: 40: "},
 		{"secagg zero clip", secaggJob(func(j *JobSpec) { j.SecAgg.Clip = "0" }), `ledger: job: secagg.clip: "0", want a decimal > 0`},
 		{"secagg no step", secaggJob(func(j *JobSpec) { j.SecAgg.StepMillis = 0 }), "ledger: job: secagg.step: 0ms"},
+		{"secagg corrupt out of range", secaggJob(func(j *JobSpec) { j.SecAgg.Corrupt = "0.5" }), `ledger: job: secagg.corrupt: "0.5", want a decimal in [0, 0.5)`},
+		{"secagg threshold unsafe", secaggJob(func(j *JobSpec) { j.CohortSize, j.SecAgg.Bits, j.SecAgg.Threshold, j.SecAgg.Corrupt = 30, 54, "0.6", "0.25" }), "ledger: job: secagg.threshold: 0.6 does not protect members"},
 		{"optional decimals absent", func(j *JobSpec) { j.Train.Mu, j.Train.WeightDecay, j.NormBound, j.Clip = "", "", "", false }, ""},
 		{"zero decimals", func(j *JobSpec) { j.Train.Mu, j.Train.WeightDecay, j.NormBound, j.Clip = "0", "0", "0", false }, ""},
 		{"lifetime forever", func(j *JobSpec) { j.UpdateLifetimeMillis = 0 }, ""},
@@ -156,6 +158,31 @@ func secaggJob(more func(j *JobSpec)) func(j *JobSpec) {
 		j.SecAgg = &SecAggParams{Bits: 51, FracBits: 16, Clip: "1", Threshold: "0.66", StepMillis: 1000}
 		if more != nil {
 			more(j)
+		}
+	}
+}
+
+// TestSecAggSafe checks the bound against a direct count: a coordinator
+// colluding with c of a member's k holders gets both secrets when two
+// groups of the k-c honest holders (each told a different story), each
+// topped up with the c corrupt ones, reach need.
+func TestSecAggSafe(t *testing.T) {
+	for _, th := range []string{"0.51", "0.6", "0.66", "0.75", "1"} {
+		for _, cr := range []string{"0", "0.1", "0.25", "0.3", "0.49"} {
+			want, wantK := true, 0
+			for k := 1; k <= 60 && want; k++ {
+				need := SecAggNeed(th, k)
+				c := int(math.Floor(mustFloat(cr)*float64(k) + 1e-9))
+				// Best split of the honest holders into two groups.
+				h := k - c
+				if h/2+c >= need && (h-h/2)+c >= need {
+					want, wantK = false, k
+				}
+			}
+			ok, k := SecAggSafe(th, cr, 60)
+			if ok != want || k != wantK {
+				t.Errorf("SecAggSafe(%s, %s) = %v at %d, counting says %v at %d", th, cr, ok, k, want, wantK)
+			}
 		}
 	}
 }

@@ -40,6 +40,36 @@ type SecAggParams struct {
 	// StepMillis bounds each step of the protocol other than training
 	// (keys, shares, survivor signatures, reveals).
 	StepMillis uint64 `cbor:"5,keyasint"`
+	// Corrupt is the fraction of any member's share holders the job
+	// assumes may collude with the coordinator, a decimal in [0, 1/2)
+	// ("" for DefaultSecAggCorrupt). Validate checks that Threshold keeps
+	// both secrets of a member out of their reach (see SecAggSafe).
+	Corrupt string `cbor:"6,keyasint,omitempty"`
+}
+
+// DefaultSecAggCorrupt is SecAggParams.Corrupt when a job sets none.
+const DefaultSecAggCorrupt = "0.3"
+
+// SecAggSafe reports whether threshold keeps a coordinator that colludes
+// with floor(corrupt*k) of a member's k holders from recovering both of
+// its secrets, for every k from 1 to maxHolders, and the first k that
+// fails. In Bonawitz et al.'s active model the coordinator may tell some
+// honest holders that the member dropped (they reveal its mask key) and
+// others that it survived (they reveal its self-mask seed); with the
+// signed survivor set it needs enough signers for each story, and corrupt
+// holders serve both: both secrets need 2*need <= (k - c) + 2c, so safety
+// is 2*need > k + c with need = SecAggNeed(threshold, k).
+func SecAggSafe(threshold, corrupt string, maxHolders int) (bool, int) {
+	c, err := decimal.ParseOptional(corrupt)
+	if err != nil {
+		return false, 0
+	}
+	for k := 1; k <= maxHolders; k++ {
+		if 2*SecAggNeed(threshold, k) <= k+int(math.Floor(c.Float64()*float64(k)+1e-9)) {
+			return false, k
+		}
+	}
+	return true, 0
 }
 
 // SecAggNeed returns how many of a member's holders must reveal to recover
@@ -94,6 +124,16 @@ func (j *JobSpec) validateSecAgg() error {
 	th, err := decimal.Parse(p.Threshold)
 	if err != nil || th.Float64() <= 0.5 || th.Float64() > 1 {
 		return jobErr("secagg.threshold", "%q, want a decimal in (0.5, 1]: a coordinator that tells some holders a member dropped and others that it survived must not collect shares of both its secrets", p.Threshold)
+	}
+	corrupt := p.Corrupt
+	if corrupt == "" {
+		corrupt = DefaultSecAggCorrupt
+	}
+	if c, err := decimal.Parse(corrupt); err != nil || c.Sign() < 0 || c.Float64() >= 0.5 {
+		return jobErr("secagg.corrupt", "%q, want a decimal in [0, 0.5)", p.Corrupt)
+	}
+	if ok, k := SecAggSafe(p.Threshold, corrupt, secaggDegree(int(min(j.CohortSize, MaxCohort)))); !ok {
+		return jobErr("secagg.threshold", "%s does not protect members from a coordinator colluding with a fraction %s of their holders: with %d holders it needs %d to reveal, and %d corrupt holders plus two disjoint groups of honest ones (told different survivor sets) reach that twice; raise threshold or lower corrupt", p.Threshold, corrupt, k, SecAggNeed(p.Threshold, k), int(math.Floor(mustFloat(corrupt)*float64(k)+1e-9)))
 	}
 	if p.FracBits < 1 || p.FracBits > 40 {
 		return jobErr("secagg.frac_bits", "%d, want 1 to 40", p.FracBits)
@@ -299,6 +339,10 @@ type SecAggRecord struct {
 
 const secaggRevealedShareSize = secagg.RevealedShareSize
 
+// SecAggDegree returns the neighbours each member of a secagg cohort of n
+// has: the most share holders a member can have.
+func SecAggDegree(n int) int { return secaggDegree(n) }
+
 // secaggDegree returns the neighbours each member of a cohort of n has.
 func secaggDegree(n int) int {
 	if n < 2 {
@@ -309,3 +353,9 @@ func secaggDegree(n int) int {
 
 // BitsInt returns Bits as an int.
 func (p *SecAggParams) BitsInt() int { return int(p.Bits) }
+
+// mustFloat is a decimal already checked, as a float64.
+func mustFloat(s string) float64 {
+	d, _ := decimal.Parse(s)
+	return d.Float64()
+}

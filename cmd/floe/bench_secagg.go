@@ -20,7 +20,6 @@ import (
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/seal"
 	"github.com/floe-fl/floe/secagg"
-	"golang.org/x/sys/unix"
 )
 
 // The benchmark's encoding: weights (example counts) in [1, 1000], clip 1
@@ -213,18 +212,6 @@ func (c cost) min(o cost) cost { return cost{min(c.cpu, o.cpu), min(c.wall, o.wa
 func (c cost) per(count int) map[string]float64 {
 	d := float64(max(count, 1)) * float64(time.Millisecond)
 	return map[string]float64{"cpu_ms": round3(float64(c.cpu) / d), "wall_ms": round3(float64(c.wall) / d)}
-}
-
-// threadCPU returns the CPU time of the calling OS thread so far,
-// clock_gettime(CLOCK_THREAD_CPUTIME_ID), or -1 where that clock is
-// unavailable. (getrusage's RUSAGE_THREAD figure only advances at the
-// scheduler's tick, too coarse for a step of a few microseconds.)
-func threadCPU() time.Duration {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		return -1
-	}
-	return time.Duration(ts.Nano())
 }
 
 // timed runs fn and returns its thread CPU and wall time.

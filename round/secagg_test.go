@@ -479,3 +479,48 @@ func TestSecAggCoordinatorView(t *testing.T) {
 		}
 	}
 }
+
+// TestSecAggRulesMatchPlain: central DP noise and the server optimizers
+// apply to the unmasked sum as to a plain round's: the same updates and
+// noise seed give the same model up to the fixed-point quantisation (under
+// DP every member counts once and clips its own update to dp_clip).
+func TestSecAggRulesMatchPlain(t *testing.T) {
+	for _, rule := range []string{"fedavg(dp_clip=0.05,dp_noise_multiplier=0.5)", "fedadam(beta1=0.9,beta2=0.99,dp_clip=0,dp_noise_multiplier=0,eta=0.1,eta_l=0.1,tau=1e-09)", "fedavgm(dp_clip=0,dp_noise_multiplier=0,eta=1,momentum=0.9)"} {
+		t.Run(rule, func(t *testing.T) {
+			models := map[bool][]float32{}
+			for _, secure := range []bool{false, true} {
+				cfg := roundsim.Default()
+				cfg.CohortSize, cfg.MinParticipants, cfg.Quorum, cfg.Rounds, cfg.NormBound, cfg.Rule = 4, 4, 3, 2, "", rule
+				if secure {
+					cfg.SecAgg = roundsim.DefaultSecAgg()
+				}
+				s, err := roundsim.New(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, n := range []string{"m0", "m1", "m2", "m3"} {
+					s.Register(n, 10)
+				}
+				for range 2 {
+					if secure {
+						err = s.SecAggRound(nil)
+					} else {
+						err = s.Round(nil)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					if c := s.Last(); c.Status != ledger.StatusOK {
+						t.Fatalf("round %d: %s", c.Round, c.Reason)
+					}
+				}
+				models[secure] = modelOf(t, s, s.Last().OutputModel)
+			}
+			for i := range models[true] {
+				if d := math.Abs(float64(models[true][i] - models[false][i])); d > 1e-4 {
+					t.Fatalf("parameter %d: secagg %g, plain %g", i, models[true][i], models[false][i])
+				}
+			}
+		})
+	}
+}

@@ -80,12 +80,17 @@ func (c Commitment) Verify(t int, share ShareValue) bool {
 	if err != nil {
 		return false
 	}
-	x := group.Ristretto255.NewScalar()
-	x.SetUint64(uint64(share.Holder) + 1)
-	// Horner: acc = C_t; acc = acc*x + C_k down to k = 0.
+	if share.Holder < 0 || share.Holder > 1<<31-2 {
+		return false
+	}
+	x := uint64(share.Holder) + 1
+	// Horner: acc = C_t; acc = acc*x + C_k down to k = 0. x is a public
+	// index below 2^31, so each step multiplies by double-and-add over its
+	// 31 bits instead of a full 253-bit scalar multiplication.
 	acc := group.Ristretto255.NewElement().Set(ps[t])
+	tmp := group.Ristretto255.NewElement()
 	for k := t - 1; k >= 0; k-- {
-		acc.Mul(acc, x)
+		mulSmall(acc, tmp, x)
 		acc.Add(acc, ps[k])
 	}
 	want := group.Ristretto255.NewElement().MulGen(y)
@@ -103,4 +108,17 @@ func (c Commitment) Commits(t int, s Secret) bool {
 		return false
 	}
 	return ps[0].IsEqual(group.Ristretto255.NewElement().MulGen(x))
+}
+
+// mulSmall sets e to x*e by double-and-add over x's bits, tmp a scratch
+// element: variable time, for public multipliers only.
+func mulSmall(e, tmp group.Element, x uint64) {
+	tmp.Set(e)
+	e.Set(group.Ristretto255.Identity())
+	for ; x > 0; x >>= 1 {
+		if x&1 == 1 {
+			e.Add(e, tmp)
+		}
+		tmp.Dbl(tmp)
+	}
 }

@@ -56,7 +56,9 @@ func TestJobSpecValidate(t *testing.T) {
 		{"secagg zero clip", secaggJob(func(j *JobSpec) { j.SecAgg.Clip = "0" }), `ledger: job: secagg.clip: "0", want a decimal > 0`},
 		{"secagg no step", secaggJob(func(j *JobSpec) { j.SecAgg.StepMillis = 0 }), "ledger: job: secagg.step: 0ms"},
 		{"secagg corrupt out of range", secaggJob(func(j *JobSpec) { j.SecAgg.Corrupt = "0.5" }), `ledger: job: secagg.corrupt: "0.5", want a decimal in [0, 0.5)`},
-		{"secagg threshold unsafe", secaggJob(func(j *JobSpec) { j.CohortSize, j.SecAgg.Bits, j.SecAgg.Threshold, j.SecAgg.Corrupt = 30, 54, "0.6", "0.25" }), "ledger: job: secagg.threshold: 0.6 does not protect members"},
+		{"secagg threshold unsafe", secaggJob(func(j *JobSpec) {
+			j.CohortSize, j.SecAgg.Bits, j.SecAgg.Threshold, j.SecAgg.Corrupt = 30, 54, "0.6", "0.25"
+		}), "ledger: job: secagg.threshold: 0.6 does not protect members"},
 		{"optional decimals absent", func(j *JobSpec) { j.Train.Mu, j.Train.WeightDecay, j.NormBound, j.Clip = "", "", "", false }, ""},
 		{"zero decimals", func(j *JobSpec) { j.Train.Mu, j.Train.WeightDecay, j.NormBound, j.Clip = "0", "0", "0", false }, ""},
 		{"lifetime forever", func(j *JobSpec) { j.UpdateLifetimeMillis = 0 }, ""},

@@ -125,6 +125,11 @@ func TestSecAggMaskedInputChecked(t *testing.T) {
 		}
 		send(p, round.Request{Op: round.OpKeys, Keys: k}, "")
 	}
+	// The status says where the round stands.
+	f.view(cohort[0], 1, round.SAKeys)
+	if st := f.srv.Snapshot(); st.SecAggStep != "shares" || st.SecAggPending != 6 || st.SecAggDeadlineMillis == 0 {
+		t.Fatalf("status: step %q, waiting for %d, deadline %d", st.SecAggStep, st.SecAggPending, st.SecAggDeadlineMillis)
+	}
 	for _, p := range cohort {
 		sh, err := members[p].Shares(f.view(p, 1, round.SAKeys))
 		if err != nil {

@@ -60,6 +60,12 @@ type Status struct {
 	NowMillis           uint64         `cbor:"16,keyasint"`
 	Head                ledger.BlobID  `cbor:"17,keyasint"` // the last commitment (the job before round 1)
 	Recent              []RoundSummary `cbor:"18,keyasint"` // the last rounds committed since the coordinator started, oldest first
+	// A secagg round's current step (round.SAStep's name; "" in other
+	// jobs or outside a collecting round), how many members it still
+	// waits for, and when it ends at the latest (Unix milliseconds).
+	SecAggStep           string `cbor:"19,keyasint,omitempty"`
+	SecAggPending        uint64 `cbor:"20,keyasint,omitempty"`
+	SecAggDeadlineMillis uint64 `cbor:"21,keyasint,omitempty"`
 }
 
 // Receipt is one input the current round's receipt log holds.
@@ -121,6 +127,9 @@ func (s *Server) Snapshot() Status {
 	}
 	if m.Phase() == round.PhaseCollecting {
 		st.RoundDeadlineMillis = m.DeadlineMillis()
+	}
+	if _, step, dl, pending, ok := m.SAPending(); ok {
+		st.SecAggStep, st.SecAggPending, st.SecAggDeadlineMillis = step.String(), uint64(len(pending)), dl
 	}
 	cohort := m.Cohort()
 	st.CohortCount = uint64(len(cohort))

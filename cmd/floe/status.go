@@ -110,6 +110,14 @@ type statusJSON struct {
 	TimeToDeadlineSeconds *float64       `json:"time_to_deadline_seconds"`
 	Head                  string         `json:"head"`
 	RoundsRecent          []roundSumJSON `json:"rounds_recent"`
+	// SecAgg is a secagg round's current step, absent otherwise.
+	SecAgg *secaggStepJSON `json:"secagg,omitempty"`
+}
+
+type secaggStepJSON struct {
+	Step                 string  `json:"step"`
+	Waiting              uint64  `json:"waiting_for"`
+	TimeToStepEndSeconds float64 `json:"time_to_step_end_seconds"`
 }
 
 type receiptJSON struct {
@@ -151,6 +159,10 @@ func statusView(st *coordinator.Status) statusJSON {
 		left := (float64(st.RoundDeadlineMillis) - float64(st.NowMillis)) / 1000
 		v.TimeToDeadlineSeconds = &left
 	}
+	if st.SecAggStep != "" {
+		v.SecAgg = &secaggStepJSON{Step: st.SecAggStep, Waiting: st.SecAggPending,
+			TimeToStepEndSeconds: (float64(st.SecAggDeadlineMillis) - float64(st.NowMillis)) / 1000}
+	}
 	for _, r := range st.Recent {
 		s := roundSumJSON{Round: r.Round, Status: string(r.Status), Reason: r.Reason, Head: ledger.Hash(r.Head).String(),
 			Cohort: r.Cohort, Accepted: r.Accepted, Rejected: r.Rejected, Metrics: metricMap(r.Metrics),
@@ -179,6 +191,9 @@ func printStatus(w io.Writer, st *coordinator.Status) {
 	fmt.Fprintf(w, "round    %d, %s", v.Round, v.Phase)
 	if v.TimeToDeadlineSeconds != nil {
 		fmt.Fprintf(w, ", deadline in %.1fs", *v.TimeToDeadlineSeconds)
+	}
+	if v.SecAgg != nil {
+		fmt.Fprintf(w, "; secagg step %s, waiting for %d, ends in %.1fs", v.SecAgg.Step, v.SecAgg.Waiting, v.SecAgg.TimeToStepEndSeconds)
 	}
 	fmt.Fprintf(w, "\nhead     %s\n", v.Head)
 	fmt.Fprintf(w, "peers    %d registered, %d in the cohort\n", v.Registered, v.CohortCount)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -744,4 +745,177 @@ func (s *Slivers) Decode(present []bool) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d of %d", ErrNotEnoughSlivers, have, s.Encoding.K)
 	}
 	return DecodeVerified(s.Encoding, s.Length, s.Root, use, s.Leaves, nil)
+}
+
+// Streaming: blobs larger than memory are encoded and decoded stripe by
+// stripe. Sliver i (i < k) is bytes [i*s, (i+1)*s) of the zero-padded blob,
+// and Reed-Solomon works column-wise, so the bytes [off, end) of every
+// sliver (a stripe) are the encoding of bytes [off, end) of the k data
+// slivers alone; a leaf hasher fed a sliver's stripes in order gives the
+// leaf of the whole sliver.
+
+// StreamStripe is the default stripe width (bytes of each sliver) of the
+// streaming encoder.
+const StreamStripe = 256 << 10
+
+// StripeCoder is e's Reed-Solomon code applied to one stripe: shards are
+// the n pieces of the stripe (equal lengths), data first.
+type StripeCoder interface {
+	// Encode computes the n-k parity pieces from the k data pieces.
+	Encode(shards [][]byte) error
+	// ReconstructData rebuilds the missing data pieces (nil or of length
+	// 0, with capacity for the stripe to reuse) from any k present ones,
+	// leaving present pieces alone.
+	ReconstructData(shards [][]byte) error
+}
+
+// NewStripeCoder returns the coder of encoding e.
+func NewStripeCoder(e Encoding) (StripeCoder, error) { return newCoder(e) }
+
+// WriteLeaves writes pieces[i] to hs[i] for each i in idx, hashing on up to
+// GOMAXPROCS goroutines (each hasher gets one writer).
+func WriteLeaves(hs []LeafHasher, pieces [][]byte, idx []int) { writeParallel(hs, pieces, idx) }
+
+// StripeEncoder produces the n slivers of a blob read from an io.ReaderAt,
+// one stripe of Width bytes (of each sliver) at a time, into the caller's
+// buffers: memory O(n * Width), whatever the blob's size.
+type StripeEncoder struct {
+	Encoding   Encoding
+	Length     uint64
+	SliverSize int // s: bytes of every sliver
+	Width      int // bytes of each sliver per stripe (the last may be shorter)
+	r          io.ReaderAt
+	coder      StripeCoder
+}
+
+// NewStripeEncoder returns the encoder of the length bytes of r for a
+// committee of n members, in stripes of width bytes (at most the sliver
+// size).
+func NewStripeEncoder(r io.ReaderAt, length uint64, n, width int) (*StripeEncoder, error) {
+	e, err := EncodingFor(n)
+	if err != nil {
+		return nil, err
+	}
+	coder, err := newCoder(e)
+	if err != nil {
+		return nil, err
+	}
+	if width <= 0 {
+		return nil, fmt.Errorf("blob: stripe width %d", width)
+	}
+	ss := e.SliverSize(length)
+	if ss > uint64(maxInt/int(e.N)) {
+		return nil, fmt.Errorf("blob: %d bytes are too large to encode here", length)
+	}
+	return &StripeEncoder{Encoding: e, Length: length, SliverSize: int(ss), Width: min(width, int(ss)), r: r, coder: coder}, nil
+}
+
+const maxInt = int(^uint(0) >> 1)
+
+// Stripes returns the number of stripes.
+func (s *StripeEncoder) Stripes() int { return (s.SliverSize + s.Width - 1) / s.Width }
+
+// Bounds returns the bytes [off, end) of every sliver that stripe j covers.
+func (s *StripeEncoder) Bounds(j int) (off, end int) {
+	off = j * s.Width
+	return off, min(off+s.Width, s.SliverSize)
+}
+
+// ReadData fills dst with bytes [off, off+len(dst)) of data sliver i
+// (i < k): the blob's bytes from i*s+off, zero past its length.
+func (s *StripeEncoder) ReadData(i, off int, dst []byte) error {
+	start := uint64(i)*uint64(s.SliverSize) + uint64(off)
+	have := 0
+	if start < s.Length {
+		have = int(min(uint64(len(dst)), s.Length-start))
+		m, err := s.r.ReadAt(dst[:have], int64(start))
+		if m < have {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("blob: read blob bytes at %d: %w", start+uint64(m), err)
+		}
+	}
+	clear(dst[have:])
+	return nil
+}
+
+// EncodeStripe sets shards[i] (n buffers of capacity at least Width) to
+// stripe j of sliver i: it reads the data pieces from r and computes the
+// parity.
+func (s *StripeEncoder) EncodeStripe(j int, shards [][]byte) error {
+	off, end := s.Bounds(j)
+	k := int(s.Encoding.K)
+	for i := range shards {
+		shards[i] = shards[i][:end-off]
+		if i < k {
+			if err := s.ReadData(i, off, shards[i]); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.coder.Encode(shards); err != nil {
+		return fmt.Errorf("blob: encode: %w", err)
+	}
+	return nil
+}
+
+// Stripe buffers of streaming encoders and decoders are recycled, as
+// sliver buffers are (fresh pages are costly).
+var stripeBufs sync.Pool // of *[]byte
+
+// GetStripeBuf returns a buffer of size bytes with arbitrary contents,
+// recycled from an earlier PutStripeBuf when one fits.
+func GetStripeBuf(size int) []byte {
+	if p, ok := stripeBufs.Get().(*[]byte); ok {
+		if b := *p; cap(b) >= size && cap(b) <= 2*size {
+			return b[:size]
+		}
+		stripeBufs.Put(p)
+	}
+	return make([]byte, size)
+}
+
+// PutStripeBuf hands b back for reuse; the caller must not use it after.
+func PutStripeBuf(b []byte) { stripeBufs.Put(&b) }
+
+// SplitBuf cuts buf into count pieces of width bytes each, with capacities
+// ending at their ends.
+func SplitBuf(buf []byte, count, width int) [][]byte {
+	out := make([][]byte, count)
+	for i := range out {
+		out[i] = buf[i*width : (i+1)*width : (i+1)*width]
+	}
+	return out
+}
+
+// CommitFrom reads the length bytes of r stripe by stripe, encodes them for
+// a committee of n members and returns their commitment (root, ID, leaves,
+// proofs) without the slivers (Data is nil), holding O(n * StreamStripe)
+// bytes whatever the length. The ID is ComputeID's for the same bytes.
+func CommitFrom(r io.ReaderAt, length uint64, n int) (*Slivers, error) {
+	se, err := NewStripeEncoder(r, length, n, StreamStripe)
+	if err != nil {
+		return nil, err
+	}
+	buf := GetStripeBuf(n * se.Width)
+	defer PutStripeBuf(buf)
+	shards := SplitBuf(buf, n, se.Width)
+	hs := make([]LeafHasher, n)
+	idx := make([]int, n)
+	for i := range hs {
+		hs[i], idx[i] = NewLeafHasher(), i
+	}
+	for j := range se.Stripes() {
+		if err := se.EncodeStripe(j, shards); err != nil {
+			return nil, err
+		}
+		writeParallel(hs, shards, idx)
+	}
+	leaves := make([]Hash, n)
+	for i := range hs {
+		hs[i].Sum(leaves[i][:0])
+	}
+	root, proofs := MerkleProofs(leaves)
+	return &Slivers{Encoding: se.Encoding, Length: length, Root: root, ID: IDFor(se.Encoding, length, root), Leaves: leaves, Proofs: proofs}, nil
 }

@@ -224,19 +224,36 @@ type ackResult struct {
 // blob ID and a certificate once n - f distinct members acknowledged (or,
 // with WithWaitAll, once every member answered or timed out). Without
 // WithWaitAll the remaining writes and the certificate push continue in the
-// background until their deadlines or Close.
+// background until their deadlines or Close. It holds the n slivers whole;
+// PutFrom streams them.
 func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (blob.ID, *blob.Certificate, error) {
-	var pc putConfig
-	for _, o := range opts {
-		if err := o(&pc); err != nil {
-			return blob.ID{}, nil, err
-		}
+	pc, err := putOptions(opts)
+	if err != nil {
+		return blob.ID{}, nil, err
 	}
 	start := time.Now()
 	x, err := blob.EncodePooled(data, c.com.N())
 	if err != nil {
 		return blob.ID{}, nil, err
 	}
+	send := func(ctx context.Context, i int) (blob.Ack, error) { return c.storeSliver(ctx, x, i, pc.lifetimeMs) }
+	return c.put(ctx, pc, x, start, len(data), send, x.Release)
+}
+
+func putOptions(opts []PutOption) (putConfig, error) {
+	var pc putConfig
+	for _, o := range opts {
+		if err := o(&pc); err != nil {
+			return pc, err
+		}
+	}
+	return pc, nil
+}
+
+// put runs send(i) for every member i in parallel and gathers the acks for
+// x: see Put. release runs once every send returned (in the background when
+// put returns at n - f acks).
+func (c *Client) put(ctx context.Context, pc putConfig, x *blob.Slivers, start time.Time, size int, send func(context.Context, int) (blob.Ack, error), release func()) (blob.ID, *blob.Certificate, error) {
 	n, need := c.com.N(), c.com.N()-c.com.F()
 
 	// Writes run under wctx: tied to ctx until Put returns, then (without
@@ -249,7 +266,7 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (blob.
 		writers.Add(1)
 		go func() {
 			defer writers.Done()
-			ack, err := c.storeSliver(wctx, x, i, pc.lifetimeMs)
+			ack, err := send(wctx, i)
 			if pc.onNode != nil {
 				pc.onNode(NodeError{Index: i, Peer: c.com.Members[i].ID, Err: err})
 			}
@@ -274,22 +291,22 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (blob.
 		unlink()
 		wcancel()
 		writers.Wait()
-		x.Release()
+		release()
 		perr := error(&PutError{Acks: len(acks), Need: need, Nodes: nodeErrs})
 		if err := ctx.Err(); err != nil {
 			perr = fmt.Errorf("blob: put: %w", err)
 		}
-		c.cfg.metrics.put(start, len(data), perr)
+		c.cfg.metrics.put(start, size, perr)
 		return blob.ID{}, nil, perr
 	}
 	cert := &blob.Certificate{ID: x.ID, LifetimeMs: pc.lifetimeMs, Acks: acks}
 	if pc.waitAll {
 		unlink()
 		wcancel()
-		writers.Wait() // every writer answered; none reads x.Data now
-		x.Release()
+		writers.Wait() // every writer answered; none reads the slivers now
+		release()
 		c.pushCert(ctx, cert)
-		c.cfg.metrics.put(start, len(data), nil)
+		c.cfg.metrics.put(start, size, nil)
 		return x.ID, cert, nil
 	}
 	// Return now; finish the remaining writes and push the certificate in
@@ -300,10 +317,10 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (blob.
 		defer c.wg.Done()
 		defer wcancel()
 		writers.Wait()
-		x.Release()
+		release()
 		c.pushCert(wctx, cert)
 	}()
-	c.cfg.metrics.put(start, len(data), nil)
+	c.cfg.metrics.put(start, size, nil)
 	return x.ID, cert, nil
 }
 
@@ -325,7 +342,16 @@ func (c *Client) openStream(ctx context.Context, i int) (network.Stream, func() 
 }
 
 func (c *Client) storeSliver(ctx context.Context, x *blob.Slivers, i int, lifetimeMs uint64) (blob.Ack, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.nodeTimeout(uint64(len(x.Data[i]))))
+	return c.storeSliverFrom(ctx, x, i, lifetimeMs, func(w io.Writer) error {
+		_, err := w.Write(x.Data[i])
+		return err
+	})
+}
+
+// storeSliverFrom stores sliver i of x (whose Data may be nil) on member i,
+// its bytes written to the stream by body after the request header.
+func (c *Client) storeSliverFrom(ctx context.Context, x *blob.Slivers, i int, lifetimeMs uint64, body func(io.Writer) error) (blob.Ack, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.nodeTimeout(x.Encoding.SliverSize(x.Length)))
 	defer cancel()
 	s, stop, err := c.openStream(ctx, i)
 	if err != nil {
@@ -340,7 +366,7 @@ func (c *Client) storeSliver(ctx context.Context, x *blob.Slivers, i int, lifeti
 		if err := writeMsg(s, req); err != nil {
 			return err
 		}
-		if _, err := s.Write(x.Data[i]); err != nil {
+		if err := body(s); err != nil {
 			return fmt.Errorf("send sliver: %w", err)
 		}
 		if err := s.CloseWrite(); err != nil {
@@ -510,17 +536,42 @@ func (p progressReader) Read(b []byte) (int, error) {
 // header arrives, then nodeTimeout of the announced sliver size.
 func (c *Client) fetchSliver(ctx context.Context, id blob.ID, i int, keep bool) (fetched, SliverState, error) {
 	var last atomic.Int64
-	var dst func(uint64) []byte
-	if keep {
-		dst = func(size uint64) []byte { return make([]byte, size) }
+	body := func(_ *fetchHeader, r io.Reader, size uint64) ([]byte, blob.Hash, error) {
+		leaf, err := copyHashed(nil, r, size, make([]byte, min(uint64(copyBuf), size)))
+		return nil, leaf, err
 	}
-	return c.fetchSliverInto(ctx, id, i, dst, &last, nil)
+	if keep {
+		body = intoBuf(func(size uint64) []byte { return make([]byte, size) }, nil)
+	}
+	return c.fetchSliverInto(ctx, id, i, body, &last)
 }
 
-// fetchSliverInto is fetchSliver reading the sliver into dst(size) (nil:
-// hash only), recording read progress in last, and calling onData (when not
-// nil) with the count of bytes of dst(size) filled after each chunk.
-func (c *Client) fetchSliverInto(ctx context.Context, id blob.ID, i int, dst func(uint64) []byte, last *atomic.Int64, onData func(int)) (fetched, SliverState, error) {
+// sliverBody consumes the size bytes of a fetched sliver from r, once its
+// header (hdr) verified, and returns them (nil when not kept) and their leaf
+// hash. An error is the transfer's (the member's), unless it is a
+// *localError.
+type sliverBody func(hdr *fetchHeader, r io.Reader, size uint64) ([]byte, blob.Hash, error)
+
+// localError is a sliverBody's failure on this side (writing the output),
+// which ends the read instead of asking another member.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
+
+// intoBuf is the sliverBody reading the sliver into dst(size), calling
+// onData (when not nil) with the count of bytes filled after each chunk.
+func intoBuf(dst func(uint64) []byte, onData func(int)) sliverBody {
+	return func(_ *fetchHeader, r io.Reader, size uint64) ([]byte, blob.Hash, error) {
+		buf := dst(size)
+		leaf, err := readHashed(buf, r, onData)
+		return buf, leaf, err
+	}
+}
+
+// fetchSliverInto is fetchSliver handing the sliver's bytes to body and
+// recording read progress in last.
+func (c *Client) fetchSliverInto(ctx context.Context, id blob.ID, i int, body sliverBody, last *atomic.Int64) (fetched, SliverState, error) {
 	dctx, dcancel := context.WithTimeout(ctx, c.cfg.baseTimeout)
 	s, stop, err := c.openStream(dctx, i)
 	if err != nil {
@@ -580,13 +631,10 @@ func (c *Client) fetchSliverInto(ctx context.Context, id blob.ID, i int, dst fun
 	}
 	timer.Stop()
 	timer = deadline(c.nodeTimeout(size))
-	var buf []byte
-	var leaf blob.Hash
-	if dst != nil {
-		buf = dst(size)
-		leaf, err = readHashed(buf, r, onData)
-	} else {
-		leaf, err = copyHashed(nil, r, size, make([]byte, min(uint64(copyBuf), size)))
+	buf, leaf, err := body(&hdr, r, size)
+	var local *localError
+	if errors.As(err, &local) {
+		return fail(SliverSkipped, err)
 	}
 	if err != nil {
 		return fail(SliverUnreachable, err)
@@ -628,17 +676,107 @@ type fetchResult struct {
 
 // readBlob is Get; skip names a member not to ask (a repairing node itself).
 //
+// Data slivers are read straight into one buffer, which becomes the
+// returned blob without a copy. Every valid header names the same sliver
+// size (it hashes to the ID), and each index is fetched once.
+//
+// While they arrive, a StripeCheck re-encodes the data slivers' common
+// prefix stripe by stripe and hashes the parity, so that the consistency
+// check mostly overlaps the transfer; it is used only when the k valid
+// slivers are the data slivers (else decode does it all).
+func readBlob(ctx context.Context, c *Client, id blob.ID, skip int) ([]byte, ReadReport, error) {
+	n, k := c.com.N(), c.com.K()
+	var base []byte
+	var baseOnce sync.Once
+	var chk *blob.StripeCheck // set by the first fetch into base
+	// gather returns once no fetch runs any more, so none sets chk after.
+	defer func() {
+		if chk != nil {
+			chk.Finish(false)
+		}
+	}()
+	// body(i) runs on fetch i's goroutine.
+	body := func(i int) sliverBody {
+		if i >= k {
+			return intoBuf(func(size uint64) []byte { return make([]byte, size) }, nil)
+		}
+		var check *blob.StripeCheck // set when the sliver goes to base
+		dst := func(size uint64) []byte {
+			baseOnce.Do(func() {
+				base = make([]byte, uint64(k)*size)
+				chk = blob.StartStripeCheck(n, base, int(size))
+			})
+			if uint64(len(base)) != uint64(k)*size {
+				return make([]byte, size)
+			}
+			check = chk
+			return base[uint64(i)*size : uint64(i+1)*size : uint64(i+1)*size]
+		}
+		return intoBuf(dst, func(done int) {
+			if check != nil {
+				check.Progress(i, done)
+			}
+		})
+	}
+	g, err := c.gather(ctx, id, skip, body)
+	if err != nil {
+		return nil, g.rep, err
+	}
+	var parity []blob.Hash
+	if chk != nil {
+		parity = chk.Finish(g.dataOnly(k)) // nil unless every stripe was checked
+	}
+	if want, err := blob.EncodingFor(n); parity != nil && err == nil && g.first.Enc == want {
+		ss := int(want.SliverSize(g.first.Length))
+		copy(g.leaves[k:], parity)
+		if len(base) != k*ss || !allZero(base[g.first.Length:]) || blob.MerkleRoot(g.leaves) != g.first.Root {
+			return nil, g.rep, blob.ErrInconsistentEncoding
+		}
+		return base[:g.first.Length:g.first.Length], g.rep, nil
+	}
+	data, err := blob.DecodeVerified(g.first.Enc, g.first.Length, g.first.Root, g.slivers, g.leaves, base)
+	if err != nil {
+		return nil, g.rep, err
+	}
+	return data, g.rep, nil
+}
+
+// gathered is what gather found: the first k valid slivers (others nil in
+// slivers and unset in valid) with their leaves, and a valid header.
+type gathered struct {
+	rep     ReadReport
+	slivers [][]byte
+	leaves  []blob.Hash
+	valid   []bool
+	first   *fetchHeader
+}
+
+// dataOnly reports whether the k valid slivers are the data slivers.
+func (g *gathered) dataOnly(k int) bool {
+	for i := range k {
+		if !g.valid[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// gather fetches slivers of id until k are valid, handing fetch i's bytes to
+// body(i) (called on that fetch's goroutine); skip names a member not to ask.
+//
 // It starts k fetches (the data slivers first, so that a healthy committee
 // needs no reconstruction), and starts one more fetch for each that fails
 // and for each that makes no progress for the hedge delay. With WithReadAll
-// it asks every member at once. Either way it decodes from the first k valid
-// slivers and cancels the rest.
-func readBlob(ctx context.Context, c *Client, id blob.ID, skip int) ([]byte, ReadReport, error) {
+// it asks every member at once. Either way it keeps the first k valid
+// slivers and cancels the rest, and it returns once no fetch runs. Fewer
+// than k valid slivers give a *NotEnoughSliversError.
+func (c *Client) gather(ctx context.Context, id blob.ID, skip int, body func(i int) sliverBody) (gathered, error) {
 	n, k := c.com.N(), c.com.K()
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan fetchResult, n)
-	rep := ReadReport{Nodes: make([]SliverStatus, n)}
+	g := gathered{rep: ReadReport{Nodes: make([]SliverStatus, n)}, slivers: make([][]byte, n), leaves: make([]blob.Hash, n), valid: make([]bool, n)}
+	rep := &g.rep
 	var order []int
 	for i := range n {
 		rep.Nodes[i] = SliverStatus{Index: i, Peer: c.com.Members[i].ID, State: SliverSkipped}
@@ -652,52 +790,8 @@ func readBlob(ctx context.Context, c *Client, id blob.ID, skip int) ([]byte, Rea
 	hedged := make([]bool, n)
 	running := make([]bool, n)
 	var wg sync.WaitGroup
-	var chk *blob.StripeCheck // set by the first fetch into base
-	// After wg.Wait (deferred below, so run before this), no fetch sets
-	// chk any more.
-	defer func() {
-		if chk != nil {
-			chk.Finish(false)
-		}
-	}()
 	defer wg.Wait()
 	defer cancel() // runs before wg.Wait
-	// Data slivers are read straight into one buffer, which becomes the
-	// returned blob without a copy. Every valid header names the same
-	// sliver size (it hashes to the ID), and each index is fetched once.
-	//
-	// While they arrive, a StripeCheck re-encodes the data slivers' common
-	// prefix stripe by stripe and hashes the parity, so that the
-	// consistency check mostly overlaps the transfer; it is used only when
-	// the k valid slivers are the data slivers (else decode does it all).
-	var base []byte
-	var baseOnce sync.Once
-	//
-	// fetchInto returns the destination and progress callbacks of fetch i;
-	// both run on that fetch's goroutine, dst before any onData.
-	fetchInto := func(i int) (dst func(uint64) []byte, onData func(int)) {
-		if i >= k {
-			return func(size uint64) []byte { return make([]byte, size) }, nil
-		}
-		var check *blob.StripeCheck // set when the sliver goes to base
-		dst = func(size uint64) []byte {
-			baseOnce.Do(func() {
-				base = make([]byte, uint64(k)*size)
-				chk = blob.StartStripeCheck(n, base, int(size))
-			})
-			if uint64(len(base)) != uint64(k)*size {
-				return make([]byte, size)
-			}
-			check = chk
-			return base[uint64(i)*size : uint64(i+1)*size : uint64(i+1)*size]
-		}
-		onData = func(done int) {
-			if check != nil {
-				check.Progress(i, done)
-			}
-		}
-		return dst, onData
-	}
 	active := 0
 	launch := func() bool {
 		if len(order) == 0 {
@@ -711,8 +805,7 @@ func readBlob(ctx context.Context, c *Client, id blob.ID, skip int) ([]byte, Rea
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dst, onData := fetchInto(i)
-			f, st, err := c.fetchSliverInto(rctx, id, i, dst, &progress[i], onData)
+			f, st, err := c.fetchSliverInto(rctx, id, i, body(i), &progress[i])
 			results <- fetchResult{index: i, f: f, st: st, err: err}
 		}()
 		return true
@@ -726,9 +819,6 @@ func readBlob(ctx context.Context, c *Client, id blob.ID, skip int) ([]byte, Rea
 	}
 	tick := time.NewTicker(max(c.cfg.hedgeDelay/4, time.Millisecond))
 	defer tick.Stop()
-	slivers := make([][]byte, n)
-	leaves := make([]blob.Hash, n)
-	var first *fetchHeader
 	valid := 0
 	for valid < k && active > 0 {
 		select {
@@ -740,8 +830,9 @@ func readBlob(ctx context.Context, c *Client, id blob.ID, skip int) ([]byte, Rea
 			if r.err != nil {
 				st.Err = flatten(r.err)
 				var tl *blob.TooLargeError
-				if errors.As(r.err, &tl) {
-					return nil, rep, r.err
+				var local *localError
+				if errors.As(r.err, &tl) || errors.As(r.err, &local) {
+					return g, r.err
 				}
 				if r.st == SliverInvalid {
 					c.cfg.log.Warn("blob: invalid sliver", "blob", id, "node", r.index, "peer", st.Peer, "err", st.Err)
@@ -751,9 +842,9 @@ func readBlob(ctx context.Context, c *Client, id blob.ID, skip int) ([]byte, Rea
 				}
 				continue
 			}
-			slivers[r.index], leaves[r.index] = r.f.sliver, r.f.leaf
-			if first == nil {
-				first = &r.f.hdr
+			g.slivers[r.index], g.leaves[r.index], g.valid[r.index] = r.f.sliver, r.f.leaf, true
+			if g.first == nil {
+				g.first = &r.f.hdr
 			}
 			valid++
 		case <-tick.C:
@@ -765,35 +856,15 @@ func readBlob(ctx context.Context, c *Client, id blob.ID, skip int) ([]byte, Rea
 				}
 			}
 		case <-ctx.Done():
-			return nil, rep, fmt.Errorf("blob: get %s: %w", id, ctx.Err())
+			return g, fmt.Errorf("blob: get %s: %w", id, ctx.Err())
 		}
 	}
 	cancel()
-	wg.Wait() // no fetch writes into base any more
-	dataOnly := true
-	for i := range k {
-		dataOnly = dataOnly && slivers[i] != nil
-	}
-	var parity []blob.Hash
-	if chk != nil {
-		parity = chk.Finish(dataOnly) // nil unless every stripe was checked
-	}
+	wg.Wait() // no fetch runs any more
 	if valid < k {
-		return nil, rep, &NotEnoughSliversError{ID: id, Valid: valid, Need: k, Nodes: rep.Nodes}
+		return g, &NotEnoughSliversError{ID: id, Valid: valid, Need: k, Nodes: rep.Nodes}
 	}
-	if want, err := blob.EncodingFor(n); parity != nil && err == nil && first.Enc == want {
-		ss := int(want.SliverSize(first.Length))
-		copy(leaves[k:], parity)
-		if len(base) != k*ss || !allZero(base[first.Length:]) || blob.MerkleRoot(leaves) != first.Root {
-			return nil, rep, blob.ErrInconsistentEncoding
-		}
-		return base[:first.Length:first.Length], rep, nil
-	}
-	data, err := blob.DecodeVerified(first.Enc, first.Length, first.Root, slivers, leaves, base)
-	if err != nil {
-		return nil, rep, err
-	}
-	return data, rep, nil
+	return g, nil
 }
 
 // Stat asks every member for its sliver of id, verifies each fully (hashing

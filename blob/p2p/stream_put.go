@@ -1,0 +1,229 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/floe-fl/floe/blob"
+)
+
+// feedDepth is how many stripes of its sliver each member's writer may have
+// queued before the encoder stops waiting for it.
+const feedDepth = 4
+
+// PutFrom is Put for the size bytes of r, read twice and never held whole:
+// a first pass encodes r stripe by stripe to hash the slivers (the blob ID
+// and every store request's proof need the root of all n leaves before any
+// sliver byte is sent), a second encodes it again and streams stripe j of
+// sliver i to member i as it is produced. The ID is Put's for the same
+// bytes. Memory is O(n * blob.StreamStripe) whatever the size: each member
+// has feedDepth stripes in flight; a member that falls that far behind for
+// the hedge delay (WithHedgeDelay) is cut loose and reads and encodes its
+// own stripes from r (one more encoding pass for a parity sliver), so that
+// the others go on at their pace. r must not change until PutFrom returned
+// and, without WithWaitAll, Wait: nodes refuse slivers that do not match
+// the first pass.
+func (c *Client) PutFrom(ctx context.Context, r io.ReaderAt, size int64, opts ...PutOption) (blob.ID, *blob.Certificate, error) {
+	pc, err := putOptions(opts)
+	if err != nil {
+		return blob.ID{}, nil, err
+	}
+	if size < 0 {
+		return blob.ID{}, nil, fmt.Errorf("blob: put: negative size %d", size)
+	}
+	start := time.Now()
+	n := c.com.N()
+	x, err := blob.CommitFrom(r, uint64(size), n)
+	if err != nil {
+		return blob.ID{}, nil, err
+	}
+	se, err := blob.NewStripeEncoder(r, uint64(size), n, blob.StreamStripe)
+	if err != nil {
+		return blob.ID{}, nil, err
+	}
+	f := newStripeFeed(se, c.cfg.hedgeDelay)
+	send := func(ctx context.Context, i int) (blob.Ack, error) {
+		defer f.leave(i)
+		return c.storeSliverFrom(ctx, x, i, pc.lifetimeMs, func(w io.Writer) error { return f.send(w, i) })
+	}
+	return c.put(ctx, pc, x, start, int(size), send, f.close)
+}
+
+// stripeFeed is PutFrom's second pass: one goroutine encodes stripe after
+// stripe straight into buffers of each member's writer (feedDepth of them
+// a member, recycled) and queues them; member i's writer sends its queue to
+// its stream. A member whose writer has no free buffer for the lag limit is
+// detached: its queue is closed and its writer encodes the rest itself.
+type stripeFeed struct {
+	se    *blob.StripeEncoder
+	n     int
+	lag   time.Duration
+	bufs  []byte        // n * feedDepth stripe buffers, then n of scratch
+	free  []chan []byte // member i's free buffers
+	queue []chan []byte // member i's encoded stripes, in order
+	gone  []chan struct{}
+	// from[i] is the first stripe member i's writer encodes itself, or -1;
+	// set before queue[i] is closed.
+	from    []int
+	err     error // the encoder's, set before the queues are closed
+	leaveMu sync.Mutex
+	left    []bool
+	done    chan struct{} // closed when the encoder returned
+}
+
+func newStripeFeed(se *blob.StripeEncoder, lag time.Duration) *stripeFeed {
+	n, w := int(se.Encoding.N), se.Width
+	f := &stripeFeed{se: se, n: n, lag: lag, bufs: blob.GetStripeBuf((feedDepth + 1) * n * w),
+		free: make([]chan []byte, n), queue: make([]chan []byte, n), gone: make([]chan struct{}, n),
+		from: make([]int, n), left: make([]bool, n), done: make(chan struct{})}
+	pieces := blob.SplitBuf(f.bufs, (feedDepth+1)*n, w)
+	for i := range n {
+		f.free[i] = make(chan []byte, feedDepth)
+		f.queue[i] = make(chan []byte, feedDepth)
+		f.gone[i] = make(chan struct{})
+		f.from[i] = -1
+		for d := range feedDepth {
+			f.free[i] <- pieces[i*feedDepth+d]
+		}
+	}
+	go f.run(pieces[n*feedDepth:])
+	return f
+}
+
+// run encodes every stripe and queues member i's piece to its writer while
+// it is attached. scratch holds the pieces of detached members.
+func (f *stripeFeed) run(scratch [][]byte) {
+	defer close(f.done)
+	attached := make([]bool, f.n)
+	for i := range attached {
+		attached[i] = true
+	}
+	defer func() {
+		for i, a := range attached {
+			if a {
+				close(f.queue[i])
+			}
+		}
+	}()
+	timer := time.NewTimer(f.lag)
+	defer timer.Stop()
+	shards := make([][]byte, f.n)
+	for j := range f.se.Stripes() {
+		live := false
+		for i := range f.n {
+			shards[i] = scratch[i]
+			if !attached[i] {
+				continue
+			}
+			select {
+			case b := <-f.free[i]:
+				shards[i] = b
+				live = true
+				continue
+			case <-f.gone[i]:
+				attached[i] = false
+				close(f.queue[i])
+				continue
+			default:
+			}
+			timer.Reset(f.lag)
+			select {
+			case b := <-f.free[i]:
+				shards[i] = b
+				live = true
+			case <-f.gone[i]:
+				attached[i] = false
+				close(f.queue[i])
+			case <-timer.C:
+				attached[i] = false
+				f.from[i] = j
+				close(f.queue[i])
+			}
+		}
+		if !live {
+			return // every writer left or was detached
+		}
+		if err := f.se.EncodeStripe(j, shards); err != nil {
+			f.err = err
+			return
+		}
+		for i := range f.n {
+			if attached[i] {
+				f.queue[i] <- shards[i]
+			}
+		}
+	}
+}
+
+// send writes member i's sliver to w: the queued stripes, then, when
+// detached, the rest encoded here.
+func (f *stripeFeed) send(w io.Writer, i int) error {
+	for b := range f.queue[i] {
+		_, err := w.Write(b)
+		f.free[i] <- b[:cap(b)]
+		if err != nil {
+			return err
+		}
+	}
+	// The queue is closed: f.from[i] was set before, and so was f.err
+	// when the encoder stopped.
+	if j := f.from[i]; j >= 0 {
+		return f.sendRest(w, i, j)
+	}
+	return f.err
+}
+
+// sendRest writes stripes from j on of member i's sliver to w, reading the
+// data (and for a parity sliver encoding it) here.
+func (f *stripeFeed) sendRest(w io.Writer, i, j int) error {
+	se, k, width := f.se, int(f.se.Encoding.K), f.se.Width
+	count := 1
+	if i >= k {
+		count = f.n
+	}
+	buf := blob.GetStripeBuf(count * width)
+	defer blob.PutStripeBuf(buf)
+	shards := blob.SplitBuf(buf, count, width)
+	for ; j < se.Stripes(); j++ {
+		var piece []byte
+		if i < k {
+			off, end := se.Bounds(j)
+			piece = shards[0][:end-off]
+			if err := se.ReadData(i, off, piece); err != nil {
+				return err
+			}
+		} else {
+			if err := se.EncodeStripe(j, shards); err != nil {
+				return err
+			}
+			piece = shards[i]
+		}
+		if _, err := w.Write(piece); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// leave records that member i's writer has returned (or never started).
+func (f *stripeFeed) leave(i int) {
+	f.leaveMu.Lock()
+	defer f.leaveMu.Unlock()
+	if !f.left[i] {
+		f.left[i] = true
+		close(f.gone[i])
+	}
+}
+
+// close waits for the encoder, once every writer left, and recycles the
+// buffers.
+func (f *stripeFeed) close() {
+	for i := range f.n {
+		f.leave(i)
+	}
+	<-f.done
+	blob.PutStripeBuf(f.bufs)
+}

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/floe-fl/floe/blob"
@@ -58,6 +59,21 @@ type blobBench struct {
 	StreamCPUMs float64 `json:"libp2p_stream_cpu_ms,omitempty"`
 	PutAllCPUMs float64 `json:"put_wait_all_cpu_ms,omitempty"`
 	GetCPUMs    float64 `json:"get_cpu_ms,omitempty"`
+	// The streaming paths, measured in the same run as the in-memory ones
+	// above: PutFrom of a file holding the blob (WithWaitAll, as
+	// put_wait_all) and GetTo into a file, with their CPU time.
+	PutFromMBps  float64 `json:"put_from_file_wait_all_mbps"`
+	PutFromCPUMs float64 `json:"put_from_file_wait_all_cpu_ms,omitempty"`
+	GetToMBps    float64 `json:"get_to_file_mbps"`
+	GetToCPUMs   float64 `json:"get_to_file_cpu_ms,omitempty"`
+	// Peak growth of the heap (bytes of heap objects, sampled every 2 ms)
+	// of this whole process (client and nodes) during the runs of each
+	// figure, above its level after two collections (which empty the
+	// buffer pools) before them.
+	PutAllHeapMiB  float64 `json:"put_wait_all_heap_growth_mib"`
+	PutFromHeapMiB float64 `json:"put_from_file_heap_growth_mib"`
+	GetHeapMiB     float64 `json:"get_heap_growth_mib"`
+	GetToHeapMiB   float64 `json:"get_to_file_heap_growth_mib"`
 	// Peak resident memory of a storage-node process receiving one sliver.
 	NodeSliverMiB  int                `json:"node_sliver_mib,omitempty"`
 	NodePeakRSSMiB float64            `json:"node_peak_rss_mib,omitempty"`
@@ -74,7 +90,7 @@ func benchBlob(args []string) (any, error) {
 	runs := fs.Int("runs", 3, "runs per figure (the median is reported)")
 	sliverMiB := fs.Int("sliver-mib", 256, "sliver size for the storage-node memory figure (0: skip)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the put and get runs here")
-	only := fs.String("only", "", "measure only this figure: put or get (with the baselines)")
+	only := fs.String("only", "", "measure only these figures: put or get (in memory and streamed, with the baselines)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -100,7 +116,9 @@ func benchBlob(args []string) (any, error) {
 	out := blobBench{SizeMiB: *sizeMiB, N: *n, K: int(enc.K), Runs: *runs, Ratios: map[string]float64{},
 		Notes: "MB/s = 1e6 bytes of blob data per second, median of runs; client and all nodes in this process on loopback TCP (Noise, yamux); " +
 			"nodes write to a temp dir with fsync; put returns at n-f acks, put_wait_all after every node; " +
-			"*_cpu_ms: CPU time of this whole process (client and nodes) per operation, mean of runs"}
+			"put_from_file/get_to_file: the streaming PutFrom/GetTo with a file in a temp dir (page cache) as source/destination; " +
+			"*_cpu_ms: CPU time of this whole process (client and nodes) per operation, mean of runs; " +
+			"*_heap_growth_mib: peak heap growth of this whole process during the runs"}
 	out.Expansion = float64(*n) / float64(enc.K)
 
 	out.Cores = runtime.GOMAXPROCS(0)
@@ -147,6 +165,11 @@ func benchBlob(args []string) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench blob: put: %w", err)
 	}
+	file, err := blobBenchFile(data)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { file.Close(); os.Remove(file.Name()) }()
 	if *only != "get" {
 		if out.PutMBps, err = median(*runs, func() (float64, error) {
 			start := time.Now()
@@ -157,30 +180,43 @@ func benchBlob(args []string) (any, error) {
 		}); err != nil {
 			return nil, fmt.Errorf("bench blob: put: %w", err)
 		}
-		cpu0 := processCPU()
-		if out.PutAllMBps, err = median(*runs, func() (float64, error) {
-			start := time.Now()
-			_, _, err := cl.Put(ctx, data, p2p.WithWaitAll())
-			return float64(size) / time.Since(start).Seconds() / 1e6, err
+		if out.PutAllMBps, out.PutAllCPUMs, out.PutAllHeapMiB, err = blobFigure(*runs, size, func() error {
+			got, _, err := cl.Put(ctx, data, p2p.WithWaitAll())
+			return checkID(got, id, err)
 		}); err != nil {
 			return nil, fmt.Errorf("bench blob: put: %w", err)
 		}
-		out.PutAllCPUMs = cpuMsPerRun(cpu0, *runs)
+		if out.PutFromMBps, out.PutFromCPUMs, out.PutFromHeapMiB, err = blobFigure(*runs, size, func() error {
+			got, _, err := cl.PutFrom(ctx, file, int64(size), p2p.WithWaitAll())
+			return checkID(got, id, err)
+		}); err != nil {
+			return nil, fmt.Errorf("bench blob: put from file: %w", err)
+		}
 	}
 	if *only != "put" {
-		cpu0 := processCPU()
-		if out.GetMBps, err = median(*runs, func() (float64, error) {
-			start := time.Now()
-			got, err := cl.Get(ctx, id)
-			el := time.Since(start) // the check below is the bench's, not the read's
-			if err == nil && !bytes.Equal(got, data) {
-				err = errors.New("get returned other bytes")
-			}
-			return float64(size) / el.Seconds() / 1e6, err
-		}); err != nil {
+		var got []byte
+		out.GetMBps, out.GetCPUMs, out.GetHeapMiB, err = blobFigure(*runs, size, func() error {
+			b, err := cl.Get(ctx, id)
+			got = b
+			return err
+		})
+		if err == nil && !bytes.Equal(got, data) { // once, outside the runs
+			err = errors.New("get returned other bytes")
+		}
+		got = nil
+		if err != nil {
 			return nil, fmt.Errorf("bench blob: get: %w", err)
 		}
-		out.GetCPUMs = cpuMsPerRun(cpu0, *runs)
+		out.GetToMBps, out.GetToCPUMs, out.GetToHeapMiB, err = blobFigure(*runs, size, func() error {
+			_, err := cl.GetTo(ctx, id, file)
+			return err
+		})
+		if err == nil {
+			err = sameBytes(file, data) // once, outside the runs: the file holds the last one
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bench blob: get to file: %w", err)
+		}
 	}
 	if *sliverMiB > 0 {
 		out.NodeSliverMiB = *sliverMiB
@@ -204,10 +240,94 @@ func benchBlob(args []string) (any, error) {
 	if out.StreamCPUMs > 0 && out.PutAllCPUMs > 0 {
 		out.Ratios["stream_cpu_x_expansion_over_put_wait_all_cpu"] = round3(out.StreamCPUMs * out.Expansion / out.PutAllCPUMs)
 	}
-	for _, p := range []*float64{&out.TCPMBps, &out.StreamMBps, &out.QUICMBps, &out.PutMBps, &out.PutAllMBps, &out.GetMBps, &out.NodePeakRSSMiB, &out.NodeIdleRSSMiB, &out.Blake3MBps, &out.PutHashBoundMBp, &out.GetHashBoundMBp, &out.Expansion, &out.StreamCPUMs, &out.PutAllCPUMs, &out.GetCPUMs} {
+	if out.PutFromMBps > 0 {
+		out.Ratios["put_from_file_vs_put_wait_all"] = round3(out.PutFromMBps / out.PutAllMBps)
+	}
+	if out.PutFromCPUMs > 0 && out.PutAllCPUMs > 0 {
+		out.Ratios["put_from_file_cpu_over_put_wait_all_cpu"] = round3(out.PutFromCPUMs / out.PutAllCPUMs)
+	}
+	if out.GetToMBps > 0 {
+		out.Ratios["get_to_file_vs_get"] = round3(out.GetToMBps / out.GetMBps)
+	}
+	if out.GetToCPUMs > 0 && out.GetCPUMs > 0 {
+		out.Ratios["get_to_file_cpu_over_get_cpu"] = round3(out.GetToCPUMs / out.GetCPUMs)
+	}
+	for _, p := range []*float64{&out.PutFromMBps, &out.PutFromCPUMs, &out.GetToMBps, &out.GetToCPUMs, &out.PutAllHeapMiB, &out.PutFromHeapMiB, &out.GetHeapMiB, &out.GetToHeapMiB, &out.TCPMBps, &out.StreamMBps, &out.QUICMBps, &out.PutMBps, &out.PutAllMBps, &out.GetMBps, &out.NodePeakRSSMiB, &out.NodeIdleRSSMiB, &out.Blake3MBps, &out.PutHashBoundMBp, &out.GetHashBoundMBp, &out.Expansion, &out.StreamCPUMs, &out.PutAllCPUMs, &out.GetCPUMs} {
 		*p = round3(*p)
 	}
 	return out, nil
+}
+
+// blobFigure runs op runs times on a blob of size bytes and returns the
+// median MB/s, the CPU milliseconds of this process per run, and the peak
+// heap growth in MiB during the runs above the level after two collections
+// (the second empties sync.Pool's victim cache of recycled buffers).
+func blobFigure(runs, size int, op func() error) (mbps, cpuMs, heapMiB float64, err error) {
+	runtime.GC()
+	runtime.GC()
+	base := heapBytes()
+	var running atomic.Bool
+	running.Store(true)
+	peak := base
+	sampled := make(chan struct{})
+	go func() { // the only writer of peak until sampled is closed
+		defer close(sampled)
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for running.Load() {
+			peak = max(peak, heapBytes())
+			<-t.C
+		}
+	}()
+	cpu0 := processCPU()
+	mbps, err = median(runs, func() (float64, error) {
+		start := time.Now()
+		err := op()
+		return float64(size) / time.Since(start).Seconds() / 1e6, err
+	})
+	cpuMs = cpuMsPerRun(cpu0, runs)
+	running.Store(false)
+	<-sampled
+	heapMiB = float64(max(peak, heapBytes())-base) / (1 << 20)
+	return mbps, cpuMs, heapMiB, err
+}
+
+// checkID passes on err, or says when a put gave another ID than want.
+func checkID(got, want blob.ID, err error) error {
+	if err == nil && got != want {
+		err = fmt.Errorf("put gave ID %s, want %s", got, want)
+	}
+	return err
+}
+
+// blobBenchFile writes data to a new temporary file and returns it, open
+// for reading and writing.
+func blobBenchFile(data []byte) (*os.File, error) {
+	f, err := os.CreateTemp("", "floe-bench-blob-*")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return f, nil
+}
+
+// sameBytes reports an error unless f holds exactly data.
+func sameBytes(f *os.File, data []byte) error {
+	buf := make([]byte, 1<<20)
+	for off := 0; off < len(data); off += len(buf) {
+		m, err := f.ReadAt(buf[:min(len(buf), len(data)-off)], int64(off))
+		if err != nil || !bytes.Equal(buf[:m], data[off:off+m]) {
+			return fmt.Errorf("file differs from the blob at or after byte %d (%v)", off, err)
+		}
+	}
+	if st, err := f.Stat(); err != nil || st.Size() != int64(len(data)) {
+		return fmt.Errorf("file is not %d bytes long (%v)", len(data), err)
+	}
+	return nil
 }
 
 func median(runs int, fn func() (float64, error)) (float64, error) {

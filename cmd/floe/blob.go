@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"sync"
 	"syscall"
@@ -138,7 +142,12 @@ func runBlobPut(args []string) error {
 	if *waitAll && bf.store.walrus() {
 		return usagef("--wait-all is for floe's storage nodes; a Walrus publisher answers once the blob is certified")
 	}
-	data, err := os.ReadFile(pos[0])
+	in, err := os.Open(pos[0])
+	if err != nil {
+		return fmt.Errorf("blob put: %w", err)
+	}
+	defer in.Close()
+	st, err := in.Stat()
 	if err != nil {
 		return fmt.Errorf("blob put: %w", err)
 	}
@@ -148,6 +157,15 @@ func runBlobPut(args []string) error {
 	}
 	defer conn.Close()
 	defer cancel()
+	// A regular file is streamed to the committee (read twice, never held
+	// whole); anything else (a pipe, a device), and every Walrus upload, is
+	// read into memory first.
+	var data []byte
+	if conn.ws != nil || !st.Mode().IsRegular() {
+		if data, err = io.ReadAll(in); err != nil {
+			return fmt.Errorf("blob put: %w", err)
+		}
+	}
 	if conn.ws != nil {
 		id, cert, err := conn.ws.Put(ctx, data, *lifetime)
 		if err != nil {
@@ -176,7 +194,13 @@ func runBlobPut(args []string) error {
 		defer mu.Unlock()
 		results = append(results, r)
 	}))
-	id, cert, err := c.Put(ctx, data, opts...)
+	var id blob.ID
+	var cert *blob.Certificate
+	if data != nil {
+		id, cert, err = c.Put(ctx, data, opts...)
+	} else {
+		id, cert, err = c.PutFrom(ctx, in, st.Size(), opts...)
+	}
 	if err != nil {
 		c.Close()
 		return err
@@ -229,12 +253,10 @@ func runBlobGet(args []string) error {
 	}
 	defer conn.Close()
 	defer cancel()
-	var data []byte
-	if conn.ws != nil {
-		data, err = conn.ws.Get(ctx, id)
-	} else {
-		data, err = conn.client.Get(ctx, id)
+	if conn.ws == nil {
+		return getToPath(ctx, conn.client, id, *out)
 	}
+	data, err := conn.ws.Get(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -243,6 +265,84 @@ func runBlobGet(args []string) error {
 		return err
 	}
 	return atomicfile.WriteFile(*out, data, 0o644)
+}
+
+// getToPath reads blob id from the committee into out ('-': stdout) with
+// GetTo, never holding the blob in memory. A regular file (or a new path)
+// is written as atomicfile writes: into a temporary file beside it, synced
+// and renamed over it, so a failed read leaves the old file; a link to a
+// regular file is followed. A device or FIFO (stdout, /dev/null) gets the
+// blob in place once it is read whole into an unnamed temporary file.
+func getToPath(ctx context.Context, c *p2p.Client, id blob.ID, out string) error {
+	var dst *os.File
+	if out == "-" {
+		dst = os.Stdout
+	} else if fi, err := os.Stat(out); err == nil && !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return fmt.Errorf("blob get: %s is a directory", out)
+		}
+		if dst, err = os.OpenFile(out, os.O_WRONLY, 0); err != nil {
+			return fmt.Errorf("blob get: %w", err)
+		}
+		defer dst.Close()
+	}
+	if dst != nil {
+		tmp, err := os.CreateTemp("", "floe-blob-get-*")
+		if err != nil {
+			return fmt.Errorf("blob get: %w", err)
+		}
+		os.Remove(tmp.Name())
+		defer tmp.Close()
+		n, err := c.GetTo(ctx, id, tmp)
+		if err != nil {
+			return err
+		}
+		if _, err := io.CopyBuffer(dst, io.NewSectionReader(tmp, 0, n), make([]byte, 1<<20)); err != nil {
+			return fmt.Errorf("blob get: write %s: %w", out, err)
+		}
+		return nil
+	}
+	target := out
+	if fi, err := os.Lstat(out); err == nil && fi.Mode().Type()&fs.ModeSymlink != 0 {
+		if target, err = filepath.EvalSymlinks(out); err != nil {
+			return fmt.Errorf("blob get: %w", err)
+		}
+	}
+	f, err := createBeside(target, 0o644)
+	if err != nil {
+		return fmt.Errorf("blob get: %w", err)
+	}
+	_, err = c.GetTo(ctx, id, f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), target)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return atomicfile.SyncDir(filepath.Dir(target))
+}
+
+// createBeside creates a new empty file ".BASE.tmp-RANDOM" beside path, with
+// perm before the umask (os.CreateTemp would fix the mode at 0600).
+func createBeside(path string, perm os.FileMode) (*os.File, error) {
+	dir, base := filepath.Split(path)
+	base = base[:min(len(base), 200)] // the name stays under NAME_MAX
+	var rnd [8]byte
+	for range 100 {
+		rand.Read(rnd[:])
+		f, err := os.OpenFile(filepath.Join(dir, "."+base+".tmp-"+hex.EncodeToString(rnd[:])), os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("no unused temporary name beside %s", path)
 }
 
 func runBlobStat(args []string) error {

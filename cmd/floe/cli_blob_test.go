@@ -201,6 +201,9 @@ func TestCLIBlobKill9(t *testing.T) {
 			t.Fatalf("after get -o %s it is %v (was %v), err %v", os.DevNull, after.Mode(), st.Mode(), err)
 		}
 	}
+	if stdout, stderr, code := floeRun(t, "blob", "get", "--committee", com, idText, "-o", "-"); code != 0 || stdout != string(data) {
+		t.Fatalf("get -o -: code %d, %d bytes on stdout: %s", code, len(stdout), stderr)
+	}
 	out, stderr, code = floeRun(t, "blob", "stat", "--committee", com, idText)
 	if code != 0 || !strings.Contains(out, "4 of 4 slivers valid") {
 		t.Fatalf("stat: code %d out %q err %q", code, out, stderr)
@@ -225,6 +228,14 @@ func TestCLIBlobKill9(t *testing.T) {
 	_, stderr, code = floeRun(t, "blob", "get", "--committee", com, idText, "-o", outPath)
 	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "found 1 valid slivers of 2 needed") {
 		t.Fatalf("get with 3 of 4 down: code %d stderr %q", code, stderr)
+	}
+	// The failed get streamed into a temporary file beside out.bin: it is
+	// gone, and out.bin is untouched.
+	if got, _ := os.ReadFile(outPath); !bytes.Equal(got, data) {
+		t.Fatal("a failed get changed the output file")
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(dir, ".out.bin.tmp-*")); len(tmps) != 0 {
+		t.Fatalf("a failed get left %v", tmps)
 	}
 	if _, stderr, code := floeRun(t, "blob", "get", "--committee", com, idText); code != 2 || !strings.Contains(stderr, "-o") {
 		t.Fatalf("get without -o: code %d stderr %q", code, stderr)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -23,6 +24,66 @@ type Store interface {
 	Get(ctx context.Context, id [32]byte) ([]byte, error)
 	// VerifyCert checks a certificate for the blob id.
 	VerifyCert(id [32]byte, cert []byte) error
+}
+
+// ReaderAtPutter is a Store that puts a blob read from an io.ReaderAt with
+// memory bounded independently of the blob's size (floe's committee: see
+// blob/p2p's PutFrom).
+type ReaderAtPutter interface {
+	PutFrom(ctx context.Context, r io.ReaderAt, size int64, lifetime time.Duration) ([32]byte, []byte, error)
+}
+
+// PutParts stores the concatenation of parts without joining them when st
+// is a ReaderAtPutter (else it joins them for Put), and returns the blob's
+// ID and certificate.
+func PutParts(ctx context.Context, st Store, parts Parts, lifetime time.Duration) ([32]byte, []byte, error) {
+	if p, ok := st.(ReaderAtPutter); ok {
+		return p.PutFrom(ctx, parts, parts.Size(), lifetime)
+	}
+	if len(parts) == 1 {
+		return st.Put(ctx, parts[0], lifetime)
+	}
+	b := make([]byte, 0, parts.Size())
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return st.Put(ctx, b, lifetime)
+}
+
+// Parts is a blob held as consecutive byte slices (an envelope's header and
+// its ciphertext, say): an io.ReaderAt over their concatenation.
+type Parts [][]byte
+
+// Size returns the total length of the parts.
+func (ps Parts) Size() int64 {
+	var n int64
+	for _, p := range ps {
+		n += int64(len(p))
+	}
+	return n
+}
+
+// ReadAt reads len(b) bytes of the concatenation at off.
+func (ps Parts) ReadAt(b []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("blob: negative offset")
+	}
+	n := 0
+	for _, p := range ps {
+		if len(b) == 0 {
+			break
+		}
+		if off >= int64(len(p)) {
+			off -= int64(len(p))
+			continue
+		}
+		c := copy(b, p[off:])
+		n, b, off = n+c, b[c:], 0
+	}
+	if len(b) > 0 {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 type maxLengthKey struct{}

@@ -46,6 +46,13 @@ var dtypeSize = map[string]int{
 // keys are sorted, the JSON is compact and padded with spaces to a multiple
 // of 8 bytes, and tensor data is packed in p's order with no gaps.
 func MarshalSafetensors(p *Params, meta map[string]string) ([]byte, error) {
+	return MarshalSafetensorsRoom(p, meta, 0)
+}
+
+// MarshalSafetensorsRoom is MarshalSafetensors into a buffer with room
+// spare bytes of capacity after the file (for example seal.Overhead, so
+// that the file can be sealed in place).
+func MarshalSafetensorsRoom(p *Params, meta map[string]string, room int) ([]byte, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -55,7 +62,7 @@ func MarshalSafetensors(p *Params, meta map[string]string) ([]byte, error) {
 		}
 	}
 	header, size := marshalHeader(p, meta)
-	out := make([]byte, 8+len(header)+size)
+	out := make([]byte, 8+len(header)+size, 8+len(header)+size+max(room, 0))
 	binary.LittleEndian.PutUint64(out, uint64(len(header)))
 	off := 8 + copy(out[8:], header)
 	for i := range p.Tensors {

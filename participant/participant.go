@@ -348,42 +348,47 @@ func (p *Participant) doRound(ctx context.Context, t *round.Task) error {
 	if err := upd.SetFlat(delta); err != nil {
 		return err
 	}
-	file, err := model.MarshalSafetensors(upd, map[string]string{"floe.kind": "update", "floe.round": strconv.FormatUint(t.Round, 10)})
+	// The update file is written with room for the GCM tag and sealed in
+	// its own buffer, then streamed to the store as the envelope's header
+	// and ciphertext: the participant never holds two copies of it.
+	file, err := model.MarshalSafetensorsRoom(upd, map[string]string{"floe.kind": "update", "floe.round": strconv.FormatUint(t.Round, 10)}, seal.Overhead)
 	if err != nil {
 		return err
 	}
-	blob := file
+	hash := ledger.Sum(file)
+	parts := blob.Parts{file}
 	if job.Privacy == "sealed" {
 		var rnd io.Reader
 		if p.cfg.Rand != nil {
 			rnd = p.cfg.Rand(t.Round)
 		}
-		blob, err = seal.Seal(file, job.Recipients, seal.AAD(job.ID(), t.Round, p.self), rnd)
+		prefix, ct, err := seal.SealInPlace(file, job.Recipients, seal.AAD(job.ID(), t.Round, p.self), rnd)
 		if err != nil {
 			return err
 		}
+		parts = blob.Parts{prefix, ct}
 	}
-	if b := job.MaxUpdateBytes; b > 0 && uint64(len(blob)) > b {
-		return &PermanentError{fmt.Errorf("participant: update of round %d is %d bytes, above the job's bound of %d", t.Round, len(blob), b)}
+	if b := job.MaxUpdateBytes; b > 0 && uint64(parts.Size()) > b {
+		return &PermanentError{fmt.Errorf("participant: update of round %d is %d bytes, above the job's bound of %d", t.Round, parts.Size(), b)}
 	}
-	return p.submit(ctx, t.Round, blob, ledger.Sum(file), res)
+	return p.submit(ctx, t.Round, parts, hash, res)
 }
 
 // submit stores an update blob (sealed, masked or plain) and hands in its
 // signed submission, with updateHash the hash the fold checks.
-func (p *Participant) submit(ctx context.Context, r uint64, blob []byte, updateHash ledger.Hash, res *model.Result) error {
+func (p *Participant) submit(ctx context.Context, r uint64, data blob.Parts, updateHash ledger.Hash, res *model.Result) error {
 	job := &p.job.Job
 	lifetime := p.cfg.UpdateLifetime
 	if lifetime == 0 {
 		lifetime = time.Duration(job.UpdateLifetimeMillis) * time.Millisecond
 	}
-	id, cert, err := p.cfg.Store.Put(ctx, blob, lifetime)
+	id, cert, err := blob.PutParts(ctx, p.cfg.Store, data, lifetime)
 	if err != nil {
 		return fmt.Errorf("participant: store update of round %d: %w", r, err)
 	}
-	p.m.uploaded(len(blob))
+	p.m.uploaded(int(data.Size()))
 	sub := ledger.Submission{Job: job.ID(), Round: r, Participant: p.self, Blob: id, UpdateHash: updateHash,
-		NumExamples: uint64(res.NumExamples), UpdateSize: uint64(len(blob)), Metrics: round.MetricsOf(res.Metrics)}
+		NumExamples: uint64(res.NumExamples), UpdateSize: uint64(data.Size()), Metrics: round.MetricsOf(res.Metrics)}
 	sig, err := ledger.SignSubmission(p.cfg.Key, sub)
 	if err != nil {
 		return err

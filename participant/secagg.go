@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/round"
@@ -65,7 +66,7 @@ func (p *Participant) secaggRound(ctx context.Context, t *round.Task, train func
 	if err != nil {
 		return p.saRefused(log, err)
 	}
-	if err := p.submit(ctx, t.Round, masked, ledger.Sum(masked), res); err != nil {
+	if err := p.submit(ctx, t.Round, blob.Parts{masked}, ledger.Sum(masked), res); err != nil {
 		return err
 	}
 	if v, err = p.waitStep(ctx, t.Round, round.SAMasked); v == nil || err != nil {

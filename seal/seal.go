@@ -117,6 +117,69 @@ type envelope struct {
 // Seal encrypts plaintext to every recipient. rnd supplies randomness
 // (crypto/rand.Reader when nil).
 func Seal(plaintext []byte, recipients []ledger.Recipient, aad []byte, rnd io.Reader) ([]byte, error) {
+	env, err := newEnvelope(recipients, aad, rnd)
+	if err != nil {
+		return nil, err
+	}
+	env.Ciphertext = env.gcm.Seal(nil, env.Nonce, plaintext, aad)
+	return codec.Marshal(env.envelope)
+}
+
+// Overhead is what SealInPlace appends to the plaintext (the GCM tag):
+// give the plaintext that much spare capacity and the ciphertext needs no
+// second buffer.
+const Overhead = 16
+
+// SealInPlace is Seal without a second copy of the update: it encrypts
+// plaintext in its own buffer (overwriting it; with Overhead bytes of
+// spare capacity nothing is allocated) and returns the envelope as a
+// short prefix followed by the ciphertext, whose concatenation is the
+// bytes Seal returns for the same randomness. A caller streams the two
+// into the store (blob.ReaderAtPutter) instead of joining them.
+func SealInPlace(plaintext []byte, recipients []ledger.Recipient, aad []byte, rnd io.Reader) (prefix, ciphertext []byte, err error) {
+	env, err := newEnvelope(recipients, aad, rnd)
+	if err != nil {
+		return nil, nil, err
+	}
+	ct := env.gcm.Seal(plaintext[:0], env.Nonce, plaintext, aad)
+	// The ciphertext is the envelope's last field: encode the envelope
+	// with an empty one, whose last byte is the empty byte string's
+	// header (0x40), and put the real length's header in its place.
+	env.Ciphertext = []byte{}
+	b, err := codec.Marshal(env.envelope)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(b) == 0 || b[len(b)-1] != 0x40 {
+		return nil, nil, errors.New("seal: unexpected envelope encoding")
+	}
+	return append(b[:len(b)-1], bstrHeader(uint64(len(ct)))...), ct, nil
+}
+
+// bstrHeader returns the CBOR header of a byte string of n bytes (major
+// type 2, shortest length form, as deterministic encoding requires).
+func bstrHeader(n uint64) []byte {
+	switch {
+	case n < 24:
+		return []byte{0x40 | byte(n)}
+	case n <= 0xff:
+		return []byte{0x58, byte(n)}
+	case n <= 0xffff:
+		return []byte{0x59, byte(n >> 8), byte(n)}
+	case n <= 0xffffffff:
+		return []byte{0x5a, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+	}
+	return []byte{0x5b, byte(n >> 56), byte(n >> 48), byte(n >> 40), byte(n >> 32), byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+}
+
+// sealing is an envelope whose data key is wrapped to every recipient,
+// with the data key's cipher, before the plaintext is encrypted.
+type sealing struct {
+	envelope
+	gcm cipher.AEAD
+}
+
+func newEnvelope(recipients []ledger.Recipient, aad []byte, rnd io.Reader) (*sealing, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
@@ -155,9 +218,7 @@ func Seal(plaintext []byte, recipients []ledger.Recipient, aad []byte, rnd io.Re
 		}
 		env.Wrapped = append(env.Wrapped, wrapped{Name: r.Name, Enc: enc, Key: ct})
 	}
-	gcm := newGCM(dataKey)
-	env.Ciphertext = gcm.Seal(nil, nonce, plaintext, aad)
-	return codec.Marshal(env)
+	return &sealing{envelope: env, gcm: newGCM(dataKey)}, nil
 }
 
 func newGCM(key []byte) cipher.AEAD {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/floe-fl/floe/ledger"
@@ -100,4 +101,42 @@ func FuzzParseKey(f *testing.F) {
 			t.Fatalf("parsed key does not round-trip: %v", err)
 		}
 	})
+}
+
+// TestSealInPlace: the prefix and the in-place ciphertext are, joined, the
+// bytes Seal makes from the same randomness, for updates whose ciphertext
+// length needs each size of CBOR length header; Open reads them.
+func TestSealInPlace(t *testing.T) {
+	k, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := []ledger.Recipient{k.Recipient("coordinator")}
+	aad := AAD(ledger.Hash{1}, 2, "p")
+	for _, n := range []int{0, 7, 8, 100, 239, 240, 65519, 65520, 1 << 20} {
+		pt := make([]byte, n, n+Overhead)
+		for i := range pt {
+			pt[i] = byte(i * 7)
+		}
+		want, err := Seal(slices.Clone(pt), rec, aad, bytes.NewReader(bytes.Repeat([]byte{3}, 4096)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		orig := slices.Clone(pt)
+		prefix, ct, err := SealInPlace(pt, rec, aad, bytes.NewReader(bytes.Repeat([]byte{3}, 4096)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 && &ct[0] != &pt[:1][0] {
+			t.Errorf("%d bytes: the ciphertext is not in the plaintext's buffer", n)
+		}
+		got := append(slices.Clone(prefix), ct...)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%d bytes: SealInPlace's envelope differs from Seal's", n)
+		}
+		back, err := Open(got, "coordinator", k, aad)
+		if err != nil || !bytes.Equal(back, orig) {
+			t.Fatalf("%d bytes: open: %v", n, err)
+		}
+	}
 }

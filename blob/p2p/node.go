@@ -112,6 +112,14 @@ type Node struct {
 	cfg  nodeConfig
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+
+	// Stream handlers in flight and their streams: Close resets the
+	// streams and waits for the handlers, so after Close a node writes
+	// nothing more to its data directory.
+	mu       sync.Mutex
+	closed   bool
+	handlers sync.WaitGroup
+	streams  map[network.Stream]struct{}
 }
 
 // NewNode opens (creating if needed) the data directory, removes leftover
@@ -153,8 +161,15 @@ func NewNode(h host.Host, dataDir string, opts ...NodeOption) (*Node, error) {
 // close the host.
 func (n *Node) Close() error {
 	n.h.RemoveStreamHandler(transport.ProtoBlob)
+	n.mu.Lock()
+	n.closed = true
+	for st := range n.streams {
+		_ = st.Reset()
+	}
+	n.mu.Unlock()
 	n.stop()
 	n.wg.Wait()
+	n.handlers.Wait()
 	return nil
 }
 
@@ -197,6 +212,24 @@ func longerExpiry(a, b int64) int64 {
 }
 
 func (n *Node) handle(s network.Stream) {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		_ = s.Reset()
+		return
+	}
+	n.handlers.Add(1)
+	if n.streams == nil {
+		n.streams = map[network.Stream]struct{}{}
+	}
+	n.streams[s] = struct{}{}
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		delete(n.streams, s)
+		n.mu.Unlock()
+		n.handlers.Done()
+	}()
 	defer s.Close()
 	_ = s.SetReadDeadline(time.Now().Add(headerTimeout))
 	var req request

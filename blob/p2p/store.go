@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/floe-fl/floe/blob"
@@ -21,6 +22,28 @@ var _ blob.Store = Store{}
 // Put stores data for lifetime (0: forever; otherwise at least 1ms) and
 // returns the blob ID and the certificate's CBOR.
 func (s Store) Put(ctx context.Context, data []byte, lifetime time.Duration) ([32]byte, []byte, error) {
+	id, cert, err := s.Client.Put(ctx, data, s.putOptions(lifetime)...)
+	if err != nil {
+		return [32]byte{}, nil, err
+	}
+	cb, err := cert.Marshal()
+	return id, cb, err
+}
+
+var _ blob.ReaderAtPutter = Store{}
+
+// PutFrom stores the size bytes of r for lifetime, with memory bounded
+// independently of size (Client.PutFrom).
+func (s Store) PutFrom(ctx context.Context, r io.ReaderAt, size int64, lifetime time.Duration) ([32]byte, []byte, error) {
+	id, cert, err := s.Client.PutFrom(ctx, r, size, s.putOptions(lifetime)...)
+	if err != nil {
+		return [32]byte{}, nil, err
+	}
+	cb, err := cert.Marshal()
+	return id, cb, err
+}
+
+func (s Store) putOptions(lifetime time.Duration) []PutOption {
 	var opts []PutOption
 	if lifetime != 0 {
 		opts = append(opts, WithLifetime(lifetime))
@@ -28,12 +51,7 @@ func (s Store) Put(ctx context.Context, data []byte, lifetime time.Duration) ([3
 	if s.WaitAll {
 		opts = append(opts, WithWaitAll())
 	}
-	id, cert, err := s.Client.Put(ctx, data, opts...)
-	if err != nil {
-		return [32]byte{}, nil, err
-	}
-	cb, err := cert.Marshal()
-	return id, cb, err
+	return opts
 }
 
 // Get reads a blob.

@@ -42,17 +42,38 @@ const (
 	// NeurIPS 2019): the benign mean plus z_max benign standard deviations
 	// per coordinate.
 	AttackLIE = "lie"
+	// AttackFangTrimPartial is Fang et al.'s partial-knowledge attack on
+	// trimmed mean and median (Section 4): the attackers know only their
+	// own data, estimate each coordinate's benign mean mu_j, standard
+	// deviation sigma_j and direction s_j from their own honest updates,
+	// and send values drawn from [mu_j+3sigma_j, mu_j+4sigma_j] when s_j <
+	// 0, else [mu_j-4sigma_j, mu_j-3sigma_j].
+	AttackFangTrimPartial = "fang-trim-partial"
+	// AttackFangKrumPartial is Fang et al.'s partial-knowledge attack on
+	// Krum (Section 4): AttackFangKrum with the attackers' own honest
+	// updates standing for the benign ones.
+	AttackFangKrumPartial = "fang-krum-partial"
 )
 
 // Attacks lists the attack names.
 func Attacks() []string {
-	return []string{AttackSignFlip, AttackGaussian, AttackLabelFlip, AttackFangTrim, AttackFangKrum, AttackLIE}
+	return []string{AttackSignFlip, AttackGaussian, AttackLabelFlip, AttackFangTrim, AttackFangKrum, AttackLIE, AttackFangTrimPartial, AttackFangKrumPartial}
+}
+
+// partialKnowledge reports whether the attack knows only the attackers'
+// own data: it crafts from their honest updates instead of everyone's.
+func partialKnowledge(attack string) bool {
+	return attack == AttackFangTrimPartial || attack == AttackFangKrumPartial
 }
 
 // fullKnowledge reports whether the attack reads the round's honest updates.
 func fullKnowledge(attack string) bool {
 	return attack == AttackFangTrim || attack == AttackFangKrum || attack == AttackLIE
 }
+
+// crafting reports whether the attack's updates are crafted by the shared
+// adversary (full or partial knowledge).
+func crafting(attack string) bool { return fullKnowledge(attack) || partialKnowledge(attack) }
 
 // validateAttack reports whether o's attack can be mounted by o.Attackers
 // of o.Participants participants.
@@ -61,10 +82,14 @@ func (o *Options) validateAttack() error {
 		return fmt.Errorf("sims: unknown attack %q (want one of %v)", o.Attack, Attacks())
 	}
 	c, n := o.Attackers, o.Participants
-	if c == 0 || !fullKnowledge(o.Attack) {
+	if c == 0 || !crafting(o.Attack) {
 		return nil
 	}
 	switch {
+	case o.Attack == AttackFangTrimPartial && c < 2:
+		return fmt.Errorf("sims: attack %s estimates the benign spread from the attackers' own updates: it needs at least 2 attackers, got %d", o.Attack, c)
+	case o.Attack == AttackFangKrumPartial && (c < 3 || n-2*c-1 < 1):
+		return fmt.Errorf("sims: attack %s needs at least 3 attackers (its own updates stand for the benign ones) and participants >= 2*attackers+2, got %d of %d", o.Attack, c, n)
 	case n-c < 2:
 		return fmt.Errorf("sims: attack %s needs at least 2 honest participants, have %d", o.Attack, n-c)
 	case o.Attack == AttackLIE && c > n/2:
@@ -169,6 +194,43 @@ func fangTrim(honest [][]float32, c int, b float64, rng *rand.Rand) [][]float32 
 	return out
 }
 
+// fangTrimPartial crafts c updates against trimmed mean and median from
+// the attackers' own honest updates est: Fang et al. 2020, Section 4,
+// partial knowledge. With mu_j and sigma_j the mean and standard
+// deviation of coordinate j over est and s_j its direction, each crafted
+// value is drawn uniformly from [mu_j+3sigma_j, mu_j+4sigma_j] when s_j < 0,
+// else from [mu_j-4sigma_j, mu_j-3sigma_j], attacker by attacker, coordinate
+// by coordinate.
+func fangTrimPartial(est [][]float32, c int, rng *rand.Rand) [][]float32 {
+	d := len(est[0])
+	s := direction(est)
+	lo, hi := make([]float64, d), make([]float64, d)
+	for j := range d {
+		var sum, sq float64
+		for _, u := range est {
+			sum += float64(u[j])
+		}
+		mu := sum / float64(len(est))
+		for _, u := range est {
+			sq += (float64(u[j]) - mu) * (float64(u[j]) - mu)
+		}
+		sigma := math.Sqrt(sq / float64(len(est)))
+		if s[j] < 0 {
+			lo[j], hi[j] = mu+3*sigma, mu+4*sigma
+		} else {
+			lo[j], hi[j] = mu-4*sigma, mu-3*sigma
+		}
+	}
+	out := make([][]float32, c)
+	for k := range out {
+		out[k] = make([]float32, d)
+		for j := range d {
+			out[k][j] = float32(lo[j] + rng.Float64()*(hi[j]-lo[j]))
+		}
+	}
+	return out
+}
+
 // Fang et al.'s Krum attack: the binary search on lambda stops below
 // fangKrumLambdaMin, and the other attackers are within fangKrumEps of the
 // first crafted update.
@@ -191,9 +253,18 @@ const (
 // crafted updates add to the first one a fixed offset per coordinate drawn
 // uniformly from [-eps/sqrt(d), eps/sqrt(d)], so each is within eps of it.
 // It returns the crafted updates and lambda.
+//
+// With partial knowledge (Fang et al., Section 4) honest holds only the
+// attackers' own honest updates, standing for the benign ones, and m is
+// the round's real size: the bound's neighbour sets are cut to the h-1
+// estimates there are, and the search runs Krum over the estimates and the
+// crafted updates with the largest f' <= f that their number allows.
 func fangKrum(honest [][]float32, c, f int, eps float64, rng *rand.Rand) ([][]float32, float64, error) {
+	return fangKrumM(honest, c, f, len(honest)+c, eps, rng)
+}
+
+func fangKrumM(honest [][]float32, c, f, m int, eps float64, rng *rand.Rand) ([][]float32, float64, error) {
 	h, d := len(honest), len(honest[0])
-	m := h + c
 	if h < 3 || m-2*c-1 < 1 || m-f-2 < 1 {
 		return nil, 0, fmt.Errorf("sims: fang-krum: %d honest updates, %d crafted, f = %d: Krum or the attack's bound is undefined", h, c, f)
 	}
@@ -210,7 +281,7 @@ func fangKrum(honest [][]float32, c, f int, eps float64, rng *rand.Rand) ([][]fl
 		}
 		slices.Sort(others)
 		var sum float64
-		for _, v := range others[:m-c-2] {
+		for _, v := range others[:min(m-c-2, h-1)] {
 			sum += v
 		}
 		minSum = min(minSum, sum)
@@ -238,8 +309,9 @@ func fangKrum(honest [][]float32, c, f int, eps float64, rng *rand.Rand) ([][]fl
 		}
 		return out
 	}
+	fs := min(f, (h+c-3)/2) // Krum over h+c updates needs h+c >= 2f+3
 	for ; lambda >= fangKrumLambdaMin; lambda /= 2 {
-		if sel := aggregate.KrumSelect(append(slices.Clone(honest), craft(lambda)...), f, 1); sel[0] >= h {
+		if sel := aggregate.KrumSelect(append(slices.Clone(honest), craft(lambda)...), fs, 1); sel[0] >= h {
 			break
 		}
 	}
@@ -322,7 +394,7 @@ func (s *sim) arm(i int, cfg *participant.Config) {
 		cfg.Tamper = func(r uint64, d []float32) { gaussianUpdate(d, attackRand(s.o.Seed, s.o.Attack, r, self)) }
 	case AttackLabelFlip:
 		cfg.Data = flipLabels(cfg.Data)
-	case AttackFangTrim, AttackFangKrum, AttackLIE:
+	case AttackFangTrim, AttackFangKrum, AttackLIE, AttackFangTrimPartial, AttackFangKrumPartial:
 		if s.adv == nil {
 			s.adv = &adversary{s: s, trainer: cfg.Trainer, rounds: map[uint64]*craftedRound{}}
 			if s.adv.trainer == nil {
@@ -378,7 +450,13 @@ func (a *adversary) crafted(ctx context.Context, r uint64, k int, global *model.
 func (a *adversary) craft(ctx context.Context, r uint64, global *model.Params, cfg model.TrainConfig) ([][]float32, error) {
 	o := a.s.o
 	var honest [][]float32
-	for i := o.Attackers; i < o.Participants; i++ {
+	lo, hi := o.Attackers, o.Participants
+	if partialKnowledge(o.Attack) {
+		// The attackers know only their own data: their honest updates
+		// stand for the benign ones.
+		lo, hi = 0, o.Attackers
+	}
+	for i := lo; i < hi; i++ {
 		id := peerIDFor(o.Seed, i)
 		if dropout(o.Seed, id, r) < o.Dropout {
 			continue
@@ -403,12 +481,18 @@ func (a *adversary) craft(ctx context.Context, r uint64, global *model.Params, c
 	switch o.Attack {
 	case AttackFangTrim:
 		return fangTrim(honest, c, fangTrimB, rng), nil
-	case AttackFangKrum:
+	case AttackFangTrimPartial:
+		return fangTrimPartial(honest, c, rng), nil
+	case AttackFangKrum, AttackFangKrumPartial:
 		f := c
 		if o.Rule.Rule == "krum" || o.Rule.Rule == "multikrum" {
 			f = int(o.Rule.Params["f"])
 		}
-		out, _, err := fangKrum(honest, c, f, fangKrumEps, rng)
+		m := len(honest) + c
+		if o.Attack == AttackFangKrumPartial {
+			m = min(o.Cohort, o.Participants)
+		}
+		out, _, err := fangKrumM(honest, c, f, m, fangKrumEps, rng)
 		return out, err
 	case AttackLIE:
 		u, err := lie(honest, len(honest)+c, c)

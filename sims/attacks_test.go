@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -370,5 +371,62 @@ func TestAttacksUnderTrimmedMean(t *testing.T) {
 	clean20 := attackRun(ctx, t, 20, 8, 0.4, "clean")
 	if lie20 := attackRun(ctx, t, 20, 8, 0.4, AttackLIE); lie20 < clean20+margin {
 		t.Errorf("lie error rate %.4f with 8 of 20 attackers, not above the clean %.4f + %g", lie20, clean20, margin)
+	}
+}
+
+// TestFangTrimPartialReference checks the partial-knowledge trimmed-mean
+// attack against its definition on a small case: every crafted value lies
+// in [mu+3sigma, mu+4sigma] for a coordinate whose estimated direction is
+// negative, [mu-4sigma, mu-3sigma] otherwise, with mu, sigma and the
+// direction from the attackers' own honest updates only.
+func TestFangTrimPartialReference(t *testing.T) {
+	est := [][]float32{{1, -2, 0.5}, {3, -1, 0.5}, {2, -3, 0.5}}
+	mu := []float64{2, -2, 0.5}
+	sigma := []float64{math.Sqrt(2.0 / 3), math.Sqrt(2.0 / 3), 0}
+	out := fangTrimPartial(est, 4, rand.New(rand.NewPCG(1, 2)))
+	if len(out) != 4 {
+		t.Fatalf("%d crafted updates, want 4", len(out))
+	}
+	for k, u := range out {
+		for j, v := range u {
+			lo, hi := mu[j]-4*sigma[j], mu[j]-3*sigma[j] // direction >= 0
+			if j == 1 {
+				lo, hi = mu[j]+3*sigma[j], mu[j]+4*sigma[j] // direction < 0
+			}
+			if float64(v) < lo-1e-6 || float64(v) > hi+1e-6 {
+				t.Errorf("attacker %d coordinate %d: %g outside [%g, %g]", k, j, v, lo, hi)
+			}
+		}
+	}
+}
+
+// TestPartialKnowledgeAttacks: the partial-knowledge attacks run in a
+// seeded federation (trimmed mean against fang-trim-partial, Krum against
+// fang-krum-partial), their chains audit, and the options refuse too few
+// attackers to estimate from.
+func TestPartialKnowledgeAttacks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two simulations")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	clean := attackRun(ctx, t, 10, 3, 0.3, "clean")
+	partial := attackRun(ctx, t, 10, 3, 0.3, AttackFangTrimPartial)
+	t.Logf("trimmed mean: clean %.4f, fang-trim-partial %.4f", clean, partial)
+	o := DefaultOptions()
+	o.Logger = testLogger(t)
+	o.Net, o.Privacy, o.Out = "memory", "plain", t.TempDir()
+	o.Participants, o.Cohort, o.Quorum, o.Rounds, o.Attackers, o.Attack = 10, 10, 10, 3, 3, AttackFangKrumPartial
+	o.Rule = aggregate.Spec{Rule: "krum", Params: map[string]float64{"f": 3}}
+	res, err := Run(ctx, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Audit.Err(); err != nil {
+		t.Fatalf("fang-krum-partial chain does not audit: %v", err)
+	}
+	o.Attackers, o.Attack = 1, AttackFangTrimPartial
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "at least 2 attackers") {
+		t.Fatalf("one partial-knowledge attacker accepted: %v", err)
 	}
 }

@@ -20,11 +20,25 @@ const (
 	crashStored = "stored"
 )
 
-// crashPlan picks o.Crashes distinct rounds, and for each a crash point, from the seed.
+// crashPlan is the run's crash plan: the crash faults of o.Faults at their
+// rounds and points, and o.Crashes more at distinct seeded rounds (among
+// those left), each with a seeded point.
 func crashPlan(o Options) map[uint64]string {
-	r := rand.New(rand.NewPCG(o.Seed, 0x6372617368)) // "crash"
 	plan := map[uint64]string{}
-	for _, i := range r.Perm(o.Rounds)[:o.Crashes] {
+	for _, f := range o.Faults {
+		if f.Kind == FaultCrash {
+			plan[uint64(f.Round)] = f.Point
+		}
+	}
+	explicit := len(plan)
+	r := rand.New(rand.NewPCG(o.Seed, 0x6372617368)) // "crash"
+	for _, i := range r.Perm(o.Rounds) {
+		if len(plan) >= explicit+o.Crashes {
+			break
+		}
+		if _, ok := plan[uint64(i+1)]; ok {
+			continue
+		}
 		point := crashClosed
 		if r.IntN(2) == 1 {
 			point = crashStored
@@ -136,6 +150,14 @@ func (c *crashStore) Put(ctx context.Context, data []byte, lifetime time.Duratio
 	return id, cert, nil
 }
 
+// retire makes c pass every call through: the run is over, and what reads
+// through it now (the audit, the checkers) is not the coordinator.
+func (c *crashStore) retire() {
+	c.mu.Lock()
+	c.isUp, c.down = false, nil
+	c.mu.Unlock()
+}
+
 func (c *crashStore) VerifyCert(id [32]byte, cert []byte) error { return c.inner.VerifyCert(id, cert) }
 
 // commitmentRound reports whether b is a commitment record, and its round.
@@ -148,4 +170,24 @@ func commitmentRound(b []byte) (uint64, bool) {
 		return 0, false
 	}
 	return sc.C.Round, true
+}
+
+// commitStore is the coordinator's store client with a hook: after it
+// stores a commitment record (the round is folded, the next not open yet),
+// the sim's faults of the next round strike (commitStored). Inside a
+// crashStore, a crash at the stored point comes after the hook, and a
+// restarted coordinator storing the commitment again runs it no more.
+type commitStore struct {
+	blob.Store
+	s *sim
+}
+
+func (c *commitStore) Put(ctx context.Context, data []byte, lifetime time.Duration) ([32]byte, []byte, error) {
+	id, cert, err := c.Store.Put(ctx, data, lifetime)
+	if err == nil && len(data) > 0 && data[0] == ledger.KindCommitment {
+		if _, sc, derr := ledger.Decode(data); derr == nil && sc != nil {
+			c.s.commitStored(ctx, &sc.C)
+		}
+	}
+	return id, cert, err
 }

@@ -12,17 +12,20 @@ import (
 
 // loop runs the coordinator in s.coord until the job is done and returns why it
 // stopped: nil when the job is done, else the coordinator's, a
-// participant's or the context's error. It is the only goroutine that
-// restarts the coordinator, kills storage nodes and moves the clock:
+// participant's, a fault's (a *NodesLostError) or the context's error. It
+// is the only goroutine that restarts the coordinator and moves the clock:
 //   - a coordinator that crashed (its crashStore stopped) is reopened from
 //     its data directory alone and run again;
-//   - after round max(1, o.Rounds/3) commits, o.DeadNodes storage nodes die;
 //   - a round whose cohort is through short of its size jumps the clock by
 //     the deadline. Nothing else moves the simulated clock, so it still
 //     reads the round's start and the round closes at exactly its deadline.
 //
 // In a secagg job, a step that waits only for members that dropped out
-// jumps the clock to the step's deadline (watchSecAgg).
+// jumps the clock to the step's deadline (watchSecAgg). Storage nodes die,
+// are wiped and corrupted, and partitions come and go, as each round opens
+// (applyFaults, from the coordinator's store: commitStore); with a
+// partition that cuts off participants, watchCohorts counts them out of
+// each round they miss.
 //
 // The caller stops the run afterwards (stop), which ends the coordinator's
 // Run if it still runs.
@@ -36,9 +39,11 @@ func (s *sim) loop() error {
 		if s.o.Privacy == ledger.PrivacySecAgg {
 			s.coord.Go(func(ctx context.Context) { s.watchSecAgg(ctx, srv, stalled) })
 		}
+		if s.plan.partitionsParticipants() {
+			s.coord.Go(func(ctx context.Context) { s.watchCohorts(ctx, srv) })
+		}
 	}
 	run()
-	killAt := uint64(max(1, s.o.Rounds/3))
 	for {
 		select {
 		case err := <-srvDone:
@@ -51,10 +56,7 @@ func (s *sim) loop() error {
 				return err
 			}
 			run()
-		case r := <-s.committed:
-			if r == killAt && s.o.DeadNodes > 0 {
-				s.killNodes()
-			}
+		case <-s.committed:
 		case err := <-s.errs:
 			return err
 		case <-s.short:

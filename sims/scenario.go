@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,9 +25,14 @@ import (
 // LoadScenario reads a file over DefaultScenario, so a key left out keeps
 // its default; Options turns a Scenario into Options and ScenarioFrom back.
 //
-// Faults follow their schedule from the seed: Dropout draws per round and
-// member, Crashes at seeded rounds and points, DeadNodes after a third of
-// the rounds. With net: memory a scenario replays bit for bit.
+// Faults follow their schedule from the seed: the faults list (Fault,
+// faults.go: dropouts at a phase, stragglers, storage nodes killed, wiped
+// and corrupted, coordinator crashes at named points, lost, delayed and
+// duplicated messages, partitions), and its shorthands: Dropout draws per
+// round and member, Crashes at seeded rounds and points, DeadNodes after a
+// third of the rounds. With net: memory a scenario replays bit for bit,
+// unless it loses or duplicates messages (a message sent again may land
+// before or after its round closes).
 type Scenario struct {
 	Seed job.Uint `yaml:"seed"`
 	Net  string   `yaml:"net"` // tcp or memory
@@ -68,6 +74,7 @@ type Scenario struct {
 	DeadNodes job.Uint `yaml:"dead_nodes"`
 	Attackers job.Uint `yaml:"attackers"`
 	Attack    string   `yaml:"attack"`
+	Faults    []Fault  `yaml:"faults"`
 
 	// Store: "" (floe's storage nodes) or walrus, and with walrus an
 	// external publisher and aggregator ("": in process).
@@ -76,6 +83,7 @@ type Scenario struct {
 	Aggregator string `yaml:"aggregator"`
 
 	NoAudit bool `yaml:"no_audit"`
+	NoClean bool `yaml:"no_clean"` // with faults: no clean run beside
 }
 
 // countMax bounds a Scenario's counts (nodes, participants, rounds, ...)
@@ -109,8 +117,8 @@ func ScenarioFrom(o Options) Scenario {
 		Epochs: count(o.Epochs), LocalSteps: count(o.LocalSteps), Batch: count(o.Batch), LR: o.LR, Mu: o.Mu,
 		Rule: o.Rule.Rule, RuleParams: maps.Clone(o.Rule.Params), NormBound: o.NormBound, Privacy: o.Privacy,
 		Dropout: o.Dropout, Crashes: count(o.Crashes), DeadNodes: count(o.DeadNodes), Attackers: count(o.Attackers), Attack: o.Attack,
-		Store: o.Store, Publisher: o.Publisher, Aggregator: o.Aggregator,
-		NoAudit: o.NoAudit,
+		Faults: slices.Clone(o.Faults), Store: o.Store, Publisher: o.Publisher, Aggregator: o.Aggregator,
+		NoAudit: o.NoAudit, NoClean: o.NoClean,
 	}
 }
 
@@ -147,7 +155,10 @@ func (s Scenario) Options() (Options, error) {
 		Rule: aggregate.Spec{Rule: s.Rule, Params: params}, NormBound: s.NormBound, Privacy: s.Privacy,
 		Dropout: s.Dropout, Crashes: int(s.Crashes), DeadNodes: int(s.DeadNodes), Attackers: int(s.Attackers), Attack: s.Attack,
 		Store: s.Store, Publisher: s.Publisher, Aggregator: s.Aggregator,
-		NoAudit: s.NoAudit,
+		NoAudit: s.NoAudit, NoClean: s.NoClean,
+	}
+	if len(s.Faults) > 0 {
+		o.Faults = slices.Clone(s.Faults)
 	}
 	if o.Dataset == "mnist" && o.DataDir == "" {
 		o.DataDir, _ = model.FindMNIST()
@@ -192,6 +203,9 @@ func ParseScenario(b []byte) (Scenario, error) {
 		default:
 			return Scenario{}, &ScenarioError{Err: fmt.Errorf("%s: want an integer >= 0, got %v", k, v)}
 		}
+	}
+	if err := checkFaultKeys(raw["faults"]); err != nil {
+		return Scenario{}, &ScenarioError{Err: err}
 	}
 	s := DefaultScenario()
 	s.RuleParams = nil // a file's rule_params replace the defaults' (none)

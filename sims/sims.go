@@ -22,6 +22,7 @@ import (
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/seal"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // AuditorName is the auditor's recipient name in a simulated job; its HPKE key
@@ -58,9 +59,16 @@ type Options struct {
 	Attack       string  // what the attackers do: one of Attacks() (attacks.go)
 	Crashes      int     // coordinator crashes (each restarted from its data directory), at seeded rounds and points
 	DeadNodes    int     // storage nodes killed for good after a third of the rounds (at most f)
-	Out          string  // directory for keys, node data, committee and head
-	NoAudit      bool    // skip auditing the chain at the end
-	Logger       *slog.Logger
+	// Faults are faults with their schedules (faults.go); Dropout,
+	// Crashes and DeadNodes are shorthands that add to them.
+	Faults  []Fault
+	Out     string // directory for keys, node data, committee and head
+	NoAudit bool   // skip auditing the chain at the end
+	// NoClean skips the clean run of RunWithClean (floe sim): with faults,
+	// it also runs the same options without them (same seed, Out/clean)
+	// and reports its accuracy beside (Result.Clean). Run ignores it.
+	NoClean bool
+	Logger  *slog.Logger
 
 	// Trainer, if set, makes each participant's trainer (else the built-in
 	// one for Arch); a trainer that is an io.Closer (a resident one) is
@@ -142,6 +150,9 @@ func (o *Options) Validate() error {
 	if err := o.validateAttack(); err != nil {
 		return err
 	}
+	if err := o.validateFaults(); err != nil {
+		return err
+	}
 	if err := o.validateWalrus(); err != nil {
 		return err
 	}
@@ -176,6 +187,16 @@ type Result struct {
 	Crashes []string
 	// DeadNodes lists the committee indices of the storage nodes killed.
 	DeadNodes []int
+	// Faults lists the faults of the faults list that struck the storage
+	// nodes and the network, in order ("round 2: killed storage nodes [3]").
+	Faults []string
+	// Checks are the checkers' verdicts on the run (checks.go): the audit,
+	// the aggregate against a reference implementation, the submissions
+	// acknowledged, the clean run.
+	Checks []Check
+	// Clean is the clean run (the same options without faults), when
+	// there were faults and not NoClean.
+	Clean *CleanRun
 }
 
 // Run runs a simulation. onRound, if set, is called after each round (from
@@ -188,6 +209,26 @@ type Result struct {
 // it cancels them and waits for each to return (stop), then closes the
 // storage nodes and the network, and last the in-process Walrus server.
 func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, error) {
+	return run(ctx, o, onRound)
+}
+
+// RunWithClean is Run, followed, when o has faults and not NoClean, by
+// the clean run: o without its faults (Dropout, Crashes, DeadNodes and
+// Faults cleared; the same seed; no audit) under Out/clean. Its final
+// accuracy goes to Result.Clean and to the checks (CheckClean). floe sim
+// runs this.
+func RunWithClean(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, error) {
+	res, err := run(ctx, o, onRound)
+	if res == nil || o.NoClean || !o.hasFaults() || err != nil {
+		return res, err
+	}
+	res.Clean, err = runClean(ctx, o)
+	res.Checks = append(res.Checks, cleanCheck(res, res.Clean, err))
+	return res, nil
+}
+
+// run is one run and its checks.
+func run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -197,9 +238,15 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	if o.Store == ledger.StoreWalrus {
 		o.Nodes, o.DeadNodes = 0, 0
 	}
-	s := &sim{o: &o, onRound: onRound, parts: newGroup(ctx), coord: newGroup(ctx)}
+	s := &sim{o: &o, onRound: onRound, parts: newGroup(ctx), coord: newGroup(ctx), plan: newFaultPlan(&o),
+		nst:     nodeState{dead: map[int]bool{}, parted: map[int]bool{}, corrupt: map[int]bool{}, wiped: map[int]bool{}, corrupted: map[string]bool{}, cut: map[int][][2]peer.ID{}},
+		applied: map[uint64]bool{}, late: map[uint64][]chan struct{}{}, released: map[uint64]chan struct{}{},
+		acks: map[ackKey]ledger.BlobID{}, captured: map[uint64]map[string][]float32{}, saRef: map[uint64]secaggRef{}, round: 1}
 	if err := s.prepare(); err != nil {
 		return nil, err
+	}
+	if err := os.RemoveAll(filepath.Join(o.Out, "clean")); err != nil {
+		return nil, fmt.Errorf("sims: %w", err)
 	}
 	if err := s.startWalrus(); err != nil {
 		return nil, err
@@ -215,26 +262,35 @@ func Run(ctx context.Context, o Options, onRound func(RoundStat)) (*Result, erro
 	if err := s.openCoordinator(ctx); err != nil {
 		return nil, err
 	}
+	s.job = s.srv.Job()
 	if err := s.startParticipants(); err != nil {
 		return nil, err
 	}
+	// The faults of round 1 strike before anyone runs: the participants
+	// have hosts, the coordinator has stored the job and initial model.
+	s.applyFaults(ctx, 1, s.job.Job.InitialModel)
 	runErr := s.loop()
 	s.stop()
 	// A cancelled run reports (and audits) what it committed so far.
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return nil, runErr
 	}
+	if s.crashStore != nil {
+		s.crashStore.retire()
+	}
+	s.corruptSlivers() // what a corrupt node serves the audit and the checkers
 	res, err := s.result()
 	if err != nil {
 		return nil, err
 	}
+	// A cancelled run's audit and checks still run (on a context that is
+	// not cancelled): they cover the rounds committed.
 	if !o.NoAudit {
-		// A cancelled run's audit still runs (on a context that is not
-		// cancelled): it covers the rounds committed.
 		if res.Audit, err = s.audit(context.WithoutCancel(ctx), res.Head); err != nil {
 			return nil, err
 		}
 	}
+	res.Checks = s.checks(context.WithoutCancel(ctx), res)
 	return res, runErr
 }
 
@@ -272,23 +328,38 @@ type sim struct {
 	crashStore *crashStore         // wraps cstore for the coordinator when o.Crashes > 0
 	auditorKey *seal.Key           // sealed jobs only
 	srv        *coordinator.Server // replaced by the loop on a restart
+	job        *ledger.SignedJob   // the job the coordinator created
 	srvClosed  bool
 	committed  chan uint64 // rounds committed, in order
 
 	// startParticipants (participants.go)
-	adv   *adversary    // the full-knowledge attackers' (attacks.go), or nil
-	errs  chan error    // a participant's failure
-	short chan struct{} // a round whose cohort finished short of its size
-	poke  chan struct{} // a member dropped out (secagg: a step may stall)
+	adv       *adversary    // the full-knowledge attackers' (attacks.go), or nil
+	errs      chan error    // a participant's or a fault's failure (fail)
+	short     chan struct{} // a round whose cohort finished short of its size
+	poke      chan struct{} // a member dropped out (secagg: a step may stall)
+	partHosts []host.Host   // by participant index
+	latency   map[peer.ID]time.Duration
 
-	// loop (loop.go)
+	// loop (loop.go); applyFaults (nodes.go) adds to dead
 	crashes []string
 	dead    []int
+
+	plan *faultPlan
 
 	mu       sync.Mutex // guards the following
 	stats    []RoundStat
 	done     map[uint64]map[string]bool // round -> cohort members finished -> accepted at receipt
+	left     map[uint64]map[string]bool // round -> cohort members that left it after a step
 	lastTime time.Time
+	round    uint64 // the round open or next
+	nst      nodeState
+	faultLog []string
+	applied  map[uint64]bool            // rounds whose commitment hook ran
+	late     map[uint64][]chan struct{} // round -> held late submissions' done
+	released map[uint64]chan struct{}   // round -> closed once its late submissions may go
+	acks     map[ackKey]ledger.BlobID   // submissions answered ok
+	captured map[uint64]map[string][]float32
+	saRef    map[uint64]secaggRef // secagg rounds' reference means
 }
 
 // stop ends the run's goroutines and closes the coordinator, in the order
@@ -314,7 +385,7 @@ func (s *sim) result() (*Result, error) {
 	}
 	res := &Result{Head: head, JobBlob: s.srv.JobBlob(), Committee: s.com, Crashes: s.crashes, DeadNodes: s.dead}
 	s.mu.Lock()
-	res.Rounds = s.stats
+	res.Rounds, res.Faults = s.stats, s.faultLog
 	s.mu.Unlock()
 	return res, nil
 }

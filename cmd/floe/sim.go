@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/model"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -72,6 +73,7 @@ func runSim(args []string) error {
 	fs.StringVar(&o.Attack, "attack", o.Attack, "what the attackers do: "+strings.Join(sims.Attacks(), ", "))
 	fs.IntVar(&o.Crashes, "crashes", o.Crashes, "coordinator crashes, each restarted from its data directory (seeded rounds and points)")
 	fs.IntVar(&o.DeadNodes, "dead-nodes", o.DeadNodes, "storage nodes killed for good after a third of the rounds (at most f)")
+	fs.BoolVar(&o.NoClean, "no-clean", false, "with faults (the scenario's faults list, --dropout, --crashes, --dead-nodes), do not run the clean run (same seed, no faults) beside")
 	fs.StringVar(&o.Out, "out", "out", "output directory: metrics.csv, summary.json, accuracy.png, nodes/, committee, head")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.BoolVar(&o.NoAudit, "no-audit", false, "do not audit the chain at the end")
@@ -168,8 +170,8 @@ func runSim(args []string) error {
 	if err := writeScenario(o.Out, scenarioYAML, *trainer, *trainerMode); err != nil {
 		return err
 	}
-	fmt.Printf("floe sim: seed=%d net=%s nodes=%d participants=%d cohort=%d rounds=%d dataset=%s model=%s E=%d B=%d lr=%g rule=%s privacy=%s dropout=%g attackers=%d crashes=%d dead-nodes=%d\n",
-		o.Seed, o.Net, o.Nodes, o.Participants, o.Cohort, o.Rounds, o.Dataset, o.Arch, o.Epochs, o.Batch, o.LR, o.Rule.Canonical(), o.Privacy, o.Dropout, o.Attackers, o.Crashes, o.DeadNodes)
+	fmt.Printf("floe sim: seed=%d net=%s nodes=%d participants=%d cohort=%d rounds=%d dataset=%s model=%s E=%d B=%d lr=%g rule=%s privacy=%s dropout=%g attackers=%d crashes=%d dead-nodes=%d faults=%d\n",
+		o.Seed, o.Net, o.Nodes, o.Participants, o.Cohort, o.Rounds, o.Dataset, o.Arch, o.Epochs, o.Batch, o.LR, o.Rule.Canonical(), o.Privacy, o.Dropout, o.Attackers, o.Crashes, o.DeadNodes, len(o.Faults))
 	if *trainer != "" {
 		fmt.Printf("floe sim: trainer (%s) %s\n", *trainerMode, *trainer)
 	}
@@ -193,7 +195,7 @@ func runSim(args []string) error {
 		progressbar.OptionShowCount(), progressbar.OptionSetVisibility(!*quiet && isTerminal(os.Stderr)), progressbar.OptionClearOnFinish())
 	fmt.Printf("%5s  %6s  %6s  %8s  %8s  %8s  %8s\n", "round", "status", "cohort", "accepted", "loss", "accuracy", "seconds")
 	start := time.Now()
-	res, err := sims.Run(ctx, o, func(r sims.RoundStat) {
+	res, err := sims.RunWithClean(ctx, o, func(r sims.RoundStat) {
 		bar.Clear()
 		loss, acc := fmt.Sprintf("%8.4f", r.Loss), fmt.Sprintf("%8.4f", r.Accuracy)
 		if r.Status != ledger.StatusOK {
@@ -216,6 +218,9 @@ func runSim(args []string) error {
 	}
 	if len(res.DeadNodes) > 0 {
 		fmt.Printf("storage nodes killed: %v\n", res.DeadNodes)
+	}
+	for _, f := range res.Faults {
+		fmt.Printf("fault: %s\n", f)
 	}
 	if err := writeSimOutputs(o, res, elapsed, interrupted); err != nil {
 		return err
@@ -250,6 +255,17 @@ func runSim(args []string) error {
 			fmt.Printf("audit it again from another process:\n  floe audit --committee %s --head %s%s\n", filepath.Join(o.Out, "committee"), ledger.Hash(res.Head), key)
 			fmt.Println("  (after restarting the storage nodes of", filepath.Join(o.Out, "nodes"), "with floe storage-node, in the same order)")
 		}
+	}
+	fmt.Println("checks:")
+	for _, c := range res.Checks {
+		fmt.Printf("  %-12s %-4s  %s\n", c.Name, c.Status, c.Detail)
+	}
+	if bad := res.FailedChecks(); len(bad) > 0 {
+		names := make([]string, len(bad))
+		for i, c := range bad {
+			names[i] = c.Name
+		}
+		return fmt.Errorf("checks failed: %s (outputs in %s)", strings.Join(names, ", "), o.Out)
 	}
 	if interrupted {
 		return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted after %d of %d rounds (their outputs are in %s)", len(res.Rounds), o.Rounds, o.Out)}
@@ -328,6 +344,12 @@ func writeSimOutputs(o sims.Options, res *sims.Result, elapsed time.Duration, in
 		Loss     float64 `json:"loss"`
 		Accuracy float64 `json:"accuracy"`
 	}
+	type summaryClean struct {
+		Head          string   `json:"head"`
+		Rounds        int      `json:"rounds"`
+		FinalAccuracy *float64 `json:"final_accuracy"` // null: no ok round
+		FinalRound    uint64   `json:"final_round"`
+	}
 	sum := struct {
 		Options       summaryOptions `json:"options"`
 		Head          string         `json:"head"`
@@ -336,8 +358,23 @@ func writeSimOutputs(o sims.Options, res *sims.Result, elapsed time.Duration, in
 		Seconds       float64        `json:"seconds"`
 		Rounds        []summaryRound `json:"rounds"`
 		Interrupted   bool           `json:"interrupted"` // Ctrl-C ended the run before its last round
+		Faults        []string       `json:"faults"`      // the node and network faults, as they struck
+		Checks        []sims.Check   `json:"checks"`
+		Clean         *summaryClean  `json:"clean"` // the clean run beside (null: none)
 	}{Options: newSummaryOptions(o), Head: ledger.Hash(res.Head).String(), JobBlob: ledger.Hash(res.JobBlob).String(), Seconds: elapsed.Seconds(),
-		Interrupted: interrupted}
+		Interrupted: interrupted, Faults: res.Faults, Checks: res.Checks}
+	if sum.Faults == nil {
+		sum.Faults = []string{}
+	}
+	if sum.Checks == nil {
+		sum.Checks = []sims.Check{}
+	}
+	if c := res.Clean; c != nil {
+		sum.Clean = &summaryClean{Head: ledger.Hash(c.Head).String(), Rounds: c.Rounds, FinalRound: c.Round}
+		if !math.IsNaN(c.Accuracy) {
+			sum.Clean.FinalAccuracy = &c.Accuracy
+		}
+	}
 	for _, r := range res.Rounds {
 		sum.Rounds = append(sum.Rounds, summaryRound{r.Round, string(r.Status), r.Accepted, r.Loss, r.Accuracy})
 		if r.Status == ledger.StatusOK {
@@ -415,8 +452,10 @@ type summaryOptions struct {
 	Attack          string             `json:"attack"`
 	Crashes         int                `json:"crashes"`
 	DeadNodes       int                `json:"dead_nodes"`
+	Faults          []sims.Fault       `json:"faults"`
 	Out             string             `json:"out"`
 	NoAudit         bool               `json:"no_audit"`
+	NoClean         bool               `json:"no_clean"`
 	Store           string             `json:"store"`
 	Publisher       string             `json:"publisher"`
 	Aggregator      string             `json:"aggregator"`
@@ -427,13 +466,17 @@ func newSummaryOptions(o sims.Options) summaryOptions {
 	if params == nil {
 		params = map[string]float64{}
 	}
+	faults := o.Faults
+	if faults == nil {
+		faults = []sims.Fault{}
+	}
 	return summaryOptions{
 		Seed: o.Seed, Net: o.Net, Nodes: o.Nodes, Participants: o.Participants, Cohort: o.Cohort, Quorum: o.Quorum,
 		Rounds: o.Rounds, Dataset: o.Dataset, DataDir: o.DataDir, Alpha: o.Alpha, Beta: o.Beta, Partition: o.Partition,
 		DirAlpha: o.DirAlpha, Bias: o.Bias, Arch: o.Arch, Epochs: o.Epochs, LocalSteps: o.LocalSteps, Batch: o.Batch,
 		LR: o.LR, Mu: o.Mu, Rule: o.Rule.Rule, RuleParams: params, NormBound: o.NormBound, Privacy: o.Privacy,
 		DeadlineSeconds: o.Deadline.Seconds(), Dropout: o.Dropout, Attackers: o.Attackers, Attack: o.Attack,
-		Crashes: o.Crashes, DeadNodes: o.DeadNodes, Out: o.Out, NoAudit: o.NoAudit,
+		Crashes: o.Crashes, DeadNodes: o.DeadNodes, Faults: faults, Out: o.Out, NoAudit: o.NoAudit, NoClean: o.NoClean,
 		Store: o.Store, Publisher: o.Publisher, Aggregator: o.Aggregator,
 	}
 }

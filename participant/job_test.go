@@ -2,6 +2,7 @@ package participant
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/floe-fl/floe/decimal"
@@ -25,6 +26,26 @@ func TestTrainConfig(t *testing.T) {
 		job.Train = bad
 		if _, err := trainConfig(job, 7); !errors.Is(err, decimal.ErrSyntax) {
 			t.Errorf("%+v: %v, want a decimal syntax error", bad, err)
+		}
+	}
+}
+
+// TestCheckStore: a participant told what its store is refuses a job whose
+// blobs live in the other one, naming the flags to use.
+func TestCheckStore(t *testing.T) {
+	for _, tc := range []struct {
+		kind, job string
+		want      string // "" for no error
+	}{
+		{"", ledger.StoreWalrus, ""},
+		{StoreCommittee, "", ""},
+		{ledger.StoreWalrus, ledger.StoreWalrus, ""},
+		{StoreCommittee, ledger.StoreWalrus, "--store walrus"},
+		{ledger.StoreWalrus, "", "--committee FILE"},
+	} {
+		err := checkStore(tc.kind, tc.job)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("checkStore(%q, %q) = %v, want %q", tc.kind, tc.job, err, tc.want)
 		}
 	}
 }

@@ -55,7 +55,15 @@ type Config struct {
 	// Metrics, if set, receives the participant's metrics (README:
 	// Metrics); nil: none.
 	Metrics prometheus.Registerer
+	// StoreKind, if set, is what Store is: StoreCommittee (floe's storage
+	// nodes) or ledger.StoreWalrus. A job whose blobs live elsewhere is
+	// then refused at registration with a PermanentError saying which
+	// flags to use, instead of failing every upload.
+	StoreKind string
 }
+
+// StoreCommittee is Config.StoreKind for floe's own storage nodes.
+const StoreCommittee = "committee"
 
 // Participant is a running edge agent.
 type Participant struct {
@@ -265,7 +273,24 @@ func (p *Participant) register(ctx context.Context) error {
 	if err := job.Job.Validate(); err != nil {
 		return &PermanentError{fmt.Errorf("participant: the coordinator's job cannot be run: %w", err)}
 	}
+	if err := checkStore(p.cfg.StoreKind, job.Job.Store); err != nil {
+		return &PermanentError{err}
+	}
 	p.job, p.arch = job, a
+	return nil
+}
+
+// checkStore reports a job whose blobs live in another store than the
+// participant's (kind as Config.StoreKind; "" skips the check).
+func checkStore(kind, jobStore string) error {
+	switch {
+	case kind == "":
+		return nil
+	case jobStore == ledger.StoreWalrus && kind != ledger.StoreWalrus:
+		return fmt.Errorf("participant: the job keeps its blobs on Walrus: run the participant with --store walrus --publisher URL --aggregator URL, not a committee")
+	case jobStore == "" && kind != StoreCommittee:
+		return fmt.Errorf("participant: the job keeps its blobs on floe's storage nodes: run the participant with --committee FILE, not --store %s", kind)
+	}
 	return nil
 }
 

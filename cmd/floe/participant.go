@@ -90,7 +90,7 @@ func runParticipant(args []string) error {
 		}
 	}
 	p, err := participant.New(participant.Config{
-		Host: h, Key: key, Coordinator: *coord, Store: storeOn(ep, ws), Trainer: tr, Data: local,
+		Host: h, Key: key, Coordinator: *coord, Store: storeOn(ep, ws), StoreKind: storeKind(ws), Trainer: tr, Data: local,
 		Logger: log, UpdateLifetime: *lifetime, Metrics: reg,
 		OnSubmit: func(round uint64, status, reason string) {
 			fmt.Printf("round %d submitted: %s %s\n", round, status, reason)

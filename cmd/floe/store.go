@@ -8,6 +8,7 @@ import (
 	"github.com/floe-fl/floe/blob/p2p"
 	"github.com/floe-fl/floe/blob/walrus"
 	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/participant"
 )
 
 // walrusFlags is how the usage lines and errors spell walrus mode.
@@ -133,4 +134,12 @@ func storeOn(ep *endpoint, ws *walrus.Store) blob.Store {
 func baseURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "" && u.Fragment == ""
+}
+
+// storeKind returns participant.Config.StoreKind for storeOn(ep, ws).
+func storeKind(ws *walrus.Store) string {
+	if ws != nil {
+		return ledger.StoreWalrus
+	}
+	return participant.StoreCommittee
 }

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Runs every cell of Fang et al. 2020's Table 2a (see fang-table2a.yaml):
+# rules krum (f = 20), trimmed mean (beta = 0.2) and median, each with no
+# attack, gaussian, labelflip, and the partial- and full-knowledge attacks
+# on that rule, then prints the error rate (1 - accuracy) of each run's last
+# round as a table. Usage: fang-table2a.sh OUT_DIR [ROUNDS]
+set -eu
+out=${1:?usage: fang-table2a.sh OUT_DIR [ROUNDS]}
+rounds=${2:-500}
+here=$(dirname "$0")
+floe=${FLOE:-floe}
+for rule in krum trimmedmean median; do
+  case $rule in
+    krum) params="--rule-param f=20"; full=fang-krum; partial=fang-krum-partial ;;
+    trimmedmean) params="--rule-param beta=0.2"; full=fang-trim; partial=fang-trim-partial ;;
+    median) params=""; full=fang-trim; partial=fang-trim-partial ;;
+  esac
+  for attack in none gaussian labelflip $partial $full; do
+    dir=$out/$rule-$attack
+    [ -f "$dir/metrics.csv" ] && continue
+    if [ "$attack" = none ]; then a="--attackers 0"; else a="--attack $attack"; fi
+    # shellcheck disable=SC2086
+    $floe sim --scenario "$here/fang-table2a.yaml" --rule $rule $params $a --rounds "$rounds" --out "$dir" >"$dir.log" 2>&1 || echo "$dir failed: see $dir.log"
+  done
+done
+printf '%-12s %-18s %s\n' rule attack error_rate
+for d in "$out"/*/; do
+  name=$(basename "$d")
+  acc=$(tail -1 "$d/metrics.csv" | cut -d, -f7)
+  printf '%-12s %-18s %s\n' "${name%%-*}" "${name#*-}" "$(echo "1 - $acc" | bc -l | cut -c1-6)"
+done

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -275,4 +276,39 @@ func TestReferenceRules(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzParseScenarioFaults: any scenario ParseScenario accepts is valid
+// and comes back the same through its resolved YAML; none panics.
+func FuzzParseScenarioFaults(f *testing.F) {
+	f.Add([]byte("net: memory\nfaults: [{kind: dropout, p: 0.2, phase: after_submit}, {kind: partition, peers: [participant-1, node-2], from_round: 2, heal_round: 3}]\n"))
+	f.Add([]byte("privacy: secagg\nfaults:\n  - {kind: dropout, p: 0.1, phase: before_reveal}\n  - {kind: straggler, p: 1, latency: \"uniform:1s,2s\"}\n"))
+	f.Add([]byte("nodes: 7\nfaults: [{kind: kill_nodes, count: 3, round: 2}, {kind: wipe_node, node: 0, round: 3, repair: true}, {kind: corrupt_node, node: 1, round: 1}]\n"))
+	f.Add([]byte("rounds: 3\ncrashes: 1\nfaults: [{kind: crash, round: 2, point: stored}]\nno_clean: true\n"))
+	f.Add([]byte("net: memory\nfaults: [{kind: loss, p: 0.5}, {kind: duplicate, p: 0.01}, {kind: delay, p: 1, latency: \"exp:10ms\"}]\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		s, err := ParseScenario(src)
+		if err != nil {
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("parsed but invalid: %v", err)
+		}
+		o, err := s.Options()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ScenarioFrom(o).YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseScenario(b)
+		if err != nil {
+			t.Fatalf("the resolved scenario does not parse: %v\n%s", err, b)
+		}
+		o2, err := again.Options()
+		if err != nil || !reflect.DeepEqual(o, o2) {
+			t.Fatalf("round trip changed the options (%v):\n%+v\n%+v", err, o, o2)
+		}
+	})
 }

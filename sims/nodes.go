@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -505,6 +506,8 @@ func (s *sim) nodesLost(op string, round uint64, id [32]byte, err error) *NodesL
 	return &NodesLostError{Op: op, Round: round, Blob: blob.ID(id), Down: strings.Join(parts, ", "), Count: len(bad), N: s.com.N(), F: s.com.F(), Err: err}
 }
 
+var _ blob.ReaderAtPutter = guardStore{}
+
 // guardStore is a committee store client that turns a read or store
 // failing because more than f nodes are down into a *NodesLostError, also
 // handed to the loop (s.fail): the run stops with it instead of retrying
@@ -527,13 +530,32 @@ func (g guardStore) Get(ctx context.Context, id [32]byte) ([]byte, error) {
 
 func (g guardStore) Put(ctx context.Context, data []byte, lifetime time.Duration) ([32]byte, []byte, error) {
 	id, cert, err := g.Store.Put(ctx, data, lifetime)
+	return id, cert, g.stored(err, func() []byte { return data })
+}
+
+// PutFrom is the inner store's (p2p.Store's): a participant streams its
+// update to the committee.
+func (g guardStore) PutFrom(ctx context.Context, r io.ReaderAt, size int64, lifetime time.Duration) ([32]byte, []byte, error) {
+	id, cert, err := g.Store.(blob.ReaderAtPutter).PutFrom(ctx, r, size, lifetime)
+	return id, cert, g.stored(err, func() []byte {
+		b := make([]byte, size)
+		n, _ := r.ReadAt(b, 0)
+		return b[:n]
+	})
+}
+
+// stored returns err, or the *NodesLostError it makes (also handed to the
+// loop) when it is a store that more than f nodes down made fail; data
+// gives the blob, to name it.
+func (g guardStore) stored(err error, data func() []byte) error {
 	var pe *p2p.PutError
-	if err != nil && errors.As(err, &pe) {
-		bid, _ := blob.ComputeID(data, g.s.com.N())
-		if e := g.s.nodesLost("store", 0, bid, err); e != nil {
-			g.s.fail(e)
-			return id, cert, e
-		}
+	if err == nil || !errors.As(err, &pe) {
+		return err
 	}
-	return id, cert, err
+	id, _ := blob.ComputeID(data(), g.s.com.N())
+	if e := g.s.nodesLost("store", 0, id, err); e != nil {
+		g.s.fail(e)
+		return e
+	}
+	return err
 }

@@ -15,6 +15,7 @@ func benchmarks() map[string]func(args []string) (any, error) {
 		"blob":      benchBlob,
 		"train":     benchTrain,
 		"aggregate": benchAggregate,
+		"round":     benchRound,
 		"secagg":    benchSecagg,
 	}
 }

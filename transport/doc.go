@@ -5,7 +5,8 @@
 //
 //  1. Load or create the process identity with LoadOrCreateKey (an Ed25519
 //     key in libp2p's protobuf format, file mode 0600, reused on restart).
-//  2. Start a host with NewHost: TCP and QUIC, Noise and TLS, yamux, explicit
+//  2. Start a host with NewHost: TCP and QUIC, TLS and Noise (TLS 1.3
+//     preferred, DefaultSecurity; both offered), yamux, explicit
 //     resource-manager limits (Limits: ProtoBlob streams get a generous memory
 //     budget so yamux windows can grow) and a connection manager. Hosts from
 //     elsewhere (such as go-libp2p's mocknet) work with every other package.

@@ -20,10 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
-	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
-	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
-	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -71,6 +68,15 @@ type HostConfig struct {
 	// swarm, identify, event bus); nil disables them (libp2p would otherwise
 	// register them on Prometheus's global default registry).
 	Metrics prometheus.Registerer
+	// Security lists the security transports TCP connections may use, most
+	// preferred first: SecurityNoise and SecurityTLS, each at most once.
+	// Empty means DefaultSecurity. A connection uses the dialer's first
+	// choice that the listener offers.
+	Security []protocol.ID
+	// MaxFrame is the largest yamux frame the host sends, in bytes, its
+	// 12-byte header included (NoiseFrame fits one Noise message); 0 means
+	// DefaultMaxFrame. Peers accept frames of any size.
+	MaxFrame int
 }
 
 // Limits returns the explicit resource-manager limits NewHost uses for a
@@ -133,9 +139,10 @@ func (l *limitLog) ConsumeEvent(e rcmgr.TraceEvt) {
 	}
 }
 
-// NewHost starts a libp2p host with TCP and QUIC transports, Noise and TLS
-// security, yamux, explicit resource-manager limits (see Limits) and a
-// connection manager. It listens on cfg.ListenAddrs and fails if it cannot.
+// NewHost starts a libp2p host with TCP and QUIC transports, TLS and Noise
+// security (cfg.Security), yamux (cfg.MaxFrame), explicit resource-manager
+// limits (see Limits) and a connection manager. It listens on
+// cfg.ListenAddrs and fails if it cannot.
 func NewHost(cfg HostConfig) (host.Host, error) {
 	if cfg.Key == nil {
 		return nil, errors.New("transport: HostConfig.Key is required")
@@ -167,6 +174,14 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 			return nil, fmt.Errorf("transport: bad listen address %q: %v", a, err)
 		}
 	}
+	security, err := securityOptions(cfg.Security)
+	if err != nil {
+		return nil, err
+	}
+	muxer, err := muxerOption(cfg.MaxFrame)
+	if err != nil {
+		return nil, err
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -190,19 +205,17 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	if cfg.DialOnly {
 		listen = libp2p.NoListenAddrs
 	}
-	h, err := libp2p.New(
+	h, err := libp2p.New(append(security,
 		libp2p.Identity(cfg.Key),
 		listen,
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.Security(libp2ptls.ID, libp2ptls.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		muxer,
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableRelay(),
 		metrics,
-	)
+	)...)
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("transport: start host: %w", err)

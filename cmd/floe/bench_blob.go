@@ -28,6 +28,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/zeebo/blake3"
 )
 
@@ -75,24 +76,36 @@ type blobBench struct {
 	GetHeapMiB     float64 `json:"get_heap_growth_mib"`
 	GetToHeapMiB   float64 `json:"get_to_file_heap_growth_mib"`
 	// Peak resident memory of a storage-node process receiving one sliver.
-	NodeSliverMiB  int                `json:"node_sliver_mib,omitempty"`
-	NodePeakRSSMiB float64            `json:"node_peak_rss_mib,omitempty"`
-	NodeIdleRSSMiB float64            `json:"node_idle_rss_mib,omitempty"`
-	Ratios         map[string]float64 `json:"ratios"`
-	Notes          string             `json:"notes"`
+	NodeSliverMiB  int     `json:"node_sliver_mib,omitempty"`
+	NodePeakRSSMiB float64 `json:"node_peak_rss_mib,omitempty"`
+	NodeIdleRSSMiB float64 `json:"node_idle_rss_mib,omitempty"`
+	// The security transports compared (--security): the TLS version and
+	// cipher suite libp2p's TLS negotiates here, and one libp2p stream, the
+	// put (wait all) and the get over TCP with each security transport and
+	// yamux frame size, all in turn within each run.
+	TLSVersion     string                `json:"tls_version,omitempty"`
+	TLSCipherSuite string                `json:"tls_cipher_suite,omitempty"`
+	Security       []blobSecurityFigures `json:"security,omitempty"`
+	Ratios         map[string]float64    `json:"ratios"`
+	Notes          string                `json:"notes"`
 }
 
 func benchBlob(args []string) (any, error) {
-	fs := newFlagSet("bench blob", "[--size-mib N] [--n N] [--runs R] [--sliver-mib M]",
-		"  floe bench blob\n  floe bench blob --size-mib 16 --runs 1 --sliver-mib 0")
+	fs := newFlagSet("bench blob", "[--size-mib N] [--n N] [--runs R] [--sliver-mib M] [--security noise|tls|both|none]",
+		"  floe bench blob\n  floe bench blob --size-mib 16 --runs 1 --sliver-mib 0\n  floe bench blob --security both --only get --sliver-mib 0")
 	sizeMiB := fs.Int("size-mib", 64, "blob size in MiB")
 	n := fs.Int("n", 7, "committee size")
 	runs := fs.Int("runs", 3, "runs per figure (the median is reported)")
 	sliverMiB := fs.Int("sliver-mib", 256, "sliver size for the storage-node memory figure (0: skip)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the put and get runs here")
 	only := fs.String("only", "", "measure only these figures: put or get (in memory and streamed, with the baselines)")
+	security := fs.String("security", "both", "security transports to compare over TCP: noise, tls, both or none")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
+	}
+	variants, ok := blobSecurityVariants[*security]
+	if !ok && *security != "none" {
+		return nil, usagef("--security is noise, tls, both or none, not %q", *security)
 	}
 	if *only != "" && *only != "put" && *only != "get" {
 		return nil, usagef("--only is put or get, not %q", *only)
@@ -114,11 +127,14 @@ func benchBlob(args []string) (any, error) {
 		return nil, err
 	}
 	out := blobBench{SizeMiB: *sizeMiB, N: *n, K: int(enc.K), Runs: *runs, Ratios: map[string]float64{},
-		Notes: "MB/s = 1e6 bytes of blob data per second, median of runs; client and all nodes in this process on loopback TCP (Noise, yamux); " +
+		Notes: "MB/s = 1e6 bytes of blob data per second, median of runs; client and all nodes in this process on loopback TCP (TLS 1.3 preferred to Noise, yamux); " +
 			"nodes write to a temp dir with fsync; put returns at n-f acks, put_wait_all after every node; " +
 			"put_from_file/get_to_file: the streaming PutFrom/GetTo with a file in a temp dir (page cache) as source/destination; " +
 			"*_cpu_ms: CPU time of this whole process (client and nodes) per operation, mean of runs; " +
-			"*_heap_growth_mib: peak heap growth of this whole process during the runs"}
+			"*_heap_growth_mib: peak heap growth of this whole process during the runs; " +
+			"security (--security): each variant's stream, put_wait_all and get in turn within each run, " +
+			"*_cpu_s_per_gb: CPU seconds of this whole process per 1e9 bytes of blob, mean of runs; " +
+			"ratios <a>_over_<b>_<figure>[_cpu]: of MB/s, or of CPU per GB"}
 	out.Expansion = float64(*n) / float64(enc.K)
 
 	out.Cores = runtime.GOMAXPROCS(0)
@@ -217,6 +233,15 @@ func benchBlob(args []string) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bench blob: get to file: %w", err)
 		}
+	}
+	if len(variants) > 0 {
+		if out.TLSVersion, out.TLSCipherSuite, err = transport.TLSCipherSuite(ctx); err != nil {
+			return nil, fmt.Errorf("bench blob: tls cipher suite: %w", err)
+		}
+		if out.Security, err = benchSecurity(data, *n, *runs, *only, variants); err != nil {
+			return nil, fmt.Errorf("bench blob: security: %w", err)
+		}
+		securityRatios(out.Security, out.Ratios)
 	}
 	if *sliverMiB > 0 {
 		out.NodeSliverMiB = *sliverMiB
@@ -383,26 +408,42 @@ func rawTCP(data []byte) (float64, error) {
 
 func benchHost() (host.Host, error) { return benchHostOn("/ip4/127.0.0.1/tcp/0") }
 
-func benchHostOn(listen string) (host.Host, error) {
+func benchHostOn(listen string) (host.Host, error) { return benchHostWith(listen, benchTransport{}) }
+
+// benchTransport is the security and yamux frame size of a benchmark's
+// hosts; the zero value is transport.NewHost's defaults.
+type benchTransport struct {
+	Security []protocol.ID
+	MaxFrame int
+}
+
+func benchHostWith(listen string, tc benchTransport) (host.Host, error) {
 	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	return transport.NewHost(transport.HostConfig{Key: k, ListenAddrs: []string{listen}})
+	return transport.NewHost(transport.HostConfig{Key: k, ListenAddrs: []string{listen}, Security: tc.Security, MaxFrame: tc.MaxFrame})
 }
 
-// libp2pStream sends data over one libp2p stream (TCP, Noise, yamux)
-// between two hosts of this process and returns MB/s until the receiver
-// acknowledged the last byte.
+// libp2pStream sends data over one libp2p stream (TCP with the default
+// security, yamux) between two hosts of this process and returns MB/s until
+// the receiver acknowledged the last byte.
 func libp2pStream(data []byte, listen string) (float64, error) {
-	a, err := benchHostOn(listen)
+	mbps, _, err := libp2pStreamWith(data, listen, benchTransport{})
+	return mbps, err
+}
+
+// libp2pStreamWith is libp2pStream between hosts configured by tc; it also
+// returns the security protocol the connection negotiated.
+func libp2pStreamWith(data []byte, listen string, tc benchTransport) (float64, protocol.ID, error) {
+	a, err := benchHostWith(listen, tc)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer a.Close()
-	b, err := benchHostOn(listen)
+	b, err := benchHostWith(listen, tc)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer b.Close()
 	const proto = "/floe/bench/1.0.0"
@@ -418,31 +459,38 @@ func libp2pStream(data []byte, listen string) (float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	start := time.Now()
 	s, err := a.NewStream(ctx, b.ID(), proto)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer s.Close()
 	if _, err := s.Write(data); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	s.CloseWrite()
 	var ack [1]byte
 	if _, err := io.ReadFull(s, ack[:]); err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	return float64(len(data)) / time.Since(start).Seconds() / 1e6, nil
+	return float64(len(data)) / time.Since(start).Seconds() / 1e6, s.Conn().ConnState().Security, nil
 }
 
 // benchCommittee starts n storage nodes in this process on loopback TCP with
 // data in a temp dir, and a client.
 func benchCommittee(n int) (*p2p.Client, func(), error) {
+	cl, _, cleanup, err := benchCommitteeWith(n, benchTransport{})
+	return cl, cleanup, err
+}
+
+// benchCommitteeWith is benchCommittee with hosts configured by tc; it also
+// returns the client's host.
+func benchCommitteeWith(n int, tc benchTransport) (*p2p.Client, host.Host, func(), error) {
 	dir, err := os.MkdirTemp("", "floe-bench-blob-")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var hosts []host.Host
 	var nodes []*p2p.Node
@@ -457,32 +505,32 @@ func benchCommittee(n int) (*p2p.Client, func(), error) {
 	}
 	var com blob.Committee
 	for i := range n {
-		h, err := benchHost()
+		h, err := benchHostWith("/ip4/127.0.0.1/tcp/0", tc)
 		if err != nil {
 			cleanup()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		hosts = append(hosts, h)
 		nd, err := p2p.NewNode(h, filepath.Join(dir, strconv.Itoa(i)))
 		if err != nil {
 			cleanup()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		nodes = append(nodes, nd)
 		com.Members = append(com.Members, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
 	}
-	ch, err := benchHost()
+	ch, err := benchHostWith("/ip4/127.0.0.1/tcp/0", tc)
 	if err != nil {
 		cleanup()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	hosts = append(hosts, ch)
 	cl, err := p2p.NewClient(ch, com)
 	if err != nil {
 		cleanup()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return cl, func() { cl.Close(); cleanup() }, nil
+	return cl, ch, func() { cl.Close(); cleanup() }, nil
 }
 
 // nodeMemory starts a storage-node process (this binary) as a committee of
@@ -604,4 +652,191 @@ func cpuMsPerRun(start time.Duration, runs int) float64 {
 		return 0
 	}
 	return float64(end-start) / float64(time.Millisecond) / float64(runs)
+}
+
+// blobSecurityVariant is one security transport and yamux frame size that
+// `floe bench blob --security` measures.
+type blobSecurityVariant struct {
+	Name string
+	T    benchTransport
+}
+
+var (
+	noiseVariants = []blobSecurityVariant{
+		{"noise", benchTransport{Security: []protocol.ID{transport.SecurityNoise, transport.SecurityTLS}, MaxFrame: 64 << 10}},
+		{"noise_fitted_frames", benchTransport{Security: []protocol.ID{transport.SecurityNoise, transport.SecurityTLS}, MaxFrame: transport.NoiseFrame}},
+	}
+	tlsVariants = []blobSecurityVariant{
+		{"tls", benchTransport{Security: []protocol.ID{transport.SecurityTLS, transport.SecurityNoise}, MaxFrame: 64 << 10}},
+		{"tls_fitted_frames", benchTransport{Security: []protocol.ID{transport.SecurityTLS, transport.SecurityNoise}, MaxFrame: transport.NoiseFrame}},
+	}
+	// blobSecurityVariants are the variants of each --security value.
+	blobSecurityVariants = map[string][]blobSecurityVariant{
+		"noise": noiseVariants,
+		"tls":   tlsVariants,
+		"both":  append(append([]blobSecurityVariant{}, noiseVariants...), tlsVariants...),
+	}
+)
+
+// blobSecurityFigures are one variant's figures: MB/s (median of runs) and
+// CPU seconds of this whole process (client and nodes, or both hosts) per
+// GB (1e9 bytes) of blob data, mean of runs (0 where /proc is unavailable).
+type blobSecurityFigures struct {
+	Name string `json:"name"`
+	// Security is the protocol the connections negotiated (checked).
+	Security        string  `json:"security"`
+	FrameBytes      int     `json:"yamux_frame_bytes"`
+	StreamMBps      float64 `json:"libp2p_stream_mbps"`
+	StreamCPUSPerGB float64 `json:"libp2p_stream_cpu_s_per_gb,omitempty"`
+	PutAllMBps      float64 `json:"put_wait_all_mbps,omitempty"`
+	PutAllCPUSPerGB float64 `json:"put_wait_all_cpu_s_per_gb,omitempty"`
+	GetMBps         float64 `json:"get_mbps,omitempty"`
+	GetCPUSPerGB    float64 `json:"get_cpu_s_per_gb,omitempty"`
+}
+
+// benchSecurity measures, for each variant, one libp2p stream of data over
+// TCP and, on a committee of n nodes of that variant, the put (wait all)
+// and the get of data (only one of them with only = put or get). Each run
+// measures every variant in turn, starting with another one each run, so
+// that a change of the machine's load touches them alike.
+func benchSecurity(data []byte, n, runs int, only string, variants []blobSecurityVariant) ([]blobSecurityFigures, error) {
+	ctx := context.Background()
+	size := len(data)
+	type samples struct {
+		mbps []float64
+		cpu  time.Duration
+	}
+	type state struct {
+		cl               *p2p.Client
+		id               blob.ID
+		stream, put, get samples
+		checked          bool
+	}
+	st := make([]state, len(variants))
+	for i, v := range variants {
+		cl, ch, cleanup, err := benchCommitteeWith(n, v.T)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+		id, _, err := cl.Put(ctx, data, p2p.WithWaitAll()) // the blob the gets read
+		if err != nil {
+			return nil, fmt.Errorf("%s: put: %w", v.Name, err)
+		}
+		for _, c := range ch.Network().Conns() {
+			if got := c.ConnState().Security; got != v.T.Security[0] {
+				return nil, fmt.Errorf("%s: a connection negotiated %q, not %q", v.Name, got, v.T.Security[0])
+			}
+		}
+		st[i] = state{cl: cl, id: id}
+	}
+	// measure runs op once, adding its MB/s and CPU time to s; the garbage
+	// of the ops before is collected first, outside the figures.
+	measure := func(s *samples, op func() error) error {
+		runtime.GC()
+		cpu0, start := processCPU(), time.Now()
+		err := op()
+		el, cpu1 := time.Since(start), processCPU()
+		s.mbps = append(s.mbps, float64(size)/el.Seconds()/1e6)
+		if cpu0 >= 0 && cpu1 >= 0 {
+			s.cpu += cpu1 - cpu0
+		}
+		return err
+	}
+	for r := range runs {
+		for j := range variants {
+			i := (j + r) % len(variants)
+			v, s := variants[i], &st[i]
+			runtime.GC()
+			cpu0 := processCPU()
+			mbps, neg, err := libp2pStreamWith(data, "/ip4/127.0.0.1/tcp/0", v.T)
+			if err != nil {
+				return nil, fmt.Errorf("%s: stream: %w", v.Name, err)
+			}
+			if neg != v.T.Security[0] {
+				return nil, fmt.Errorf("%s: the stream negotiated %q, not %q", v.Name, neg, v.T.Security[0])
+			}
+			s.stream.mbps = append(s.stream.mbps, mbps)
+			if cpu1 := processCPU(); cpu0 >= 0 && cpu1 >= 0 {
+				s.stream.cpu += cpu1 - cpu0
+			}
+			if only != "get" {
+				if err := measure(&s.put, func() error {
+					got, _, err := s.cl.Put(ctx, data, p2p.WithWaitAll())
+					return checkID(got, s.id, err)
+				}); err != nil {
+					return nil, fmt.Errorf("%s: put: %w", v.Name, err)
+				}
+			}
+			if only != "put" {
+				var got []byte
+				if err := measure(&s.get, func() (err error) {
+					got, err = s.cl.Get(ctx, s.id)
+					return err
+				}); err != nil {
+					return nil, fmt.Errorf("%s: get: %w", v.Name, err)
+				}
+				if !s.checked { // once, outside the timing
+					if !bytes.Equal(got, data) {
+						return nil, fmt.Errorf("%s: get returned other bytes", v.Name)
+					}
+					s.checked = true
+				}
+			}
+		}
+	}
+	gb := float64(runs) * float64(size) / 1e9
+	fig := func(s samples) (mbps, cpuSPerGB float64) {
+		if len(s.mbps) == 0 {
+			return 0, 0
+		}
+		sort.Float64s(s.mbps)
+		return round3(s.mbps[len(s.mbps)/2]), round3(s.cpu.Seconds() / gb)
+	}
+	out := make([]blobSecurityFigures, len(variants))
+	for i, v := range variants {
+		f := blobSecurityFigures{Name: v.Name, Security: string(v.T.Security[0]), FrameBytes: v.T.MaxFrame}
+		f.StreamMBps, f.StreamCPUSPerGB = fig(st[i].stream)
+		f.PutAllMBps, f.PutAllCPUSPerGB = fig(st[i].put)
+		f.GetMBps, f.GetCPUSPerGB = fig(st[i].get)
+		out[i] = f
+	}
+	return out, nil
+}
+
+// securityRatios adds to ratios, for each pair of variants measured, the
+// ratio of their MB/s (<a>_over_<b>_<figure>) and of their CPU per GB
+// (..._cpu) for the stream, the put (wait all) and the get.
+func securityRatios(figs []blobSecurityFigures, ratios map[string]float64) {
+	by := map[string]blobSecurityFigures{}
+	for _, f := range figs {
+		by[f.Name] = f
+	}
+	for _, p := range []struct{ a, b, key string }{
+		{"tls", "noise", "tls_over_noise"},
+		{"tls_fitted_frames", "noise_fitted_frames", "tls_over_noise_fitted_frames"},
+		{"noise_fitted_frames", "noise", "noise_fitted_over_64kib_frames"},
+		{"tls_fitted_frames", "tls", "tls_fitted_over_64kib_frames"},
+	} {
+		a, okA := by[p.a]
+		b, okB := by[p.b]
+		if !okA || !okB {
+			continue
+		}
+		for _, x := range []struct {
+			name           string
+			am, ac, bm, bc float64
+		}{
+			{"stream", a.StreamMBps, a.StreamCPUSPerGB, b.StreamMBps, b.StreamCPUSPerGB},
+			{"put_wait_all", a.PutAllMBps, a.PutAllCPUSPerGB, b.PutAllMBps, b.PutAllCPUSPerGB},
+			{"get", a.GetMBps, a.GetCPUSPerGB, b.GetMBps, b.GetCPUSPerGB},
+		} {
+			if x.bm > 0 {
+				ratios[p.key+"_"+x.name] = round3(x.am / x.bm)
+			}
+			if x.bc > 0 {
+				ratios[p.key+"_"+x.name+"_cpu"] = round3(x.ac / x.bc)
+			}
+		}
+	}
 }

@@ -757,7 +757,7 @@ func (x *roundCtx) replay(ctx context.Context, fold []ledger.SubmissionRecord, i
 	in := round.FoldInput{Job: s.Job, Round: r, Global: input, State: state, NoiseSeed: c.NoiseSeed, Subs: subs, SecAgg: x.saTask()}
 	opener := open
 	if x.e.Updates != nil {
-		pf := prefetch.New(ctx, subs, open, prefetch.Window)
+		pf := prefetch.New(ctx, subs, open, prefetch.WindowFor(s.Job.MaxUpdateBytes))
 		defer pf.Close()
 		opener = pf.Open
 	}

@@ -464,7 +464,7 @@ func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 	if err != nil {
 		return err
 	}
-	pf := prefetch.New(ctx, t.Subs, s.open, prefetch.Window)
+	pf := prefetch.New(ctx, t.Subs, s.open, prefetch.WindowFor(job.MaxUpdateBytes))
 	out, err := round.Fold(ctx, round.FoldInput{Job: job, Round: t.Round, Global: global, State: state, NoiseSeed: noise, Subs: t.Subs, SecAgg: t.SecAgg}, pf.Open)
 	pf.Close()
 	if err != nil {

@@ -1,6 +1,7 @@
 package seal
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -246,22 +247,93 @@ func Recipients(b []byte) ([]string, error) {
 	return names, nil
 }
 
-func decode(b []byte) (*envelope, error) {
-	var env envelope
-	if err := codec.Unmarshal(b, &env); err != nil {
-		return nil, fmt.Errorf("seal: malformed envelope: %w", err)
+// ctRef stands for an envelope's ciphertext while it is decoded: it
+// checks that the item is a definite-length byte string in its shortest
+// form and keeps its length, not its bytes.
+type ctRef struct{ n int }
+
+func (c *ctRef) UnmarshalCBOR(data []byte) error {
+	if len(data) == 0 || data[0]>>5 != 2 {
+		return errors.New("seal: ciphertext is not a byte string")
 	}
-	if env.Version != 1 || env.Suite != SuiteName {
-		return nil, fmt.Errorf("seal: unsupported envelope version %d suite %q", env.Version, env.Suite)
+	var n uint64
+	h := 1
+	switch info := data[0] & 0x1f; {
+	case info < 24:
+		n = uint64(info)
+	case info >= 24 && info <= 27:
+		h += 1 << (info - 24)
+		if len(data) < h {
+			return errors.New("seal: truncated ciphertext header")
+		}
+		for _, x := range data[1:h] {
+			n = n<<8 | uint64(x)
+		}
+	default:
+		return errors.New("seal: ciphertext of indefinite length")
 	}
-	if len(env.Nonce) != 12 {
-		return nil, errors.New("seal: malformed envelope: bad nonce length")
+	if uint64(len(data)-h) != n || !bytes.Equal(data[:h], bstrHeader(n)) {
+		return errors.New("seal: ciphertext header is not in its shortest form")
 	}
-	return &env, nil
+	c.n = int(n)
+	return nil
 }
 
-// Open decrypts an envelope as the recipient named name.
+// envelopeRef is an envelope whose ciphertext is decoded as a ctRef.
+type envelopeRef struct {
+	Version    uint64    `cbor:"1,keyasint"`
+	Suite      string    `cbor:"2,keyasint"`
+	Nonce      []byte    `cbor:"3,keyasint"`
+	Wrapped    []wrapped `cbor:"4,keyasint"`
+	Ciphertext ctRef     `cbor:"5,keyasint"`
+}
+
+// decode parses an envelope without copying its ciphertext: the returned
+// envelope's Ciphertext is the tail of b. The envelope must be in its
+// canonical (deterministic) form, the only one Seal makes, in which the
+// ciphertext is the last item.
+func decode(b []byte) (*envelope, error) {
+	var ref envelopeRef
+	if err := codec.Unmarshal(b, &ref); err != nil {
+		return nil, fmt.Errorf("seal: malformed envelope: %w", err)
+	}
+	if ref.Version != 1 || ref.Suite != SuiteName {
+		return nil, fmt.Errorf("seal: unsupported envelope version %d suite %q", ref.Version, ref.Suite)
+	}
+	if len(ref.Nonce) != 12 {
+		return nil, errors.New("seal: malformed envelope: bad nonce length")
+	}
+	env := &envelope{Version: ref.Version, Suite: ref.Suite, Nonce: ref.Nonce, Wrapped: ref.Wrapped, Ciphertext: []byte{}}
+	head, err := codec.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("seal: malformed envelope: %w", err)
+	}
+	// head ends with the empty ciphertext's header (0x40); b must be head
+	// without it, then the real header and the ciphertext.
+	h := bstrHeader(uint64(ref.Ciphertext.n))
+	off := len(head) - 1 + len(h)
+	if len(b) != off+ref.Ciphertext.n || !bytes.Equal(b[:len(head)-1], head[:len(head)-1]) || !bytes.Equal(b[len(head)-1:off], h) {
+		return nil, errors.New("seal: malformed envelope: not in canonical form")
+	}
+	env.Ciphertext = b[off:len(b):len(b)]
+	return env, nil
+}
+
+// Open decrypts an envelope as the recipient named name. b is left as it
+// was; OpenInPlace spares the plaintext's buffer.
 func Open(b []byte, name string, k *Key, aad []byte) ([]byte, error) {
+	return open(b, name, k, aad, false)
+}
+
+// OpenInPlace is Open decrypting into b's own buffer: the plaintext it
+// returns shares b's memory, and b's contents are gone. For callers that
+// fetched the envelope only to open it (the coordinator and auditors):
+// one copy of an update instead of two.
+func OpenInPlace(b []byte, name string, k *Key, aad []byte) ([]byte, error) {
+	return open(b, name, k, aad, true)
+}
+
+func open(b []byte, name string, k *Key, aad []byte, inPlace bool) ([]byte, error) {
 	env, err := decode(b)
 	if err != nil {
 		return nil, err
@@ -282,7 +354,11 @@ func Open(b []byte, name string, k *Key, aad []byte) ([]byte, error) {
 		if err != nil || len(dataKey) != 16 {
 			return nil, fmt.Errorf("%w: wrapped key fails authentication", ErrOpen)
 		}
-		pt, err := newGCM(dataKey).Open(nil, env.Nonce, env.Ciphertext, aad)
+		var dst []byte
+		if inPlace {
+			dst = env.Ciphertext[:0]
+		}
+		pt, err := newGCM(dataKey).Open(dst, env.Nonce, env.Ciphertext, aad)
 		if err != nil {
 			return nil, fmt.Errorf("%w: ciphertext fails authentication", ErrOpen)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/floe-fl/floe/ledger"
@@ -138,5 +139,24 @@ func TestSealInPlace(t *testing.T) {
 		if err != nil || !bytes.Equal(back, orig) {
 			t.Fatalf("%d bytes: open: %v", n, err)
 		}
+		inPlace, err := OpenInPlace(got, "coordinator", k, aad)
+		if err != nil || !bytes.Equal(inPlace, orig) {
+			t.Fatalf("%d bytes: open in place: %v", n, err)
+		}
+		if n > 0 && &inPlace[0] != &got[len(prefix)] {
+			t.Errorf("%d bytes: OpenInPlace's plaintext is not in the envelope's buffer", n)
+		}
+	}
+	// The same envelope with its ciphertext's length in a longer form than
+	// the shortest is not canonical: refused.
+	pt := []byte("update")
+	prefix, ct, err := SealInPlace(slices.Clone(pt), rec, aad, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := append(slices.Clone(prefix[:len(prefix)-1]), 0x58, byte(len(ct)))
+	long = append(long, ct...)
+	if _, err := Open(long, "coordinator", k, aad); err == nil || !strings.Contains(err.Error(), "shortest form") {
+		t.Fatalf("a non-canonical envelope opened: %v", err)
 	}
 }

@@ -13,6 +13,21 @@ import (
 // update), and fetching overlaps folding.
 const Window = 4
 
+// Budget bounds the bytes of updates held ahead of the fold: with updates
+// of up to maxUpdate bytes, WindowFor fits the window to it.
+const Budget = 256 << 20
+
+// WindowFor returns the window for updates of up to maxUpdate bytes (0:
+// unknown): Window, or fewer (at least 1) so that the updates held ahead
+// stay within Budget. For a 100 MB model one update is opened ahead, not
+// four, and the fold's memory stays a few times the model.
+func WindowFor(maxUpdate uint64) int {
+	if maxUpdate == 0 {
+		return Window
+	}
+	return int(max(1, min(Window, Budget/maxUpdate)))
+}
+
 // opened is one prefetched opening.
 type opened struct {
 	plaintext []byte

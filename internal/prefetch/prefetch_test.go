@@ -110,3 +110,16 @@ func BenchmarkFoldOpen(b *testing.B) {
 		}
 	})
 }
+
+// TestWindowFor: the window shrinks with the update size so that the
+// updates held ahead stay within Budget, and never below one.
+func TestWindowFor(t *testing.T) {
+	for _, tc := range []struct {
+		max  uint64
+		want int
+	}{{0, Window}, {1 << 20, Window}, {Budget / 4, 4}, {Budget / 3, 3}, {Budget / 2, 2}, {Budget, 1}, {400 << 20, 1}} {
+		if got := WindowFor(tc.max); got != tc.want {
+			t.Errorf("WindowFor(%d) = %d, want %d", tc.max, got, tc.want)
+		}
+	}
+}

@@ -458,8 +458,8 @@ func (a *adversary) craft(ctx context.Context, r uint64, global *model.Params, c
 	}
 	for i := lo; i < hi; i++ {
 		id := peerIDFor(o.Seed, i)
-		if dropout(o.Seed, id, r) < o.Dropout {
-			continue
+		if dropout(o.Seed, id, r) < o.Dropout || (a.s.plan != nil && phaseOrder(a.s.plan.dropPhase(id, r)) == 0) {
+			continue // it skips the round (the dropout shorthand, or a dropout fault before submitting)
 		}
 		c := cfg
 		c.Seed = participant.TrainSeed(o.Seed, r, id)

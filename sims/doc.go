@@ -14,8 +14,17 @@
 //     committee file (committee), the chain head (head), the coordinator's
 //     key and data (coordinator/) and, for sealed jobs, the HPKE key of the
 //     job's auditor recipient (auditor.hpke). A run first clears these.
-//  4. Faults: Dropout, Attackers, Crashes (the coordinator stops at a crash
-//     point and is reopened from its data directory) and DeadNodes.
+//  4. Faults: Options.Faults, a list of faults each with its schedule
+//     (faults.go: dropouts at a phase, including each secagg step,
+//     stragglers, storage nodes killed, wiped and repaired or corrupted,
+//     coordinator crashes at named points, message loss, delay and
+//     duplication, partitions that heal), and the older shorthands
+//     Dropout, Crashes (the coordinator stops at a crash point and is
+//     reopened from its data directory) and DeadNodes; Attackers mount
+//     Attack (attacks.go). After a run, checks.go's checkers compare the
+//     chain with what happened: the audit, the aggregate against a naive
+//     reference of the rule, nothing acknowledged lost; RunWithClean also
+//     runs the same seed without faults and reports its accuracy beside.
 //  5. Store "walrus" keeps the job's blobs on Walrus instead: Run starts an
 //     in-process Walrus publisher and aggregator (blob/walrus/walrustest,
 //     closed on every way out of Run, after everything that uses it) unless
@@ -53,8 +62,13 @@
 // through package job), nodes.go (network, storage nodes, committee),
 // walrus.go (the Walrus server and clients of Store walrus),
 // coordinator.go (the coordinator and its commit statistics),
-// participants.go (participants, their dropouts and attacks), loop.go (the
-// round loop), group.go (goroutine ownership).
+// participants.go (participants, their dropouts and attacks), faults.go
+// (the faults list and its plan), checks.go (the checkers), attacks.go
+// (attacks), loop.go (the round loop), group.go (goroutine ownership).
+//
+// Secagg runs (Privacy "secagg") wait at every step for the members that
+// did not drop out; when a step waits only for members that did, the loop
+// moves the simulated clock to the step's deadline (watchSecAgg).
 //
 // With Net "memory" the run is reproducible bit for bit: keys, data, training,
 // sealing randomness and the clock all come from the seed, and certificates

@@ -100,7 +100,10 @@ func partition(labels []int, o *Options) ([][]int, error) {
 	case "dirichlet":
 		return model.PartitionDirichlet(labels, o.Participants, o.DirAlpha, o.Seed), nil
 	case "shards":
-		return model.PartitionShards(labels, o.Participants, 2, o.Seed), nil
+		if o.Shards < 1 || o.Participants*o.Shards > len(labels) {
+			return nil, fmt.Errorf("sims: %d participants x %d shards need at least that many examples, have %d", o.Participants, o.Shards, len(labels))
+		}
+		return model.PartitionShards(labels, o.Participants, o.Shards, o.Seed), nil
 	case "iid", "":
 		return model.PartitionIID(labels, o.Participants, o.Seed), nil
 	case "fang":

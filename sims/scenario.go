@@ -38,14 +38,15 @@ type Scenario struct {
 	Net  string   `yaml:"net"` // tcp or memory
 
 	// Data.
-	Dataset        string  `yaml:"dataset"` // synthetic or mnist
-	Data           string  `yaml:"data"`    // MNIST directory; "": model.FindMNIST ($FLOE_MNIST_DIR)
-	Alpha          float64 `yaml:"alpha"`   // Synthetic(alpha, beta)
-	Beta           float64 `yaml:"beta"`
-	Partition      string  `yaml:"partition"` // MNIST: iid, shards, dirichlet or fang
-	DirichletAlpha float64 `yaml:"dirichlet_alpha"`
-	Bias           float64 `yaml:"bias"` // fang partition
-	Model          string  `yaml:"model"`
+	Dataset        string   `yaml:"dataset"` // synthetic or mnist
+	Data           string   `yaml:"data"`    // MNIST directory; "": model.FindMNIST ($FLOE_MNIST_DIR)
+	Alpha          float64  `yaml:"alpha"`   // Synthetic(alpha, beta)
+	Beta           float64  `yaml:"beta"`
+	Partition      string   `yaml:"partition"` // MNIST: iid, shards, dirichlet or fang
+	DirichletAlpha float64  `yaml:"dirichlet_alpha"`
+	Bias           float64  `yaml:"bias"`   // fang partition
+	Shards         job.Uint `yaml:"shards"` // shards partition: shards per participant
+	Model          string   `yaml:"model"`
 
 	// Federation.
 	Nodes        job.Uint `yaml:"nodes"`
@@ -91,7 +92,7 @@ type Scenario struct {
 const countMax = 1<<31 - 1
 
 // countKeys are the keys of a Scenario's job.Uint fields.
-var countKeys = []string{"seed", "nodes", "participants", "cohort", "quorum", "rounds", "epochs", "local_steps", "batch", "crashes", "dead_nodes", "attackers"}
+var countKeys = []string{"seed", "nodes", "participants", "cohort", "quorum", "rounds", "epochs", "local_steps", "batch", "crashes", "dead_nodes", "attackers", "shards"}
 
 // count is a non-negative count as a job.Uint; a negative one (which only
 // Options that do not validate hold) becomes countMax+1, which Options
@@ -111,7 +112,7 @@ func ScenarioFrom(o Options) Scenario {
 	return Scenario{
 		Seed: job.Uint(o.Seed), Net: o.Net,
 		Dataset: o.Dataset, Data: o.DataDir, Alpha: o.Alpha, Beta: o.Beta, Partition: o.Partition,
-		DirichletAlpha: o.DirAlpha, Bias: o.Bias, Model: o.Arch,
+		DirichletAlpha: o.DirAlpha, Bias: o.Bias, Shards: count(o.Shards), Model: o.Arch,
 		Nodes: count(o.Nodes), Participants: count(o.Participants), Cohort: count(o.Cohort), Quorum: count(o.Quorum),
 		Rounds: count(o.Rounds), Deadline: o.Deadline.String(),
 		Epochs: count(o.Epochs), LocalSteps: count(o.LocalSteps), Batch: count(o.Batch), LR: o.LR, Mu: o.Mu,
@@ -136,7 +137,7 @@ func (s Scenario) Options() (Options, error) {
 		v    job.Uint
 	}{{"nodes", s.Nodes}, {"participants", s.Participants}, {"cohort", s.Cohort}, {"quorum", s.Quorum},
 		{"rounds", s.Rounds}, {"epochs", s.Epochs}, {"local_steps", s.LocalSteps}, {"batch", s.Batch},
-		{"crashes", s.Crashes}, {"dead_nodes", s.DeadNodes}, {"attackers", s.Attackers}} {
+		{"crashes", s.Crashes}, {"dead_nodes", s.DeadNodes}, {"attackers", s.Attackers}, {"shards", s.Shards}} {
 		if c.v > countMax {
 			return Options{}, fmt.Errorf("sims: %s must be at most %d, got %d", c.name, countMax, c.v)
 		}
@@ -148,7 +149,7 @@ func (s Scenario) Options() (Options, error) {
 	o := Options{
 		Seed: uint64(s.Seed), Net: s.Net,
 		Dataset: s.Dataset, DataDir: s.Data, Alpha: s.Alpha, Beta: s.Beta, Partition: s.Partition,
-		DirAlpha: s.DirichletAlpha, Bias: s.Bias, Arch: s.Model,
+		DirAlpha: s.DirichletAlpha, Bias: s.Bias, Shards: int(s.Shards), Arch: s.Model,
 		Nodes: int(s.Nodes), Participants: int(s.Participants), Cohort: int(s.Cohort), Quorum: int(s.Quorum),
 		Rounds: int(s.Rounds), Deadline: deadline,
 		Epochs: int(s.Epochs), LocalSteps: int(s.LocalSteps), Batch: int(s.Batch), LR: s.LR, Mu: s.Mu,

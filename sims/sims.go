@@ -44,6 +44,7 @@ type Options struct {
 	Partition    string  // "iid", "shards", "dirichlet" or "fang" (MNIST)
 	DirAlpha     float64 // Dirichlet concentration
 	Bias         float64 // "fang" partition: probability an example goes to its label's group of participants
+	Shards       int     // "shards" partition: shards per participant (McMahan et al. use 2)
 	Arch         string  // "logreg" or "mlp:784-200-200-10"
 	Epochs       int
 	LocalSteps   int // if > 0, local SGD steps a round instead of Epochs (a participant option of the simulation, not in the signed job)
@@ -98,7 +99,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Seed: 1, Net: "tcp", Nodes: 4, Participants: 10, Cohort: 10, Rounds: 20,
-		Dataset: "synthetic", Alpha: 1, Beta: 1, Partition: "iid", DirAlpha: 0.5, Bias: 0.5,
+		Dataset: "synthetic", Alpha: 1, Beta: 1, Partition: "iid", DirAlpha: 0.5, Bias: 0.5, Shards: 2,
 		Arch: "logreg", Epochs: 1, Batch: 10, LR: 0.05,
 		Rule: aggregate.Spec{Rule: "fedavg"}, Privacy: "sealed", Deadline: 30 * time.Second,
 		Attack: AttackSignFlip,
@@ -144,6 +145,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("sims: epochs and batch size must be at least 1")
 	case o.LocalSteps < 0:
 		return fmt.Errorf("sims: local steps must be >= 0 (0: epochs)")
+	case o.Partition == "shards" && o.Shards < 1:
+		return fmt.Errorf("sims: the shards partition needs at least 1 shard per participant, got %d", o.Shards)
 	case !(o.Bias >= 0 && o.Bias <= 1):
 		return fmt.Errorf("sims: the fang partition's bias must be in [0, 1], got %g", o.Bias)
 	}

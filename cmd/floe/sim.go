@@ -55,6 +55,7 @@ func runSim(args []string) error {
 	fs.Float64Var(&o.Beta, "beta", o.Beta, "Synthetic beta")
 	fs.StringVar(&o.Partition, "partition", o.Partition, "MNIST partition: iid, shards (FedAvg pathological non-IID), dirichlet or fang (Fang et al.'s label groups)")
 	fs.Float64Var(&o.DirAlpha, "dirichlet-alpha", o.DirAlpha, "Dirichlet concentration for --partition dirichlet")
+	fs.IntVar(&o.Shards, "shards", o.Shards, "for --partition shards: shards per participant (the FedAvg paper's pathological non-IID split uses 2 of 300 examples each)")
 	fs.Float64Var(&o.Bias, "bias", o.Bias, "for --partition fang: probability that an example goes to its label's group of participants (1/labels: IID)")
 	fs.StringVar(&o.Arch, "model", o.Arch, "model: logreg or mlp:IN-H1-...-CLASSES (e.g. mlp:784-200-200-10)")
 	fs.IntVar(&o.Epochs, "epochs", o.Epochs, "local epochs E")
@@ -436,6 +437,7 @@ type summaryOptions struct {
 	Partition       string             `json:"partition"`
 	DirAlpha        float64            `json:"dir_alpha"`
 	Bias            float64            `json:"bias"`
+	Shards          int                `json:"shards"`
 	Arch            string             `json:"arch"`
 	Epochs          int                `json:"epochs"`
 	LocalSteps      int                `json:"local_steps"`
@@ -473,7 +475,7 @@ func newSummaryOptions(o sims.Options) summaryOptions {
 	return summaryOptions{
 		Seed: o.Seed, Net: o.Net, Nodes: o.Nodes, Participants: o.Participants, Cohort: o.Cohort, Quorum: o.Quorum,
 		Rounds: o.Rounds, Dataset: o.Dataset, DataDir: o.DataDir, Alpha: o.Alpha, Beta: o.Beta, Partition: o.Partition,
-		DirAlpha: o.DirAlpha, Bias: o.Bias, Arch: o.Arch, Epochs: o.Epochs, LocalSteps: o.LocalSteps, Batch: o.Batch,
+		DirAlpha: o.DirAlpha, Bias: o.Bias, Shards: o.Shards, Arch: o.Arch, Epochs: o.Epochs, LocalSteps: o.LocalSteps, Batch: o.Batch,
 		LR: o.LR, Mu: o.Mu, Rule: o.Rule.Rule, RuleParams: params, NormBound: o.NormBound, Privacy: o.Privacy,
 		DeadlineSeconds: o.Deadline.Seconds(), Dropout: o.Dropout, Attackers: o.Attackers, Attack: o.Attack,
 		Crashes: o.Crashes, DeadNodes: o.DeadNodes, Faults: faults, Out: o.Out, NoAudit: o.NoAudit, NoClean: o.NoClean,

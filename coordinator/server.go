@@ -634,7 +634,8 @@ func (s *Server) open(ctx context.Context, sub *ledger.SignedSubmission) ([]byte
 	if s.cfg.HPKE == nil {
 		return nil, "", fmt.Errorf("coordinator: no HPKE key to open sealed updates")
 	}
-	return round.OpenSealed(&s.signed.Job, sub, b, RecipientName, s.cfg.HPKE)
+	// b was fetched for this fold alone: open it in its own buffer.
+	return round.OpenSealedInPlace(&s.signed.Job, sub, b, RecipientName, s.cfg.HPKE)
 }
 
 // Stream limits of the round protocol, beyond libp2p's resource manager

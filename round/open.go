@@ -13,10 +13,21 @@ import (
 // OpenSealed opens a sealed update blob as recipient name with key: the
 // plaintext update file, or ReasonBadUpdate when it does not open (a
 // rejection of the submission, not an error). The coordinator and auditors
-// open updates with it alike. It decrypts in blob's own buffer
-// (seal.OpenInPlace): blob is gone afterwards.
+// open updates with it alike; blob is left as it was.
 func OpenSealed(job *ledger.JobSpec, sub *ledger.SignedSubmission, blob []byte, name string, key *seal.Key) ([]byte, ledger.Reason, error) {
-	pt, err := seal.OpenInPlace(blob, name, key, seal.AAD(job.ID(), sub.Sub.Round, sub.Sub.Participant))
+	return openSealed(seal.Open, job, sub, blob, name, key)
+}
+
+// OpenSealedInPlace is OpenSealed decrypting in blob's own buffer
+// (seal.OpenInPlace), for a caller that fetched blob only to open it and
+// keeps no other reference to it (the coordinator's fold): one copy of
+// the update instead of two. blob is gone afterwards.
+func OpenSealedInPlace(job *ledger.JobSpec, sub *ledger.SignedSubmission, blob []byte, name string, key *seal.Key) ([]byte, ledger.Reason, error) {
+	return openSealed(seal.OpenInPlace, job, sub, blob, name, key)
+}
+
+func openSealed(open func([]byte, string, *seal.Key, []byte) ([]byte, error), job *ledger.JobSpec, sub *ledger.SignedSubmission, blob []byte, name string, key *seal.Key) ([]byte, ledger.Reason, error) {
+	pt, err := open(blob, name, key, seal.AAD(job.ID(), sub.Sub.Round, sub.Sub.Participant))
 	if err != nil {
 		return nil, ledger.ReasonBadUpdate, nil
 	}

@@ -542,3 +542,59 @@ func writeFileAtomic(path string, b []byte) error {
 	}
 	return nil
 }
+
+// ErrSchema reports an update whose tensors are not the global model's:
+// other names, order, shapes or dtypes (what Params.SameSchema refuses).
+var ErrSchema = errors.New("model: update's tensors differ from the global model's")
+
+// DecodeDelta decodes an update file against the global model straight
+// into dst (reused when its capacity suffices): the float values of its
+// tensors as float32, in the layout of Flatten, without building a Params.
+// It gives what UnmarshalSafetensors, SameSchema against global and
+// Flatten give together, and the same verdicts: an error wrapping
+// ErrMalformed for a file UnmarshalSafetensors refuses, ErrSchema for one
+// whose tensors SameSchema refuses. The update's integer and BOOL tensors
+// are checked, not read.
+func DecodeDelta(b []byte, global *Params, dst []float32) ([]float32, error) {
+	infos, _, data, err := decodeSafetensors(b)
+	if err != nil {
+		return dst, err
+	}
+	// UnmarshalSafetensors' own refusals come first, as there.
+	for _, in := range infos {
+		dt := DType(in.dtype)
+		if _, ok := dt.Size(); !ok {
+			return dst, malformed("tensor %q: unsupported dtype %s (floe reads F32, F64, F16, BF16, the integer dtypes and BOOL)", in.name, in.dtype)
+		}
+		if dt == BOOL {
+			for j, c := range data[in.begin:in.end] {
+				if c > 1 {
+					return dst, malformed("tensor %q: BOOL element %d is %d, not 0 or 1", in.name, j, c)
+				}
+			}
+		}
+	}
+	if len(infos) != len(global.Tensors) {
+		return dst, fmt.Errorf("%w: %d tensors, want %d", ErrSchema, len(infos), len(global.Tensors))
+	}
+	for i, in := range infos {
+		g := &global.Tensors[i]
+		if in.name != g.Name || !equalShape(in.shape, g.Shape) || DType(in.dtype) != g.Type() {
+			return dst, fmt.Errorf("%w: tensor %d is %q %s %v, want %q %s %v", ErrSchema, i, in.name, in.dtype, in.shape, g.Name, g.Type(), g.Shape)
+		}
+	}
+	n := global.Len()
+	if cap(dst) < n {
+		dst = make([]float32, n)
+	}
+	dst = dst[:n]
+	off := 0
+	for _, in := range infos {
+		if dt := DType(in.dtype); dt.IsFloat() {
+			k := int(in.numElements)
+			decodeFloats(dt, data[in.begin:in.end], dst[off:off+k])
+			off += k
+		}
+	}
+	return dst, nil
+}

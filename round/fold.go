@@ -105,11 +105,12 @@ func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
 	val := aggregate.Validator{Dim: dim, NormBound: bound, Clip: job.Clip}
 	out := &FoldOutput{Records: make([]ledger.SubmissionRecord, len(in.Subs))}
 	var totalExamples uint64
+	var delta []float32 // one buffer for every update's values, in turn
 	for i := range in.Subs {
 		s := &in.Subs[i]
 		rec := &out.Records[i]
 		rec.Signed = *s
-		reason, err := foldOne(ctx, s, open, val, global, agg)
+		reason, err := foldOne(ctx, s, open, val, global, agg, &delta)
 		if err != nil {
 			return nil, err
 		}
@@ -153,7 +154,7 @@ func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
 	return out, nil
 }
 
-func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val aggregate.Validator, global *model.Params, agg aggregate.Aggregator) (ledger.Reason, error) {
+func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val aggregate.Validator, global *model.Params, agg aggregate.Aggregator, buf *[]float32) (ledger.Reason, error) {
 	pt, reason, err := open(ctx, s)
 	if err != nil || reason != "" {
 		return reason, err
@@ -161,17 +162,19 @@ func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val a
 	if ledger.Sum(pt) != s.Sub.UpdateHash {
 		return ledger.ReasonHash, nil
 	}
-	upd, _, err := model.UnmarshalSafetensors(pt)
-	if err != nil {
-		return ledger.ReasonBadUpdate, nil
-	}
 	// Names, order, shapes and dtypes must be the global model's. The
 	// update's integer and BOOL tensors pass this check but their values
-	// are never read: the output keeps the global model's.
-	if global.SameSchema(upd) != nil {
+	// are never read: the output keeps the global model's. The values are
+	// decoded straight into the fold's one buffer (model.DecodeDelta: the
+	// verdicts of UnmarshalSafetensors and SameSchema, without a copy).
+	delta, err := model.DecodeDelta(pt, global, *buf)
+	*buf = delta
+	switch {
+	case errors.Is(err, model.ErrSchema):
 		return ledger.ReasonShape, nil
+	case err != nil:
+		return ledger.ReasonBadUpdate, nil
 	}
-	delta := upd.Flatten(nil)
 	if _, err := val.Check(delta); err != nil {
 		var re *aggregate.RejectError
 		if errors.As(err, &re) {

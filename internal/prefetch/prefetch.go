@@ -15,12 +15,12 @@ const Window = 4
 
 // Budget bounds the bytes of updates held ahead of the fold: with updates
 // of up to maxUpdate bytes, WindowFor fits the window to it.
-const Budget = 256 << 20
+const Budget = 64 << 20
 
 // WindowFor returns the window for updates of up to maxUpdate bytes (0:
 // unknown): Window, or fewer (at least 1) so that the updates held ahead
-// stay within Budget. For a 100 MB model one update is opened ahead, not
-// four, and the fold's memory stays a few times the model.
+// stay within Budget: a model of 32 MB or more gets one update opened
+// ahead, so the fold's memory grows with the model, not with the window.
 func WindowFor(maxUpdate uint64) int {
 	if maxUpdate == 0 {
 		return Window

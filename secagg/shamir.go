@@ -104,10 +104,7 @@ func Recover(t int, shares []ShareValue) (Secret, error) {
 		id.SetUint64(uint64(s.Holder) + 1)
 		ss[i] = secretsharing.Share{ID: id, Value: v}
 	}
-	sec, err := secretsharing.Recover(uint(t), ss)
-	if err != nil {
-		return Secret{}, fmt.Errorf("%w: %v", ErrTooFewShares, err)
-	}
+	sec := lagrangeAtZero(ss[:t+1])
 	if len(ss) > t+1 {
 		x := make([]group.Scalar, t+1)
 		y := make([]group.Scalar, t+1)
@@ -122,4 +119,49 @@ func Recover(t int, shares []ShareValue) (Secret, error) {
 		}
 	}
 	return secretOf(sec), nil
+}
+
+// lagrangeAtZero returns the value at x = 0 of the polynomial through the
+// shares (distinct non-zero IDs): sum_i y_i * prod_{j != i} x_j / (x_j -
+// x_i), with the len(ss) denominators inverted at once (Montgomery's
+// trick: one inversion and 3(len-1) multiplications instead of one
+// inversion each). It is the value circl's secretsharing.Recover gives.
+func lagrangeAtZero(ss []secretsharing.Share) group.Scalar {
+	g := group.Ristretto255
+	n := len(ss)
+	num := make([]group.Scalar, n) // prod_{j != i} x_j
+	den := make([]group.Scalar, n) // prod_{j != i} (x_j - x_i)
+	diff := g.NewScalar()
+	for i := range ss {
+		num[i], den[i] = g.NewScalar(), g.NewScalar()
+		num[i].SetUint64(1)
+		den[i].SetUint64(1)
+		for j := range ss {
+			if j == i {
+				continue
+			}
+			num[i].Mul(num[i], ss[j].ID)
+			diff.Sub(ss[j].ID, ss[i].ID)
+			den[i].Mul(den[i], diff)
+		}
+	}
+	// prefix[i] = den[0]*...*den[i-1]; one inversion of the whole product.
+	prefix := make([]group.Scalar, n+1)
+	prefix[0] = g.NewScalar()
+	prefix[0].SetUint64(1)
+	for i := range den {
+		prefix[i+1] = g.NewScalar()
+		prefix[i+1].Mul(prefix[i], den[i])
+	}
+	inv := g.NewScalar()
+	inv.Inv(prefix[n])
+	sum, term, invI := g.NewScalar(), g.NewScalar(), g.NewScalar()
+	for i := n - 1; i >= 0; i-- {
+		invI.Mul(inv, prefix[i]) // 1/den[i]
+		inv.Mul(inv, den[i])     // 1/(den[0]*...*den[i-1])
+		term.Mul(ss[i].Value, num[i])
+		term.Mul(term, invI)
+		sum.Add(sum, term)
+	}
+	return sum
 }

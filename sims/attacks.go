@@ -256,9 +256,10 @@ const (
 //
 // With partial knowledge (Fang et al., Section 4) honest holds only the
 // attackers' own honest updates, standing for the benign ones, and m is
-// the round's real size: the bound's neighbour sets are cut to the h-1
-// estimates there are, and the search runs Krum over the estimates and the
-// crafted updates with the largest f' <= f that their number allows.
+// the round's real size: the bound's neighbour sums are taken over the h-1
+// estimates there are and scaled up to m-c-2 neighbours, and the search
+// runs Krum over the estimates and the crafted updates with the largest
+// f' <= f that their number allows.
 func fangKrum(honest [][]float32, c, f int, eps float64, rng *rand.Rand) ([][]float32, float64, error) {
 	return fangKrumM(honest, c, f, len(honest)+c, eps, rng)
 }
@@ -281,9 +282,14 @@ func fangKrumM(honest [][]float32, c, f, m int, eps float64, rng *rand.Rand) ([]
 		}
 		slices.Sort(others)
 		var sum float64
-		for _, v := range others[:min(m-c-2, h-1)] {
+		k := min(m-c-2, h-1)
+		for _, v := range others[:k] {
 			sum += v
 		}
+		// With partial knowledge there are fewer estimates than the
+		// bound's m-c-2 neighbours: scale their sum up to that many, as
+		// the benign neighbours' sum the attackers cannot see.
+		sum *= float64(m-c-2) / float64(k)
 		minSum = min(minSum, sum)
 		maxNorm = max(maxNorm, aggregate.Norm(honest[i]))
 	}

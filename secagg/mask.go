@@ -84,42 +84,15 @@ type Revealed struct {
 // mask-key public key; a dropped Secret must derive it. It returns the
 // number of mask vectors expanded (ExpandCount).
 func (d Domain) Unmask(dst []uint64, bits int, g *Graph, survivors []MaskedInput, selfMasks, dropped []Revealed, maskPublic []PublicKey) (int, error) {
-	if bits < 1 || bits > 64 {
-		return 0, fmt.Errorf("secagg: ring of %d bits", bits)
-	}
-	if len(maskPublic) != g.N() {
-		return 0, fmt.Errorf("secagg: %d public keys for %d participants", len(maskPublic), g.N())
-	}
 	surv := make([]int, len(survivors))
 	for i, s := range survivors {
-		if s.Index < 0 || s.Index >= g.N() {
-			return 0, fmt.Errorf("secagg: survivor %d out of range", s.Index)
-		}
 		if len(s.Vector) != len(dst) {
 			return 0, fmt.Errorf("secagg: survivor %d: vector of %d, want %d", s.Index, len(s.Vector), len(dst))
 		}
 		surv[i] = s.Index
 	}
-	all := slices.Clone(surv)
-	for _, r := range dropped {
-		if r.Index < 0 || r.Index >= g.N() {
-			return 0, fmt.Errorf("secagg: dropped %d out of range", r.Index)
-		}
-		all = append(all, r.Index)
-	}
-	if err := distinct(all); err != nil {
-		return 0, fmt.Errorf("secagg: survivors and dropped must be disjoint: %w", err)
-	}
-	selfIdx := make([]int, len(selfMasks))
-	for i, r := range selfMasks {
-		selfIdx[i] = r.Index
-	}
-	if err := distinct(selfIdx); err != nil {
+	if err := checkUnmask(bits, g, surv, selfMasks, dropped, maskPublic); err != nil {
 		return 0, err
-	}
-	a, b := slices.Sorted(slices.Values(selfIdx)), slices.Sorted(slices.Values(surv))
-	if !slices.Equal(a, b) {
-		return 0, fmt.Errorf("secagg: self-mask secrets for %v, survivors %v", a, b)
 	}
 	// Each survivor's masked vector goes in with its self mask taken off
 	// in the same pass (selfMasks holds exactly the survivors, checked
@@ -129,13 +102,62 @@ func (d Domain) Unmask(dst []uint64, bits int, g *Graph, survivors []MaskedInput
 		self[selfMasks[i].Index] = &selfMasks[i].Secret
 	}
 	clear(dst)
-	n := 0
 	for _, s := range survivors {
 		k := d.selfKey(s.Index, *self[s.Index])
 		addUnmasked(dst, s.Vector, &k)
-		n++
 	}
-	slices.Sort(surv)
+	n, err := d.removePairMasks(dst, g, surv, dropped, maskPublic)
+	if err != nil {
+		return 0, err
+	}
+	reduce(dst, bits)
+	return len(survivors) + n, nil
+}
+
+// checkUnmask checks the arguments of Unmask and UnmaskSum: the ring, one
+// public key per participant, survivors and dropped in range and disjoint,
+// and exactly one self-mask Secret per survivor.
+func checkUnmask(bits int, g *Graph, survivors []int, selfMasks, dropped []Revealed, maskPublic []PublicKey) error {
+	if bits < 1 || bits > 64 {
+		return fmt.Errorf("secagg: ring of %d bits", bits)
+	}
+	if len(maskPublic) != g.N() {
+		return fmt.Errorf("secagg: %d public keys for %d participants", len(maskPublic), g.N())
+	}
+	all := slices.Clone(survivors)
+	for _, i := range survivors {
+		if i < 0 || i >= g.N() {
+			return fmt.Errorf("secagg: survivor %d out of range", i)
+		}
+	}
+	for _, r := range dropped {
+		if r.Index < 0 || r.Index >= g.N() {
+			return fmt.Errorf("secagg: dropped %d out of range", r.Index)
+		}
+		all = append(all, r.Index)
+	}
+	if err := distinct(all); err != nil {
+		return fmt.Errorf("secagg: survivors and dropped must be disjoint: %w", err)
+	}
+	selfIdx := make([]int, len(selfMasks))
+	for i, r := range selfMasks {
+		selfIdx[i] = r.Index
+	}
+	if err := distinct(selfIdx); err != nil {
+		return err
+	}
+	if a, b := slices.Sorted(slices.Values(selfIdx)), slices.Sorted(slices.Values(survivors)); !slices.Equal(a, b) {
+		return fmt.Errorf("secagg: self-mask secrets for %v, survivors %v", a, b)
+	}
+	return nil
+}
+
+// removePairMasks takes off dst, for each dropped participant and each
+// survivor adjacent to it, the pairwise mask the survivor added, and
+// returns how many it expanded.
+func (d Domain) removePairMasks(dst []uint64, g *Graph, survivors []int, dropped []Revealed, maskPublic []PublicKey) (int, error) {
+	surv := slices.Sorted(slices.Values(survivors))
+	n := 0
 	for _, r := range dropped {
 		kp := KeyPairFrom(r.Secret)
 		if kp.Public != maskPublic[r.Index] {
@@ -154,7 +176,6 @@ func (d Domain) Unmask(dst []uint64, bits int, g *Graph, survivors []MaskedInput
 			n++
 		}
 	}
-	reduce(dst, bits)
 	return n, nil
 }
 

@@ -170,7 +170,7 @@ func fieldErr(field, format string, args ...any) error {
 // Unknown fields, duplicate keys and values of the wrong type are errors.
 func Parse(b []byte) (Config, error) {
 	c := Default()
-	if err := yaml.UnmarshalWithOptions(b, &c, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
+	if err := DecodeYAML(b, &c, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
 		return Config{}, fmt.Errorf("job: %s", yaml.FormatError(err, false, true))
 	}
 	if err := c.Validate(); err != nil {
@@ -513,4 +513,18 @@ func CheckSpec(s *ledger.JobSpec) error {
 		return err
 	}
 	return nil
+}
+
+// DecodeYAML decodes b into v with the YAML library's options, and turns a
+// panic of the library on hostile input into an error: goccy/go-yaml
+// v1.19.2 dereferences a nil pointer on some tagged values (for example
+// "faults: !00000 0"), and a file must never crash floe. v may be partly
+// filled when it returns an error.
+func DecodeYAML(b []byte, v any, opts ...yaml.DecodeOption) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed YAML: the parser failed on it (%v)", r)
+		}
+	}()
+	return yaml.UnmarshalWithOptions(b, v, opts...)
 }

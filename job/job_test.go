@@ -401,3 +401,13 @@ func TestSecAggJobFile(t *testing.T) {
 		t.Fatalf("secagg params %+v", *p)
 	}
 }
+
+// TestTaggedSequenceIsAnError: the YAML library panics on a tagged scalar
+// where a sequence of mappings is expected; the job file gives an error,
+// never a crash.
+func TestTaggedSequenceIsAnError(t *testing.T) {
+	_, err := Parse([]byte(base + "auditors: !00000 0\n"))
+	if err == nil || !strings.Contains(err.Error(), "malformed YAML") {
+		t.Fatalf("got %v, want a malformed-YAML error", err)
+	}
+}

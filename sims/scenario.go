@@ -191,7 +191,7 @@ func ParseScenario(b []byte) (Scenario, error) {
 	// First the counts, so that an error names the key: job.Uint's own
 	// error does not.
 	var raw map[string]any
-	if err := yaml.UnmarshalWithOptions(b, &raw, yaml.Strict()); err != nil {
+	if err := job.DecodeYAML(b, &raw, yaml.Strict()); err != nil {
 		return Scenario{}, &ScenarioError{Err: errors.New(yaml.FormatError(err, false, true))}
 	}
 	for _, k := range countKeys {
@@ -213,7 +213,7 @@ func ParseScenario(b []byte) (Scenario, error) {
 	if len(raw) == 0 { // an empty document would zero s
 		return s, s.Validate()
 	}
-	if err := yaml.UnmarshalWithOptions(b, &s, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
+	if err := job.DecodeYAML(b, &s, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
 		return Scenario{}, &ScenarioError{Err: errors.New(yaml.FormatError(err, false, true))}
 	}
 	if err := s.Validate(); err != nil {

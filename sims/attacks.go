@@ -18,8 +18,9 @@ import (
 )
 
 // Attacks that Options.Attackers participants mount (Options.Attack; ""
-// is AttackSignFlip). The first Options.Attackers participants are the
-// attackers.
+// is AttackSignFlip). Which participants attack is Options.AttackerSet:
+// the first Options.Attackers (AttackersFirst, the default) or ones spread
+// evenly over the federation (AttackersSpread).
 const (
 	// AttackSignFlip sends the honest update times -10.
 	AttackSignFlip = "signflip"
@@ -362,6 +363,38 @@ func lie(honest [][]float32, n, m int) ([]float32, error) {
 	return out, nil
 }
 
+// Attacker sets (Options.AttackerSet).
+const (
+	// AttackersFirst: participants 0..K-1 attack. With a partition that
+	// groups participants by label (fang, shards) they hold few labels.
+	AttackersFirst = "first"
+	// AttackersSpread: participants floor(j*n/K), j = 0..K-1, attack: one
+	// every n/K, across every group of a grouped partition.
+	AttackersSpread = "spread"
+)
+
+// attackerOf reports whether participant i attacks, and its number among
+// the attackers (0..K-1).
+func (o *Options) attackerOf(i int) (int, bool) {
+	c, n := o.Attackers, o.Participants
+	if c <= 0 || i < 0 || i >= n {
+		return 0, false
+	}
+	if o.AttackerSet != AttackersSpread {
+		return i, i < c
+	}
+	// i attacks when it is floor(j*n/c) for some j: the j with
+	// j*n <= i*c < (j+1)*n, if floor(j*n/c) == i.
+	j := i * c / n
+	if j*n/c == i {
+		return j, true
+	}
+	if j+1 < c && (j+1)*n/c == i {
+		return j + 1, true
+	}
+	return 0, false
+}
+
 // peerIDFor reports the peer ID of participant i of a run with seed.
 func peerIDFor(seed uint64, i int) string {
 	id, err := peer.IDFromPrivateKey(keyFor(seed, "participant-"+strconv.Itoa(i)))
@@ -377,7 +410,7 @@ func attackRand(seed uint64, attack string, round uint64, who string) *rand.Rand
 	return rand.New(rand.NewPCG(binary.BigEndian.Uint64(h[:8]), binary.BigEndian.Uint64(h[8:16])))
 }
 
-// arm makes participant i (i < o.Attackers) an attacker: it sets cfg's
+// arm makes participant i, attacker number k, an attacker: it sets cfg's
 // Tamper, and its Data or Trainer where the attack needs them.
 //
 // Full-knowledge attackers see the round's honest updates as in the papers,
@@ -391,7 +424,7 @@ func attackRand(seed uint64, attack string, round uint64, who string) *rand.Rand
 // attackers see every honest participant's update, a superset of the
 // round's. A seeded run stays reproducible: the crafted updates come from
 // the seed and the round alone.
-func (s *sim) arm(i int, cfg *participant.Config) {
+func (s *sim) arm(k int, cfg *participant.Config) {
 	self := cfg.Host.ID().String()
 	switch s.o.Attack {
 	case AttackSignFlip, "":
@@ -407,7 +440,7 @@ func (s *sim) arm(i int, cfg *participant.Config) {
 				s.adv.trainer = model.NewLocalTrainer(s.arch)
 			}
 		}
-		a := &attacker{adv: s.adv, k: i, self: self, Trainer: s.adv.trainer}
+		a := &attacker{adv: s.adv, k: k, self: self, Trainer: s.adv.trainer}
 		cfg.Trainer, cfg.Tamper = a, a.tamper
 	}
 }
@@ -456,13 +489,13 @@ func (a *adversary) crafted(ctx context.Context, r uint64, k int, global *model.
 func (a *adversary) craft(ctx context.Context, r uint64, global *model.Params, cfg model.TrainConfig) ([][]float32, error) {
 	o := a.s.o
 	var honest [][]float32
-	lo, hi := o.Attackers, o.Participants
-	if partialKnowledge(o.Attack) {
-		// The attackers know only their own data: their honest updates
-		// stand for the benign ones.
-		lo, hi = 0, o.Attackers
-	}
-	for i := lo; i < hi; i++ {
+	for i := range o.Participants {
+		// With partial knowledge the attackers know only their own data:
+		// their honest updates stand for the benign ones. Otherwise they
+		// see every honest participant's.
+		if _, attacks := o.attackerOf(i); attacks != partialKnowledge(o.Attack) {
+			continue
+		}
 		id := peerIDFor(o.Seed, i)
 		if dropout(o.Seed, id, r) < o.Dropout || (a.s.plan != nil && phaseOrder(a.s.plan.dropPhase(id, r)) == 0) {
 			continue // it skips the round (the dropout shorthand, or a dropout fault before submitting)

@@ -430,3 +430,35 @@ func TestPartialKnowledgeAttacks(t *testing.T) {
 		t.Fatalf("one partial-knowledge attacker accepted: %v", err)
 	}
 }
+
+// TestAttackerSets: "first" makes participants 0..K-1 the attackers,
+// "spread" K participants one every n/K; both number them 0..K-1.
+func TestAttackerSets(t *testing.T) {
+	for _, tc := range []struct {
+		set  string
+		n, c int
+		want []int
+	}{
+		{AttackersFirst, 10, 3, []int{0, 1, 2}},
+		{"", 10, 3, []int{0, 1, 2}},
+		{AttackersSpread, 10, 3, []int{0, 3, 6}},
+		{AttackersSpread, 100, 20, []int{0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95}},
+		{AttackersSpread, 7, 7, []int{0, 1, 2, 3, 4, 5, 6}},
+		{AttackersSpread, 5, 0, nil},
+	} {
+		o := DefaultOptions()
+		o.Participants, o.Attackers, o.AttackerSet = tc.n, tc.c, tc.set
+		var got []int
+		for i := range tc.n {
+			if k, ok := o.attackerOf(i); ok {
+				if k != len(got) {
+					t.Fatalf("%s %d of %d: participant %d is attacker %d, want %d", tc.set, tc.c, tc.n, i, k, len(got))
+				}
+				got = append(got, i)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s %d of %d: attackers %v, want %v", tc.set, tc.c, tc.n, got, tc.want)
+		}
+	}
+}

@@ -28,7 +28,7 @@ import (
 // with its own data set and store client. Their faults come from the seed:
 // a participant skips a round with probability o.Dropout (dropout), the
 // faults list adds dropouts at other phases, stragglers, lost, delayed
-// and duplicated messages (member), and the first o.Attackers mount
+// and duplicated messages (member), and o.AttackerSet's o.Attackers mount
 // o.Attack (attacks.go). A participant that fails sends its error to
 // s.errs.
 //
@@ -86,8 +86,8 @@ func (s *sim) startParticipants() error {
 			}
 			cfg.Trainer = stepsTrainer{base, s.o.LocalSteps}
 		}
-		if i < s.o.Attackers {
-			s.arm(i, &cfg)
+		if k, ok := s.o.attackerOf(i); ok {
+			s.arm(k, &cfg)
 		}
 		if s.o.Privacy == ledger.PrivacySecAgg {
 			// The secagg checker compares the unmasked mean with the

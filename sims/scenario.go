@@ -74,8 +74,10 @@ type Scenario struct {
 	Crashes   job.Uint `yaml:"crashes"`
 	DeadNodes job.Uint `yaml:"dead_nodes"`
 	Attackers job.Uint `yaml:"attackers"`
-	Attack    string   `yaml:"attack"`
-	Faults    []Fault  `yaml:"faults"`
+	// AttackerSet: which participants attack, first (default) or spread.
+	AttackerSet string  `yaml:"attacker_set"`
+	Attack      string  `yaml:"attack"`
+	Faults      []Fault `yaml:"faults"`
 
 	// Store: "" (floe's storage nodes) or walrus, and with walrus an
 	// external publisher and aggregator ("": in process).
@@ -117,7 +119,7 @@ func ScenarioFrom(o Options) Scenario {
 		Rounds: count(o.Rounds), Deadline: o.Deadline.String(),
 		Epochs: count(o.Epochs), LocalSteps: count(o.LocalSteps), Batch: count(o.Batch), LR: o.LR, Mu: o.Mu,
 		Rule: o.Rule.Rule, RuleParams: maps.Clone(o.Rule.Params), NormBound: o.NormBound, Privacy: o.Privacy,
-		Dropout: o.Dropout, Crashes: count(o.Crashes), DeadNodes: count(o.DeadNodes), Attackers: count(o.Attackers), Attack: o.Attack,
+		Dropout: o.Dropout, Crashes: count(o.Crashes), DeadNodes: count(o.DeadNodes), Attackers: count(o.Attackers), AttackerSet: o.AttackerSet, Attack: o.Attack,
 		Faults: slices.Clone(o.Faults), Store: o.Store, Publisher: o.Publisher, Aggregator: o.Aggregator,
 		NoAudit: o.NoAudit, NoClean: o.NoClean,
 	}
@@ -154,7 +156,7 @@ func (s Scenario) Options() (Options, error) {
 		Rounds: int(s.Rounds), Deadline: deadline,
 		Epochs: int(s.Epochs), LocalSteps: int(s.LocalSteps), Batch: int(s.Batch), LR: s.LR, Mu: s.Mu,
 		Rule: aggregate.Spec{Rule: s.Rule, Params: params}, NormBound: s.NormBound, Privacy: s.Privacy,
-		Dropout: s.Dropout, Crashes: int(s.Crashes), DeadNodes: int(s.DeadNodes), Attackers: int(s.Attackers), Attack: s.Attack,
+		Dropout: s.Dropout, Crashes: int(s.Crashes), DeadNodes: int(s.DeadNodes), Attackers: int(s.Attackers), AttackerSet: s.AttackerSet, Attack: s.Attack,
 		Store: s.Store, Publisher: s.Publisher, Aggregator: s.Aggregator,
 		NoAudit: s.NoAudit, NoClean: s.NoClean,
 	}

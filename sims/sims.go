@@ -56,7 +56,8 @@ type Options struct {
 	Privacy      string // "sealed", "secagg" or "plain"
 	Deadline     time.Duration
 	Dropout      float64 // probability a cohort member skips a round
-	Attackers    int     // participants that attack (the first ones)
+	Attackers    int     // participants that attack
+	AttackerSet  string  // which: AttackersFirst ("" too) or AttackersSpread
 	Attack       string  // what the attackers do: one of Attacks() (attacks.go)
 	Crashes      int     // coordinator crashes (each restarted from its data directory), at seeded rounds and points
 	DeadNodes    int     // storage nodes killed for good after a third of the rounds (at most f)
@@ -129,6 +130,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("sims: rounds must be at least 1")
 	case o.Dropout < 0 || o.Dropout >= 1:
 		return fmt.Errorf("sims: dropout must be in [0, 1)")
+	case o.AttackerSet != "" && o.AttackerSet != AttackersFirst && o.AttackerSet != AttackersSpread:
+		return fmt.Errorf("sims: attacker set %q, want %s or %s", o.AttackerSet, AttackersFirst, AttackersSpread)
 	case o.Attackers < 0 || o.Attackers > o.Participants:
 		return fmt.Errorf("sims: attackers must be in [0, participants]")
 	case o.Crashes < 0 || o.Crashes > o.Rounds:

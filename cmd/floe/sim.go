@@ -71,6 +71,7 @@ func runSim(args []string) error {
 	fs.DurationVar(&o.Deadline, "deadline", o.Deadline, "round deadline")
 	fs.Float64Var(&o.Dropout, "dropout", o.Dropout, "probability that a cohort member drops out of a round")
 	fs.IntVar(&o.Attackers, "attackers", o.Attackers, "participants that attack (see --attack)")
+	fs.StringVar(&o.AttackerSet, "attacker-set", o.AttackerSet, "which participants attack: first (participants 0..K-1) or spread (one every n/K)")
 	fs.StringVar(&o.Attack, "attack", o.Attack, "what the attackers do: "+strings.Join(sims.Attacks(), ", "))
 	fs.IntVar(&o.Crashes, "crashes", o.Crashes, "coordinator crashes, each restarted from its data directory (seeded rounds and points)")
 	fs.IntVar(&o.DeadNodes, "dead-nodes", o.DeadNodes, "storage nodes killed for good after a third of the rounds (at most f)")
@@ -451,6 +452,7 @@ type summaryOptions struct {
 	DeadlineSeconds float64            `json:"deadline_seconds"`
 	Dropout         float64            `json:"dropout"`
 	Attackers       int                `json:"attackers"`
+	AttackerSet     string             `json:"attacker_set,omitempty"`
 	Attack          string             `json:"attack"`
 	Crashes         int                `json:"crashes"`
 	DeadNodes       int                `json:"dead_nodes"`
@@ -477,7 +479,7 @@ func newSummaryOptions(o sims.Options) summaryOptions {
 		Rounds: o.Rounds, Dataset: o.Dataset, DataDir: o.DataDir, Alpha: o.Alpha, Beta: o.Beta, Partition: o.Partition,
 		DirAlpha: o.DirAlpha, Bias: o.Bias, Shards: o.Shards, Arch: o.Arch, Epochs: o.Epochs, LocalSteps: o.LocalSteps, Batch: o.Batch,
 		LR: o.LR, Mu: o.Mu, Rule: o.Rule.Rule, RuleParams: params, NormBound: o.NormBound, Privacy: o.Privacy,
-		DeadlineSeconds: o.Deadline.Seconds(), Dropout: o.Dropout, Attackers: o.Attackers, Attack: o.Attack,
+		DeadlineSeconds: o.Deadline.Seconds(), Dropout: o.Dropout, Attackers: o.Attackers, AttackerSet: o.AttackerSet, Attack: o.Attack,
 		Crashes: o.Crashes, DeadNodes: o.DeadNodes, Faults: faults, Out: o.Out, NoAudit: o.NoAudit, NoClean: o.NoClean,
 		Store: o.Store, Publisher: o.Publisher, Aggregator: o.Aggregator,
 	}

@@ -17,7 +17,7 @@ import (
 // individual update is ever opened (none can be: masked inputs only).
 func TestSecAggRounds(t *testing.T) {
 	f := secaggFixture(t)
-	if f.spec.Privacy != ledger.PrivacySecAgg || f.srv.Job().Job.SecAgg.Bits == 0 || f.srv.Job().Job.MaxUpdateBytes != 8*(15+1) {
+	if f.spec.Privacy != ledger.PrivacySecAgg || f.srv.Job().Job.SecAgg.Bits == 0 || f.srv.Job().Job.MaxUpdateBytes != round.MaskedInputBytes(15, int(f.srv.Job().Job.SecAgg.Bits)) {
 		t.Fatalf("job: %+v", f.srv.Job().Job.SecAgg)
 	}
 	errs := make(chan error, len(f.peers))

@@ -14,9 +14,36 @@ import (
 )
 
 // MaskedInputBytes returns the size of a masked input for a model of dim
-// float parameters: dim ring elements and the weight, 8 bytes each,
-// little-endian.
-func MaskedInputBytes(dim int) uint64 { return uint64(dim+1) * 8 }
+// float parameters in the ring Z_{2^bits}: dim ring elements and the
+// weight, each ceil(bits/8) bytes, little-endian (PutMasked).
+func MaskedInputBytes(dim, bits int) uint64 { return uint64(dim+1) * uint64(maskedWord(bits)) }
+
+// maskedWord is the bytes of one ring element of Z_{2^bits}.
+func maskedWord(bits int) int { return (bits + 7) / 8 }
+
+// PutMasked returns a masked vector of ring elements of Z_{2^bits} as a
+// masked input's bytes: each element in ceil(bits/8) bytes, little-endian.
+func PutMasked(vec []uint64, bits int) []byte {
+	w := maskedWord(bits)
+	b := make([]byte, w*len(vec))
+	var word [8]byte
+	for i, x := range vec {
+		binary.LittleEndian.PutUint64(word[:], x)
+		copy(b[w*i:], word[:w])
+	}
+	return b
+}
+
+// addMasked adds the ring elements of a masked input's bytes b (as
+// PutMasked writes them) to sum, modulo 2^64.
+func addMasked(sum []uint64, b []byte, bits int) {
+	w := maskedWord(bits)
+	var word [8]byte
+	for j := range sum {
+		copy(word[:w], b[w*j:w*j+w])
+		sum[j] += binary.LittleEndian.Uint64(word[:])
+	}
+}
 
 // SecAggWeight returns the weight a member encodes into its masked input:
 // 1 under central DP (every member counts once), else its examples.
@@ -61,7 +88,7 @@ func foldSecAgg(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, er
 		return nil, fmt.Errorf("%w: input model: %v", ErrFold, err)
 	}
 	dim := global.Len()
-	if size := MaskedInputBytes(dim); job.MaxUpdateBytes != size {
+	if size := MaskedInputBytes(dim, int(job.SecAgg.Bits)); job.MaxUpdateBytes != size {
 		return nil, fmt.Errorf("%w: job's masked inputs are %d bytes, the model needs %d", ErrFold, job.MaxUpdateBytes, size)
 	}
 	agg, err := aggregate.New(spec, dim)
@@ -152,7 +179,7 @@ func foldSecAgg(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, er
 		}
 		switch {
 		case reason != "":
-		case uint64(len(b)) != MaskedInputBytes(dim):
+		case uint64(len(b)) != MaskedInputBytes(dim, enc.Bits):
 			reason = ledger.ReasonSizeMismatch
 		case ledger.Sum(b) != s.Sub.UpdateHash:
 			reason = ledger.ReasonHash
@@ -165,9 +192,7 @@ func foldSecAgg(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, er
 			res.Records = out.Records
 			return res, nil
 		}
-		for j := range sum {
-			sum[j] += binary.LittleEndian.Uint64(b[8*j:])
-		}
+		addMasked(sum, b, enc.Bits)
 	}
 	if _, err := SecAggDomain(job.ID(), in.Round).UnmaskSum(sum, enc.Bits, g, survivors, selfs, dropped, pubs); err != nil {
 		return fail("secagg: unmasking: %v", err)
@@ -259,7 +284,7 @@ func PrepareSecAgg(spec *ledger.JobSpec, initial []byte) error {
 		}
 		spec.SecAgg.Bits = uint64(bits)
 	}
-	spec.MaxUpdateBytes = MaskedInputBytes(g.Len())
+	spec.MaxUpdateBytes = MaskedInputBytes(g.Len(), int(spec.SecAgg.Bits))
 	return nil
 }
 

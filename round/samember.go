@@ -1,7 +1,6 @@
 package round
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -194,11 +193,7 @@ func (m *SAMember) Masked(v *SAView, encoded []uint64) ([]byte, error) {
 	if err := d.Mask(vec, m.job.SecAgg.BitsInt(), m.graph, m.index, &m.mask, m.seed, peers); err != nil {
 		return nil, err
 	}
-	b := make([]byte, 8*len(vec))
-	for i, x := range vec {
-		binary.LittleEndian.PutUint64(b[8*i:], x)
-	}
-	return b, nil
+	return PutMasked(vec, m.job.SecAgg.BitsInt()), nil
 }
 
 // SignSurvivors returns the member's signature on the survivor set (the

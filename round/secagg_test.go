@@ -445,11 +445,8 @@ func TestSecAggCoordinatorView(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := make([]uint64, len(b)/8)
-		for j := range v {
-			v[j] = uint64(b[8*j]) | uint64(b[8*j+1])<<8 | uint64(b[8*j+2])<<16 | uint64(b[8*j+3])<<24 |
-				uint64(b[8*j+4])<<32 | uint64(b[8*j+5])<<40 | uint64(b[8*j+6])<<48 | uint64(b[8*j+7])<<56
-		}
+		v := make([]uint64, len(s.Encoded("m0")))
+		round.AddMaskedForTest(v, b, bits)
 		i := idx(rec.Signed.Sub.Participant)
 		// The coordinator's best: remove what it can of this one input.
 		if _, err := d.UnmaskSum(v, bits, g, []int{i}, []secagg.Revealed{{Index: i, Secret: selfs[i]}}, dropped, pubs); err != nil {

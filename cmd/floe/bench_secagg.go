@@ -19,6 +19,7 @@ import (
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/seal"
+	"github.com/floe-fl/floe/round"
 	"github.com/floe-fl/floe/secagg"
 )
 
@@ -465,7 +466,7 @@ func runSecaggCohort(seed uint64, n, dim int, drops []float64, reps int, ratios 
 		encode = encode.plus(ce)
 		mask = mask.plus(ce).plus(cm)
 		masked[i] = v
-		vecBytes += 8 * len(v)
+		vecBytes += int(round.MaskedInputBytes(len(v)-1, enc.Bits)) // as a member stores it (round.PutMasked)
 	}
 
 	var checks []secaggCheck

@@ -1,0 +1,4 @@
+package round
+
+// AddMaskedForTest is addMasked, for the external tests.
+var AddMaskedForTest = addMasked

@@ -18,8 +18,8 @@ import (
 	"github.com/floe-fl/floe/job"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
-	"github.com/floe-fl/floe/seal"
 	"github.com/floe-fl/floe/round"
+	"github.com/floe-fl/floe/seal"
 	"github.com/floe-fl/floe/secagg"
 )
 

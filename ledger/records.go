@@ -104,7 +104,8 @@ type JobSpec struct {
 	MaxUpdateBytes uint64 `cbor:"27,keyasint,omitempty"`
 	// SecAgg configures privacy "secagg" (PrivacySecAgg); nil otherwise.
 	// In a secagg job MaxUpdateBytes is the exact size of a masked input:
-	// 8 bytes per float parameter of the model, plus 8 for the weight.
+	// one ring element per float parameter of the model and one for the
+	// weight, each ceil(SecAgg.Bits/8) bytes (round.MaskedInputBytes).
 	SecAgg *SecAggParams `cbor:"28,keyasint,omitempty"`
 }
 

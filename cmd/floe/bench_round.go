@@ -208,7 +208,7 @@ func benchRound(args []string) (any, error) {
 		"fetching the model until their put returns). round_seconds: round open to commit (the coordinator's collecting + folding + " +
 		"committing phases); coordinator_round_peak_rss_mib: its VmHWM over the round (reset at round start through " +
 		"/proc/PID/clear_refs when coordinator_peak_reset_at_round_start, else its whole life); stream_seconds: the cohort's " +
-		"update bytes sent one update at a time over a libp2p stream (TCP, Noise, yamux) between two new hosts of this process, " +
+		"update bytes sent one update at a time over a libp2p stream (TCP, TLS 1.3 as floe's hosts prefer it, yamux) between two new hosts of this process, " +
 		"summed; CPU is user + system time, the coordinator's over the round from its process_cpu_seconds_total"
 	return out, nil
 }

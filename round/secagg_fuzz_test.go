@@ -21,25 +21,7 @@ func FuzzSecAggEvent(f *testing.F) {
 	var journals [][][]byte // the journal at the start of each step
 	for step := round.SAKeys; step <= round.SAReveal; step++ {
 		journals = append(journals, s.Journal())
-		for _, n := range names {
-			var err error
-			switch step {
-			case round.SAKeys:
-				_, err = s.SAKeys(n)
-			case round.SAShares:
-				_, err = s.SAShares(n, nil)
-			case round.SAMasked:
-				_, err = s.SAMasked(n, nil)
-			case round.SASurvivors:
-				_, err = s.SASign(n)
-			case round.SAReveal:
-				_, err = s.SAReveal(n, nil)
-			}
-			if err != nil {
-				f.Fatal(err)
-			}
-		}
-		s.Tick(0)
+		mustStep(f, s, step, names...)
 	}
 	full := s.Journal()
 	for _, b := range full[len(journals[0]):] {

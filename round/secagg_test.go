@@ -129,12 +129,7 @@ func TestSecAggRoundMatchesFedAvg(t *testing.T) {
 func TestSecAggMalformedShares(t *testing.T) {
 	s := newSecAggSim(t, 7, 3)
 	s.Tick(0)
-	for _, n := range []string{"m0", "m1", "m2", "m3", "m4", "m5", "m6"} {
-		if _, err := s.SAKeys(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Tick(0)
+	mustStep(t, s, round.SAKeys, "m0", "m1", "m2", "m3", "m4", "m5", "m6")
 	out, err := s.SAShares("m2", func(sh *ledger.SignedShares) {
 		sh.Envelopes = sh.Envelopes[:len(sh.Envelopes)-1]
 	})
@@ -148,41 +143,17 @@ func TestSecAggMalformedShares(t *testing.T) {
 	if _, err := s.SAShares("m3", func(sh *ledger.SignedShares) { sh.Sig[0] ^= 1 }); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"m0", "m1", "m4", "m5", "m6"} {
-		if _, err := s.SAShares(n, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Tick(0)
+	mustStep(t, s, round.SAShares, "m0", "m1", "m4", "m5", "m6")
 	// The excluded member cannot come back with a valid masked input.
 	out, err = s.SAMasked("m2", nil)
 	if err == nil {
 		t.Fatalf("excluded member masked an input: %q", out)
 	}
-	for _, n := range []string{"m0", "m1", "m4", "m5", "m6"} {
-		if _, err := s.SAMasked(n, nil); err != nil {
-			t.Fatal(err)
-		}
+	honest := []string{"m0", "m1", "m4", "m5", "m6"}
+	for step := round.SAMasked; step <= round.SAReveal; step++ {
+		mustStep(t, s, step, honest...)
 	}
-	s.Tick(0)
-	for _, n := range []string{"m0", "m1", "m4", "m5", "m6"} {
-		if _, err := s.SASign(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Tick(0)
-	for _, n := range []string{"m0", "m1", "m4", "m5", "m6"} {
-		if _, err := s.SAReveal(n, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Tick(0)
-	if _, err := s.Fold(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	foldCommit(t, s)
 	c := s.Last()
 	if c.Status != ledger.StatusOK {
 		t.Fatalf("round failed: %s", c.Reason)
@@ -204,18 +175,8 @@ func TestSecAggRevealBothRefused(t *testing.T) {
 	s := newSecAggSim(t, 5, 3)
 	s.Tick(0)
 	names := []string{"m0", "m1", "m2", "m3", "m4"}
-	for _, step := range []func(string) ([]string, error){
-		s.SAKeys,
-		func(n string) ([]string, error) { return s.SAShares(n, nil) },
-		func(n string) ([]string, error) { return s.SAMasked(n, nil) },
-		s.SASign,
-	} {
-		for _, n := range names {
-			if _, err := step(n); err != nil {
-				t.Fatal(err)
-			}
-		}
-		s.Tick(0)
+	for step := round.SAKeys; step < round.SAReveal; step++ {
+		mustStep(t, s, step, names...)
 	}
 	out, err := s.SAReveal("m0", func(r *ledger.SignedReveal) {
 		var rs secagg.RevealedShare
@@ -231,19 +192,8 @@ func TestSecAggRevealBothRefused(t *testing.T) {
 	if !slices.ContainsFunc(out, func(l string) bool { return strings.Contains(l, "exclude m0 at reveal") }) {
 		t.Fatalf("reveal of a survivor's mask key not excluded: %q", out)
 	}
-	for _, n := range names[1:] {
-		if _, err := s.SAReveal(n, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Tick(0)
-	if _, err := s.Fold(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if c := s.Last(); c.Status != ledger.StatusOK || len(c.SecAgg.Reveals) != 4 {
+	mustStep(t, s, round.SAReveal, names[1:]...)
+	if c := foldCommit(t, s); c.Status != ledger.StatusOK || len(c.SecAgg.Reveals) != 4 {
 		t.Fatalf("status %s (%s), %d reveals", c.Status, c.Reason, len(c.SecAgg.Reveals))
 	}
 }
@@ -254,34 +204,20 @@ func TestSecAggCrashResumes(t *testing.T) {
 	run := func(crashAt round.SAStep) *ledger.Commitment {
 		s := newSecAggSim(t, 4, 3)
 		s.Tick(0)
-		names := []string{"m0", "m1", "m2", "m3"}
-		steps := []func(string) ([]string, error){
-			s.SAKeys,
-			func(n string) ([]string, error) { return s.SAShares(n, nil) },
-			func(n string) ([]string, error) { return s.SAMasked(n, nil) },
-			s.SASign,
-			func(n string) ([]string, error) { return s.SAReveal(n, nil) },
-		}
-		for i, step := range steps {
-			for _, n := range names {
-				if _, err := step(n); err != nil {
+		for step := round.SAKeys; step <= round.SAReveal; step++ {
+			for _, n := range []string{"m0", "m1", "m2", "m3"} {
+				if _, err := s.SAStep(step, n); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if round.SAStep(i+1) == crashAt {
+			if step == crashAt {
 				if _, err := s.Crash(); err != nil {
 					t.Fatal(err)
 				}
 			}
 			s.Tick(0)
 		}
-		if _, err := s.Fold(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		return s.Last()
+		return foldCommit(t, s)
 	}
 	want := run(round.SANone)
 	if want.Status != ledger.StatusOK {
@@ -309,17 +245,10 @@ func secaggSteps(t *testing.T, s *roundsim.Sim, names []string, before func(step
 		}
 		for _, n := range names {
 			var err error
-			switch step {
-			case round.SAKeys:
-				_, err = s.SAKeys(n)
-			case round.SAShares:
-				_, err = s.SAShares(n, nil)
-			case round.SAMasked:
-				_, err = s.SAMasked(n, nil)
-			case round.SASurvivors:
-				_, err = s.SASign(n)
-			case round.SAReveal:
-				_, err = s.SAReveal(n, reveal[n])
+			if tamper, ok := reveal[n]; ok && step == round.SAReveal {
+				_, err = s.SAReveal(n, tamper)
+			} else {
+				_, err = s.SAStep(step, n)
 			}
 			if err != nil {
 				t.Fatalf("%s at %s: %v", n, step, err)
@@ -327,13 +256,7 @@ func secaggSteps(t *testing.T, s *roundsim.Sim, names []string, before func(step
 		}
 		s.Tick(0)
 	}
-	if _, err := s.Fold(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	return s.Last()
+	return foldCommit(t, s)
 }
 
 // TestSecAggDishonestShares: the shares a member deals are checked against
@@ -520,4 +443,24 @@ func TestSecAggRulesMatchPlain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mustStep steps names' honest messages of step and ticks.
+func mustStep(t testing.TB, s *roundsim.Sim, step round.SAStep, names ...string) {
+	t.Helper()
+	if err := s.SAStepAll(step, names...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// foldCommit folds and commits the closed round and returns its commitment.
+func foldCommit(t testing.TB, s *roundsim.Sim) *ledger.Commitment {
+	t.Helper()
+	if _, err := s.Fold(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return s.Last()
 }

@@ -184,6 +184,37 @@ func (s *Sim) memberView(name string) (*round.SAMember, *round.SAView, error) {
 	return m, v, err
 }
 
+// SAStep steps name's honest message of step (SAKeys: its keys, SAShares:
+// its shares, SAMasked: its masked input of the good update, SASurvivors:
+// its signature, SAReveal: its reveal).
+func (s *Sim) SAStep(step round.SAStep, name string) ([]string, error) {
+	switch step {
+	case round.SAKeys:
+		return s.SAKeys(name)
+	case round.SAShares:
+		return s.SAShares(name, nil)
+	case round.SAMasked:
+		return s.SAMasked(name, nil)
+	case round.SASurvivors:
+		return s.SASign(name)
+	case round.SAReveal:
+		return s.SAReveal(name, nil)
+	}
+	return nil, fmt.Errorf("roundsim: no secagg step %s", step)
+}
+
+// SAStepAll steps the honest message of step for each of names, then ticks
+// the machine at the current time.
+func (s *Sim) SAStepAll(step round.SAStep, names ...string) error {
+	for _, n := range names {
+		if _, err := s.SAStep(step, n); err != nil {
+			return fmt.Errorf("roundsim: %s at %s: %w", n, step, err)
+		}
+	}
+	s.Tick(0)
+	return nil
+}
+
 // SecAggRound runs a whole secagg round: every cohort member takes each
 // step, except that a member named in drop stops before the step given
 // (round.SAKeys: sends nothing; round.SAReveal: does everything but
@@ -194,32 +225,22 @@ func (s *Sim) SecAggRound(drop map[string]round.SAStep) error {
 	if s.m.Phase() != round.PhaseCollecting {
 		return fmt.Errorf("roundsim: no round opens (phase %s)", s.m.Phase())
 	}
-	steps := []struct {
-		step round.SAStep
-		do   func(string) ([]string, error)
-	}{
-		{round.SAKeys, s.SAKeys},
-		{round.SAShares, func(n string) ([]string, error) { return s.SAShares(n, nil) }},
-		{round.SAMasked, func(n string) ([]string, error) { return s.SAMasked(n, nil) }},
-		{round.SASurvivors, s.SASign},
-		{round.SAReveal, func(n string) ([]string, error) { return s.SAReveal(n, nil) }},
-	}
 	r := s.m.Round()
-	for _, st := range steps {
+	for step := round.SAKeys; step <= round.SAReveal; step++ {
 		for _, id := range s.m.Cohort() {
 			name := s.Name(id)
-			if d, ok := drop[name]; ok && d <= st.step {
+			if d, ok := drop[name]; ok && d <= step {
 				continue
 			}
-			if v, ok := s.m.SecAggView(id); !ok || v.Step != st.step || v.Failed != "" {
+			if v, ok := s.m.SecAggView(id); !ok || v.Step != step || v.Failed != "" {
 				break
 			}
-			if _, err := st.do(name); err != nil {
-				return fmt.Errorf("roundsim: %s at %s: %w", name, st.step, err)
+			if _, err := s.SAStep(step, name); err != nil {
+				return fmt.Errorf("roundsim: %s at %s: %w", name, step, err)
 			}
 		}
 		s.Tick(0)
-		if s.stillAt(r, st.step) {
+		if s.stillAt(r, step) {
 			if w, ok := s.m.WakeMillis(); ok && w > s.now {
 				s.Tick(w - s.now)
 			}

@@ -537,7 +537,9 @@ func (p progressReader) Read(b []byte) (int, error) {
 func (c *Client) fetchSliver(ctx context.Context, id blob.ID, i int, keep bool) (fetched, SliverState, error) {
 	var last atomic.Int64
 	body := func(_ *fetchHeader, r io.Reader, size uint64) ([]byte, blob.Hash, error) {
-		leaf, err := copyHashed(nil, r, size, make([]byte, min(uint64(copyBuf), size)))
+		buf, release := getCopyBuf(size)
+		defer release()
+		leaf, err := copyHashed(nil, r, size, buf)
 		return nil, leaf, err
 	}
 	if keep {

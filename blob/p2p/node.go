@@ -368,7 +368,9 @@ func (n *Node) writeSliver(meta sliverMeta, size uint64, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("blob: write sliver: %w", err)
 	}
-	leaf, err := copyHashed(&writebackWriter{f: f, off: off}, r, size, make([]byte, copyBuf))
+	buf, release := getCopyBuf(size)
+	defer release()
+	leaf, err := copyHashed(&writebackWriter{f: f, off: off}, r, size, buf)
 	if err != nil {
 		return err
 	}
@@ -472,7 +474,9 @@ func (n *Node) handleFetch(s network.Stream, req *request) error {
 	}
 	size := int64(meta.Enc.SliverSize(meta.Length))
 	w := idleWriter{s, idleTimeout}
-	m, err := transport.CopyBuffer(w, io.LimitReader(f, size), copyBuf)
+	buf, release := getCopyBuf(uint64(size))
+	defer release()
+	m, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{io.LimitReader(f, size)}, buf)
 	if err != nil {
 		return fmt.Errorf("blob: serve sliver: %w", err)
 	}

@@ -7,19 +7,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/floe-fl/floe/coordinator"
-	"github.com/floe-fl/floe/model"
 	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/floe-fl/floe/aggregate"
 	"github.com/floe-fl/floe/atomicfile"
+	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/ledger"
+	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/sims"
 	"github.com/schollz/progressbar/v3"
 	"gonum.org/v1/plot"
@@ -78,6 +79,7 @@ func runSim(args []string) error {
 	fs.BoolVar(&o.NoClean, "no-clean", false, "with faults (the scenario's faults list, --dropout, --crashes, --dead-nodes), do not run the clean run (same seed, no faults) beside")
 	fs.StringVar(&o.Out, "out", "out", "output directory: metrics.csv, summary.json, accuracy.png, nodes/, committee, head")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (coordinator, participants, storage nodes) to this file")
 	fs.BoolVar(&o.NoAudit, "no-audit", false, "do not audit the chain at the end")
 	trainer := fs.String("trainer", "", "external trainer command line for every participant, split like a shell's words, no shell (default: built-in)")
 	trainerMode := fs.String("trainer-mode", "per-round", "how --trainer runs: per-round (a process a round) or resident (one process per participant for the job)")
@@ -137,6 +139,17 @@ func runSim(args []string) error {
 	newTrainer, err := trainerFlags(*trainer, *trainerMode, *trainerTimeout)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	o.Trainer = newTrainer
 	if *initialModel != "" {

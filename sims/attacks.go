@@ -1,6 +1,7 @@
 package sims
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -259,8 +260,8 @@ const (
 // attackers' own honest updates, standing for the benign ones, and m is
 // the round's real size: the bound's neighbour sums are taken over the h-1
 // estimates there are and scaled up to m-c-2 neighbours, and the search
-// runs Krum over the estimates and the crafted updates with the largest
-// f' <= f that their number allows.
+// asks which update Krum would select in the real round with the estimates
+// standing for the benign updates (krumEstimateSelect).
 func fangKrum(honest [][]float32, c, f int, eps float64, rng *rand.Rand) ([][]float32, float64, error) {
 	return fangKrumM(honest, c, f, len(honest)+c, eps, rng)
 }
@@ -316,13 +317,67 @@ func fangKrumM(honest [][]float32, c, f, m int, eps float64, rng *rand.Rand) ([]
 		}
 		return out
 	}
-	fs := min(f, (h+c-3)/2) // Krum over h+c updates needs h+c >= 2f+3
+	selectsCrafted := func(lambda float64) bool {
+		all := append(slices.Clone(honest), craft(lambda)...)
+		if h+c == m {
+			return aggregate.KrumSelect(all, f, 1)[0] >= h
+		}
+		return krumEstimateSelect(all, h, m, f) >= h
+	}
 	for ; lambda >= fangKrumLambdaMin; lambda /= 2 {
-		if sel := aggregate.KrumSelect(append(slices.Clone(honest), craft(lambda)...), fs, 1); sel[0] >= h {
+		if selectsCrafted(lambda) {
 			break
 		}
 	}
 	return craft(lambda), lambda, nil
+}
+
+// krumEstimateSelect reports the update Krum with f Byzantine would select
+// in a round of m updates of which the first h of all are estimates standing
+// for the round's m-(len(all)-h) benign ones and the rest are the crafted
+// ones: the partial-knowledge attack's view of the round. Each point's score
+// is the sum of the squared distances to its m-f-2 nearest others, where an
+// estimate counts as the several benign updates it stands for (m-c-1 over
+// the h-1 other estimates, m-c over all h for a crafted point, c =
+// len(all)-h). Without the weights, Krum over the few estimates and the
+// crafted cluster would pick the cluster at any lambda, and the crafted
+// updates would lose the real round.
+func krumEstimateSelect(all [][]float32, h, m, f int) int {
+	c := len(all) - h
+	dist := aggregate.PairwiseSquaredDistances(all)
+	k := float64(m - f - 2)
+	type near struct{ d, w float64 }
+	best, bestScore := 0, math.Inf(1)
+	for i := range all {
+		w := float64(m-c) / float64(h)
+		if i < h {
+			w = float64(m-c-1) / float64(h-1)
+		}
+		others := make([]near, 0, len(all)-1)
+		for l := range all {
+			switch {
+			case l == i:
+			case l < h:
+				others = append(others, near{dist[i][l], w})
+			default:
+				others = append(others, near{dist[i][l], 1})
+			}
+		}
+		slices.SortFunc(others, func(a, b near) int { return cmp.Compare(a.d, b.d) })
+		var score, used float64
+		for _, o := range others {
+			take := min(o.w, k-used)
+			if take <= 0 {
+				break
+			}
+			score += take * o.d
+			used += take
+		}
+		if score < bestScore {
+			best, bestScore = i, score
+		}
+	}
+	return best
 }
 
 // lieZ reports z_max of "A Little Is Enough" (Baruch et al. 2019,

@@ -462,3 +462,55 @@ func TestAttackerSets(t *testing.T) {
 		}
 	}
 }
+
+// TestKrumEstimateSelectUnweighted: with as many updates as the round has
+// (every estimate stands for itself), the partial-knowledge view of Krum
+// is Krum.
+func TestKrumEstimateSelectUnweighted(t *testing.T) {
+	for seed := range uint64(20) {
+		all := honestUpdates(12, 9, seed+1)
+		for _, f := range []int{1, 2, 4} {
+			if got, want := krumEstimateSelect(all, 9, 12, f), aggregate.KrumSelect(all, f, 1)[0]; got != want {
+				t.Fatalf("seed %d f %d: krumEstimateSelect = %d, Krum selects %d", seed, f, got, want)
+			}
+		}
+	}
+}
+
+// TestFangKrumPartialWinsRealRound: the partial-knowledge Krum attack,
+// crafted from 20 of 80 benign updates, is selected by Krum over all 80
+// and the 20 crafted ones (Fang et al.'s MNIST setting: 100 workers, c = f
+// = 20), in at least 7 of 10 rounds of mini-batch-like updates (8 now).
+// Before the search weighted the estimates as the benign updates they
+// stand for, it kept the largest lambda, which Krum over the real round
+// rejected: 0 of 10.
+func TestFangKrumPartialWinsRealRound(t *testing.T) {
+	const h, c, f, d = 80, 20, 20, 50
+	wins := 0
+	for seed := range uint64(10) {
+		// Mini-batch gradients: a common drift smaller than each
+		// update's noise, as in one SGD step of 32 examples.
+		rng := rand.New(rand.NewPCG(seed, 1))
+		drift := make([]float64, d)
+		for j := range drift {
+			drift[j] = 0.1 * rng.NormFloat64()
+		}
+		benign := make([][]float32, h)
+		for i := range benign {
+			benign[i] = make([]float32, d)
+			for j := range benign[i] {
+				benign[i][j] = float32(drift[j] + 0.3*rng.NormFloat64())
+			}
+		}
+		crafted, _, err := fangKrumM(benign[:c], c, f, h+c, fangKrumEps, rand.New(rand.NewPCG(seed, 9)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aggregate.KrumSelect(append(slices.Clone(benign), crafted...), f, 1)[0] >= h {
+			wins++
+		}
+	}
+	if wins < 7 {
+		t.Fatalf("the crafted update won Krum in %d of 10 rounds, want at least 7", wins)
+	}
+}

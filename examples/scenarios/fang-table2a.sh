@@ -4,7 +4,9 @@
 # attack, gaussian, labelflip, and the partial- and full-knowledge attacks
 # on that rule, then prints the error rate (1 - accuracy) of each run's last
 # round as a table. Cells already run are skipped, and several instances
-# may run at once (each cell is claimed with a lock directory).
+# may run at once (each cell is claimed with a lock directory). The storage
+# nodes' files are removed after each cell (KEEP_NODES=1 keeps them); an
+# OUT_DIR on tmpfs (/dev/shm) spares the disk's file creation and fsync.
 # Usage: fang-table2a.sh OUT_DIR [ROUNDS]
 set -eu
 out=${1:?usage: fang-table2a.sh OUT_DIR [ROUNDS]}
@@ -25,6 +27,9 @@ for rule in krum trimmedmean median; do
     if [ "$attack" = none ]; then a="--attackers 0"; else a="--attack $attack"; fi
     # shellcheck disable=SC2086
     $floe sim --scenario "$here/fang-table2a.yaml" --rule $rule $params $a --rounds "$rounds" --out "$dir" >"$dir.log" 2>&1 || echo "$dir failed: see $dir.log"
+    # The storage nodes' data (about 7 MB a round) is not needed for the
+    # table; KEEP_NODES=1 keeps it.
+    [ "${KEEP_NODES:-0}" = 1 ] || rm -rf "$dir/nodes"
     rmdir "$dir.lock"
   done
 done

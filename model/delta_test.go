@@ -39,14 +39,29 @@ func checkDecodeDelta(t *testing.T, global *Params, b []byte) {
 		if err != nil {
 			t.Fatalf("the old path accepts, DecodeDelta: %v", err)
 		}
-		want := p.Flatten(nil)
-		if len(got) != len(want) {
-			t.Fatalf("%d values, want %d", len(got), len(want))
+		sameBits(t, got, p.Flatten(nil))
+	}
+	// DecodeDeltaView: DecodeDelta's verdict and bits, a view only of b.
+	view, aliased, verr := DecodeDeltaView(b, global, nil)
+	if (verr == nil) != (err == nil) || (err != nil && (errors.Is(err, ErrMalformed) != errors.Is(verr, ErrMalformed) || errors.Is(err, ErrSchema) != errors.Is(verr, ErrSchema))) {
+		t.Fatalf("DecodeDelta says %v, DecodeDeltaView %v", err, verr)
+	}
+	if err == nil {
+		sameBits(t, view, got)
+		if aliased && len(view) > 0 && !within(b, view) {
+			t.Fatal("DecodeDeltaView says aliased, its values are not in b")
 		}
-		for i := range want {
-			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-				t.Fatalf("value %d: %v, want %v", i, got[i], want[i])
-			}
+	}
+}
+
+func sameBits(t *testing.T, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d values, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("value %d: %v, want %v", i, got[i], want[i])
 		}
 	}
 }
@@ -94,13 +109,21 @@ func FuzzDecodeDelta(f *testing.F) {
 	good, _ := MarshalSafetensors(g, nil)
 	f.Add(good)
 	f.Add(good[:20])
+	if b, err := MarshalSafetensors(f32Global(), nil); err == nil {
+		f.Add(b)
+	}
 	if dir := os.Getenv("FLOE_WRITE_CORPUS"); dir != "" {
 		p := deltaGlobal()
 		p.Tensors[1].DType = BF16
 		other, _ := MarshalSafetensors(p, nil)
-		for name, b := range map[string][]byte{"good": good, "truncated": good[:20], "other-dtype": other} {
+		f32, _ := MarshalSafetensors(f32Global(), nil)
+		for name, b := range map[string][]byte{"good": good, "truncated": good[:20], "other-dtype": other, "all-f32": f32} {
 			os.WriteFile(filepath.Join(dir, name), []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)), 0o644)
 		}
 	}
-	f.Fuzz(func(t *testing.T, b []byte) { checkDecodeDelta(t, g, b) })
+	f32 := f32Global()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkDecodeDelta(t, g, b)
+		checkDecodeDelta(t, f32, b)
+	})
 }

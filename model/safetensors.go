@@ -194,6 +194,20 @@ func UnmarshalSafetensors(b []byte) (*Params, map[string]string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	p, err := paramsOf(infos, data, func(in tensorInfo, raw []byte) []float32 {
+		d := make([]float32, in.numElements)
+		decodeFloats(DType(in.dtype), raw, d)
+		return d
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, meta, nil
+}
+
+// paramsOf builds the Params of a decoded file (infos sorted by offset,
+// data its data buffer), the float tensors' values given by floats.
+func paramsOf(infos []tensorInfo, data []byte, floats func(in tensorInfo, raw []byte) []float32) (*Params, error) {
 	p := &Params{Tensors: make([]Tensor, len(infos))}
 	for i, in := range infos {
 		raw := data[in.begin:in.end]
@@ -204,15 +218,14 @@ func UnmarshalSafetensors(b []byte) (*Params, map[string]string, error) {
 		}
 		switch _, ok := dt.Size(); {
 		case !ok:
-			return nil, nil, malformed("tensor %q: unsupported dtype %s (floe reads F32, F64, F16, BF16, the integer dtypes and BOOL)", in.name, in.dtype)
+			return nil, malformed("tensor %q: unsupported dtype %s (floe reads F32, F64, F16, BF16, the integer dtypes and BOOL)", in.name, in.dtype)
 		case dt.IsFloat():
-			t.Data = make([]float32, in.numElements)
-			decodeFloats(dt, raw, t.Data)
+			t.Data = floats(in, raw)
 		default:
 			if dt == BOOL {
 				for j, c := range raw {
 					if c > 1 {
-						return nil, nil, malformed("tensor %q: BOOL element %d is %d, not 0 or 1", in.name, j, c)
+						return nil, malformed("tensor %q: BOOL element %d is %d, not 0 or 1", in.name, j, c)
 					}
 				}
 			}
@@ -220,7 +233,7 @@ func UnmarshalSafetensors(b []byte) (*Params, map[string]string, error) {
 		}
 		p.Tensors[i] = t
 	}
-	return p, meta, nil
+	return p, nil
 }
 
 // decodeSafetensors checks the layout of a safetensors file and returns its
@@ -560,28 +573,8 @@ func DecodeDelta(b []byte, global *Params, dst []float32) ([]float32, error) {
 	if err != nil {
 		return dst, err
 	}
-	// UnmarshalSafetensors' own refusals come first, as there.
-	for _, in := range infos {
-		dt := DType(in.dtype)
-		if _, ok := dt.Size(); !ok {
-			return dst, malformed("tensor %q: unsupported dtype %s (floe reads F32, F64, F16, BF16, the integer dtypes and BOOL)", in.name, in.dtype)
-		}
-		if dt == BOOL {
-			for j, c := range data[in.begin:in.end] {
-				if c > 1 {
-					return dst, malformed("tensor %q: BOOL element %d is %d, not 0 or 1", in.name, j, c)
-				}
-			}
-		}
-	}
-	if len(infos) != len(global.Tensors) {
-		return dst, fmt.Errorf("%w: %d tensors, want %d", ErrSchema, len(infos), len(global.Tensors))
-	}
-	for i, in := range infos {
-		g := &global.Tensors[i]
-		if in.name != g.Name || !equalShape(in.shape, g.Shape) || DType(in.dtype) != g.Type() {
-			return dst, fmt.Errorf("%w: tensor %d is %q %s %v, want %q %s %v", ErrSchema, i, in.name, in.dtype, in.shape, g.Name, g.Type(), g.Shape)
-		}
+	if err := checkDelta(infos, data, global); err != nil {
+		return dst, err
 	}
 	n := global.Len()
 	if cap(dst) < n {
@@ -597,4 +590,33 @@ func DecodeDelta(b []byte, global *Params, dst []float32) ([]float32, error) {
 		}
 	}
 	return dst, nil
+}
+
+// checkDelta gives DecodeDelta's verdicts on a decoded update file (infos
+// sorted by offset, data its data buffer) against global: those of
+// UnmarshalSafetensors first, then SameSchema's.
+func checkDelta(infos []tensorInfo, data []byte, global *Params) error {
+	for _, in := range infos {
+		dt := DType(in.dtype)
+		if _, ok := dt.Size(); !ok {
+			return malformed("tensor %q: unsupported dtype %s (floe reads F32, F64, F16, BF16, the integer dtypes and BOOL)", in.name, in.dtype)
+		}
+		if dt == BOOL {
+			for j, c := range data[in.begin:in.end] {
+				if c > 1 {
+					return malformed("tensor %q: BOOL element %d is %d, not 0 or 1", in.name, j, c)
+				}
+			}
+		}
+	}
+	if len(infos) != len(global.Tensors) {
+		return fmt.Errorf("%w: %d tensors, want %d", ErrSchema, len(infos), len(global.Tensors))
+	}
+	for i, in := range infos {
+		g := &global.Tensors[i]
+		if in.name != g.Name || !equalShape(in.shape, g.Shape) || DType(in.dtype) != g.Type() {
+			return fmt.Errorf("%w: tensor %d is %q %s %v, want %q %s %v", ErrSchema, i, in.name, in.dtype, in.shape, g.Name, g.Type(), g.Shape)
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 
 	"github.com/floe-fl/floe/aggregate"
@@ -15,7 +16,9 @@ import (
 // Opener returns the plaintext update file of an accepted submission. A
 // non-empty reason rejects the submission (blob unavailable, does not open);
 // an error aborts the fold (the caller cannot decide, e.g. an auditor that is
-// not a recipient).
+// not a recipient). The fold is done with an opening once it asks for the
+// next one or returns: it keeps nothing of it, so an opener may reuse its
+// memory then (package prefetch's Recycle).
 type Opener func(ctx context.Context, s *ledger.SignedSubmission) (plaintext []byte, reason ledger.Reason, err error)
 
 // FoldInput is everything a round's aggregation depends on.
@@ -83,7 +86,9 @@ func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFold, err)
 	}
-	global, _, err := model.UnmarshalSafetensors(in.Global)
+	// The global model's values alias in.Global when they can (gflat, see
+	// model.ViewSafetensors): global is then read-only.
+	global, _, gflat, err := model.ViewSafetensors(in.Global)
 	if err != nil {
 		return nil, fmt.Errorf("%w: input model: %v", ErrFold, err)
 	}
@@ -128,8 +133,36 @@ func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
 		return out, nil
 	}
 	agg.SetNoiseSeed(in.NoiseSeed)
-	flat := global.Flatten(nil)
-	if err := agg.Finish(flat, flat); err != nil {
+	// The new values go straight into the output file when its float
+	// values are one F32 run (model.NewSafetensorsF32), else into a flat
+	// copy that sets a private copy of the global model.
+	meta := ModelMeta(job, in.Round)
+	if len(in.Global) >= collectBeforeOutput {
+		// The updates are folded and the buffers that held them are
+		// garbage: collect them now, so that the output reuses their
+		// pages instead of new ones (memory: the accumulator, the input
+		// and the output models; a collection of these few pointer-free
+		// buffers costs milliseconds).
+		runtime.GC()
+	}
+	var file []byte
+	var flat []float32
+	direct := false
+	if gflat != nil {
+		if file, flat, direct, err = model.NewSafetensorsF32(global, meta); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrFold, err)
+		}
+	}
+	if !direct {
+		if gflat != nil {
+			if global, _, err = model.UnmarshalSafetensors(in.Global); err != nil {
+				return nil, fmt.Errorf("%w: input model: %v", ErrFold, err)
+			}
+		}
+		flat = global.Flatten(nil)
+		gflat = flat
+	}
+	if err := agg.Finish(gflat, flat); err != nil {
 		// The rule cannot run on the valid updates it has (Krum with fewer
 		// than 2f+3, say): the round fails with the rule's reason and the
 		// job goes on, as when the quorum is not reached.
@@ -143,16 +176,23 @@ func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
 			out.Records[i].Share = Share(out.Records[i].Signed.Sub.NumExamples, totalExamples)
 		}
 	}
-	if err := global.SetFlat(flat); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrFold, err)
-	}
-	out.Model, err = model.MarshalSafetensors(global, ModelMeta(job, in.Round))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrFold, err)
+	if direct {
+		out.Model = file
+	} else {
+		if err := global.SetFlat(flat); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrFold, err)
+		}
+		if out.Model, err = model.MarshalSafetensors(global, meta); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrFold, err)
+		}
 	}
 	out.State = agg.State()
 	return out, nil
 }
+
+// collectBeforeOutput is the model size from which Fold collects garbage
+// before it allocates the output model.
+const collectBeforeOutput = 64 << 20
 
 func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val aggregate.Validator, global *model.Params, agg aggregate.Aggregator, buf *[]float32) (ledger.Reason, error) {
 	pt, reason, err := open(ctx, s)
@@ -167,8 +207,23 @@ func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val a
 	// are never read: the output keeps the global model's. The values are
 	// decoded straight into the fold's one buffer (model.DecodeDelta: the
 	// verdicts of UnmarshalSafetensors and SameSchema, without a copy).
-	delta, err := model.DecodeDelta(pt, global, *buf)
-	*buf = delta
+	//
+	// When the validator may clip (it scales the values in place), or the
+	// values are not one aligned F32 run, they are copied into buf; else
+	// the fold reads them where they are, in pt, which the opener handed
+	// over (model.DecodeDeltaView): the fold then holds one copy of the
+	// update, not two.
+	var delta []float32
+	if val.Clip && val.NormBound > 0 {
+		delta, err = model.DecodeDelta(pt, global, *buf)
+		*buf = delta
+	} else {
+		var aliased bool
+		delta, aliased, err = model.DecodeDeltaView(pt, global, *buf)
+		if !aliased {
+			*buf = delta
+		}
+	}
 	switch {
 	case errors.Is(err, model.ErrSchema):
 		return ledger.ReasonShape, nil

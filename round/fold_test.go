@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/floe-fl/floe/aggregate"
 	"github.com/floe-fl/floe/ledger"
@@ -166,4 +168,117 @@ func TestFoldMixedDTypesReproducible(t *testing.T) {
 	if out.Records[0].Reason != ledger.ReasonNorm || out.Records[1].Reason != "" {
 		t.Fatalf("reasons %q, %q", out.Records[0].Reason, out.Records[1].Reason)
 	}
+}
+
+// misalignedCopy returns a copy of b at an address that is 2 mod 4, so
+// that no view of its float32 values is possible.
+func misalignedCopy(b []byte) []byte {
+	buf := make([]byte, len(b)+4)
+	for off := range 4 {
+		if uintptr(unsafe.Pointer(&buf[off]))%4 == 2 {
+			c := buf[off : off+len(b)]
+			copy(c, b)
+			return c
+		}
+	}
+	panic("no misaligned offset")
+}
+
+// TestFoldViewsMatchCopies: a fold that reads an all-F32 model and its
+// updates where they are (model.ViewSafetensors, DecodeDeltaView) and
+// writes the output in place (NewSafetensorsF32) gives the bytes of the
+// fold that copies them (the same files at misaligned addresses), under
+// each kind of rule and with clipping, and leaves its inputs as they were.
+func TestFoldViewsMatchCopies(t *testing.T) {
+	g := &model.Params{Tensors: []model.Tensor{
+		{Name: "a", Shape: []int{3, 4}, Data: make([]float32, 12)},
+		{Name: "b", Shape: []int{5}, Data: make([]float32, 5)},
+		{Name: "step", Shape: []int{}, DType: model.I64, Raw: le64(3)},
+	}}
+	for i := range g.Tensors[0].Data {
+		g.Tensors[0].Data[i] = float32(i) / 7
+	}
+	global, err := model.MarshalSafetensors(g, map[string]string{"floe.round": "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	var subs []ledger.SignedSubmission
+	for k := range 7 {
+		u := g.Clone()
+		d := make([]float32, 17)
+		for j := range d {
+			d[j] = float32((k+1)*(j%5)-7) / float32(3+k)
+		}
+		if err := u.SetFlat(d); err != nil {
+			t.Fatal(err)
+		}
+		b, err := model.MarshalSafetensors(u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("p%d", k)
+		files[name] = b
+		subs = append(subs, ledger.SignedSubmission{Sub: ledger.Submission{Participant: name, NumExamples: uint64(10 + k), UpdateHash: ledger.Sum(b)}})
+	}
+	fold := func(job *ledger.JobSpec, misaligned bool) *FoldOutput {
+		t.Helper()
+		in := global
+		if misaligned {
+			in = misalignedCopy(global)
+		}
+		before := bytes.Clone(in)
+		open := func(_ context.Context, s *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+			b := files[s.Sub.Participant]
+			if misaligned {
+				return misalignedCopy(b), "", nil
+			}
+			return b, "", nil // the files themselves: the fold must not write them
+		}
+		out, err := Fold(context.Background(), FoldInput{Job: job, Round: 1, Global: in, Subs: subs, NoiseSeed: ledger.Hash{7}}, open)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(in, before) {
+			t.Fatal("the fold changed its input model")
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		rule      aggregate.Spec
+		normBound string
+		clip      bool
+	}{
+		{aggregate.Spec{Rule: "fedavg"}, "", false},
+		{aggregate.Spec{Rule: "fedavg"}, "1.5", true},
+		{aggregate.Spec{Rule: "fedadam"}, "", false},
+		{aggregate.Spec{Rule: "median"}, "", false},
+		{aggregate.Spec{Rule: "krum", Params: map[string]float64{"f": 1}}, "", false},
+	} {
+		job := &ledger.JobSpec{Arch: model.ArchFile, Aggregation: tc.rule.Canonical(), Quorum: 3, NormBound: tc.normBound, Clip: tc.clip}
+		view, cp := fold(job, false), fold(job, true)
+		if view.Status != ledger.StatusOK {
+			t.Fatalf("%s: status %s (%s)", tc.rule.Rule, view.Status, view.Reason)
+		}
+		if !bytes.Equal(view.Model, cp.Model) || !bytes.Equal(view.State, cp.State) {
+			t.Fatalf("%s (bound %q, clip %v): the fold through views differs from the fold through copies", tc.rule.Rule, tc.normBound, tc.clip)
+		}
+		if bytes.Equal(view.Model, global) {
+			t.Fatalf("%s: the model did not change", tc.rule.Rule)
+		}
+	}
+	for name, b := range files {
+		if ledger.Sum(b) != subsHash(subs, name) {
+			t.Fatalf("the fold changed update %s", name)
+		}
+	}
+}
+
+func subsHash(subs []ledger.SignedSubmission, name string) ledger.Hash {
+	for _, s := range subs {
+		if s.Sub.Participant == name {
+			return s.Sub.UpdateHash
+		}
+	}
+	return ledger.Hash{}
 }

@@ -328,9 +328,16 @@ func Open(b []byte, name string, k *Key, aad []byte) ([]byte, error) {
 // OpenInPlace is Open decrypting into b's own buffer: the plaintext it
 // returns shares b's memory, and b's contents are gone. For callers that
 // fetched the envelope only to open it (the coordinator and auditors):
-// one copy of an update instead of two.
+// one copy of an update instead of two. The plaintext starts where b
+// starts (it is moved there once authenticated), so it is as aligned as
+// b's buffer: a model file's float32 values can then be read where they
+// are (package model's views).
 func OpenInPlace(b []byte, name string, k *Key, aad []byte) ([]byte, error) {
-	return open(b, name, k, aad, true)
+	pt, err := open(b, name, k, aad, true)
+	if err != nil || len(pt) == 0 {
+		return pt, err
+	}
+	return b[:copy(b, pt)], nil
 }
 
 func open(b []byte, name string, k *Key, aad []byte, inPlace bool) ([]byte, error) {

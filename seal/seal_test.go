@@ -143,8 +143,8 @@ func TestSealInPlace(t *testing.T) {
 		if err != nil || !bytes.Equal(inPlace, orig) {
 			t.Fatalf("%d bytes: open in place: %v", n, err)
 		}
-		if n > 0 && &inPlace[0] != &got[len(prefix)] {
-			t.Errorf("%d bytes: OpenInPlace's plaintext is not in the envelope's buffer", n)
+		if n > 0 && &inPlace[0] != &got[0] {
+			t.Errorf("%d bytes: OpenInPlace's plaintext does not start the envelope's buffer", n)
 		}
 	}
 	// The same envelope with its ciphertext's length in a longer form than

@@ -102,6 +102,25 @@ func MaxLength(ctx context.Context) (uint64, bool) {
 	return m, ok
 }
 
+type bufferKey struct{}
+
+// WithBuffer returns a context that offers buf to a Store's Get: a Get
+// that reads into a buffer of its own (floe's committee, the in-memory
+// store) reads the blob into buf when buf's capacity suffices, and the
+// blob it returns then shares buf's memory. For readers that read blobs
+// of about one size one after another and are done with each before the
+// next (the coordinator's fold): no fresh memory per blob, which on
+// machines where a new page costs a fault is most of a read's cost.
+func WithBuffer(ctx context.Context, buf []byte) context.Context {
+	return context.WithValue(ctx, bufferKey{}, buf)
+}
+
+// Buffer returns the buffer WithBuffer put in ctx, or nil.
+func Buffer(ctx context.Context) []byte {
+	b, _ := ctx.Value(bufferKey{}).([]byte)
+	return b
+}
+
 // TooLargeError reports a blob longer than its reader accepts.
 type TooLargeError struct {
 	ID     [32]byte

@@ -57,6 +57,26 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		}
 	})
 
+	t.Run("WithBuffer", func(t *testing.T) {
+		// A Get offered a buffer (blob.WithBuffer), stale or too small,
+		// returns the blob, and the blob it returns is the caller's: a
+		// write to it changes nothing stored.
+		s := newStore(t)
+		data := randBytes(4, multiStripe)
+		id, _ := put(t, s, data, 0)
+		for _, n := range []int{0, 100, 2 * multiStripe} {
+			buf := bytes.Repeat([]byte{0xAA}, n)
+			got, err := s.Get(blob.WithBuffer(ctx(t), buf), id)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("get with a buffer of %d bytes: %v", n, err)
+			}
+			clear(got)
+			if again, err := s.Get(ctx(t), id); err != nil || !bytes.Equal(again, data) {
+				t.Fatalf("a write to the blob Get returned (buffer of %d bytes) changed the stored blob: %v", n, err)
+			}
+		}
+	})
+
 	t.Run("SameBytesSameID", func(t *testing.T) {
 		s := newStore(t)
 		data := randBytes(1, 5000)

@@ -678,7 +678,8 @@ type fetchResult struct {
 
 // readBlob is Get; skip names a member not to ask (a repairing node itself).
 //
-// Data slivers are read straight into one buffer, which becomes the
+// Data slivers are read straight into one buffer (the caller's, offered
+// with blob.WithBuffer, when it is large enough), which becomes the
 // returned blob without a copy. Every valid header names the same sliver
 // size (it hashes to the ID), and each index is fetched once.
 //
@@ -705,7 +706,11 @@ func readBlob(ctx context.Context, c *Client, id blob.ID, skip int) ([]byte, Rea
 		var check *blob.StripeCheck // set when the sliver goes to base
 		dst := func(size uint64) []byte {
 			baseOnce.Do(func() {
-				base = make([]byte, uint64(k)*size)
+				if b := blob.Buffer(ctx); uint64(cap(b)) >= uint64(k)*size {
+					base = b[:uint64(k)*size] // every byte is written by a fetch or rebuilt
+				} else {
+					base = make([]byte, uint64(k)*size)
+				}
 				chk = blob.StartStripeCheck(n, base, int(size))
 			})
 			if uint64(len(base)) != uint64(k)*size {

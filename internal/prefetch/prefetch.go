@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/round"
 )
@@ -18,14 +19,17 @@ const Window = 4
 const Budget = 64 << 20
 
 // WindowFor returns the window for updates of up to maxUpdate bytes (0:
-// unknown): Window, or fewer (at least 1) so that the updates held ahead
-// stay within Budget: a model of 32 MB or more gets one update opened
-// ahead, so the fold's memory grows with the model, not with the window.
+// unknown): Window, or fewer so that the updates held ahead stay within
+// Budget. Updates larger than Budget get none: each is fetched when the
+// fold asks for it, so the fold holds one update at a time and its memory
+// is the model's plus a constant, whatever the model's size. What a window
+// overlaps is the fold of the update before (a fetch is itself parallel
+// across storage nodes), a small part of a big update's cost.
 func WindowFor(maxUpdate uint64) int {
 	if maxUpdate == 0 {
 		return Window
 	}
-	return int(max(1, min(Window, Budget/maxUpdate)))
+	return int(min(Window, Budget/maxUpdate))
 }
 
 // opened is one prefetched opening.
@@ -47,14 +51,32 @@ type Openings struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	recycle bool
+
 	mu      sync.Mutex // guards the following
 	results []chan opened
-	next    int // the next submission to start
+	next    int      // the next submission to start
+	free    [][]byte // with recycle: buffers of openings the fold is done with
+	last    []byte   // with recycle: the opening the fold has now
 }
 
+// Option configures Openings.
+type Option func(*Openings)
+
+// Recycle makes Openings reuse the memory of openings: each fetch is
+// offered (blob.WithBuffer) the buffer of an opening the fold is done
+// with, which it is once it asks for the next (round.Opener). For an
+// opener whose openings are its own to give (the coordinator's, which
+// fetches each update for the fold alone): the fold then allocates no
+// memory per update.
+func Recycle() Option { return func(p *Openings) { p.recycle = true } }
+
 // New starts fetching the first window submissions of subs.
-func New(ctx context.Context, subs []ledger.SignedSubmission, open round.Opener, window int) *Openings {
-	p := &Openings{subs: subs, open: open, window: max(window, 1), results: make([]chan opened, len(subs))}
+func New(ctx context.Context, subs []ledger.SignedSubmission, open round.Opener, window int, opts ...Option) *Openings {
+	p := &Openings{subs: subs, open: open, window: max(window, 0), results: make([]chan opened, len(subs))}
+	for _, o := range opts {
+		o(p)
+	}
 	p.ctx, p.cancel = context.WithCancel(ctx)
 	for i := range p.results {
 		p.results[i] = make(chan opened, 1)
@@ -70,10 +92,15 @@ func (p *Openings) startLocked(upTo int) {
 	for p.next < len(p.subs) && p.next < upTo {
 		i := p.next
 		p.next++
+		ctx := p.ctx
+		if k := len(p.free); k > 0 {
+			ctx = blob.WithBuffer(ctx, p.free[k-1])
+			p.free = p.free[:k-1]
+		}
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			b, reason, err := p.open(p.ctx, &p.subs[i])
+			b, reason, err := p.open(ctx, &p.subs[i])
 			p.results[i] <- opened{b, reason, err}
 		}()
 	}
@@ -95,10 +122,23 @@ func (p *Openings) Open(ctx context.Context, s *ledger.SignedSubmission) ([]byte
 		return p.open(ctx, s)
 	}
 	p.mu.Lock()
+	if p.recycle && cap(p.last) > 0 {
+		p.free = append(p.free, p.last[:0])
+	}
+	p.last = nil
 	p.startLocked(i + 1 + p.window)
+	done := p.next == len(p.subs) // every fetch started: nothing more to recycle
+	if done {
+		p.free = nil
+	}
 	p.mu.Unlock()
 	select {
 	case r := <-p.results[i]:
+		if p.recycle && !done {
+			p.mu.Lock()
+			p.last = r.plaintext
+			p.mu.Unlock()
+		}
 		return r.plaintext, r.reason, r.err
 	case <-ctx.Done():
 		return nil, "", ctx.Err()

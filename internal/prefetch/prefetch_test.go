@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/floe-fl/floe/blob"
 	"github.com/floe-fl/floe/ledger"
 )
 
@@ -112,14 +114,91 @@ func BenchmarkFoldOpen(b *testing.B) {
 }
 
 // TestWindowFor: the window shrinks with the update size so that the
-// updates held ahead stay within Budget, and never below one.
+// updates held ahead stay within Budget; updates larger than Budget are
+// not fetched ahead at all.
 func TestWindowFor(t *testing.T) {
 	for _, tc := range []struct {
 		max  uint64
 		want int
-	}{{0, Window}, {1 << 20, Window}, {Budget / 4, 4}, {Budget / 3, 3}, {Budget / 2, 2}, {Budget, 1}, {400 << 20, 1}} {
+	}{{0, Window}, {1 << 20, Window}, {Budget / 4, 4}, {Budget / 3, 3}, {Budget / 2, 2}, {Budget, 1}, {Budget + 1, 0}, {400 << 20, 0}} {
 		if got := WindowFor(tc.max); got != tc.want {
 			t.Errorf("WindowFor(%d) = %d, want %d", tc.max, got, tc.want)
+		}
+	}
+}
+
+// TestPrefetcherWindowZero: with window 0 nothing is fetched ahead: each
+// opening starts when the fold asks for it, one at a time.
+func TestPrefetcherWindowZero(t *testing.T) {
+	subs := prefetchSubs(6)
+	var started atomic.Int64
+	open := func(ctx context.Context, s *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+		started.Add(1)
+		return []byte(s.Sub.Participant), "", nil
+	}
+	p := New(context.Background(), subs, open, 0)
+	defer p.Close()
+	if n := started.Load(); n != 0 {
+		t.Fatalf("%d openings started before the fold asked", n)
+	}
+	for i := range subs {
+		b, _, err := p.Open(context.Background(), &subs[i])
+		if err != nil || string(b) != subs[i].Sub.Participant {
+			t.Fatalf("opening %d: %q %v", i, b, err)
+		}
+		if n := started.Load(); n != int64(i+1) {
+			t.Fatalf("after opening %d, %d started", i, n)
+		}
+	}
+}
+
+// TestPrefetcherRecycle: with Recycle, every fetch after the first
+// window+1 is offered the buffer of an opening the fold is done with, and
+// never one the fold still holds.
+func TestPrefetcherRecycle(t *testing.T) {
+	for _, window := range []int{0, 1, 3} {
+		subs := prefetchSubs(12)
+		var offered, fresh atomic.Int64
+		var mu sync.Mutex
+		held := map[*byte]bool{} // buffers the fold holds
+		open := func(ctx context.Context, s *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+			buf := blob.Buffer(ctx)
+			if buf == nil {
+				fresh.Add(1)
+				buf = make([]byte, 0, 64)
+			} else {
+				offered.Add(1)
+				mu.Lock()
+				h := held[&buf[:1][0]]
+				mu.Unlock()
+				if h {
+					t.Errorf("window %d: %s is offered a buffer the fold holds", window, s.Sub.Participant)
+				}
+			}
+			return append(buf[:0], s.Sub.Participant...), "", nil
+		}
+		p := New(context.Background(), subs, open, window, Recycle())
+		for i := range subs {
+			b, _, err := p.Open(context.Background(), &subs[i])
+			if err != nil || string(b) != subs[i].Sub.Participant {
+				t.Fatalf("window %d, opening %d: %q %v", window, i, b, err)
+			}
+			mu.Lock()
+			held[&b[:1][0]] = true
+			mu.Unlock()
+			if string(b) != subs[i].Sub.Participant {
+				t.Fatalf("window %d: opening %d changed while held", window, i)
+			}
+			mu.Lock()
+			delete(held, &b[:1][0])
+			mu.Unlock()
+		}
+		p.Close()
+		if f := fresh.Load(); f != int64(window+1) {
+			t.Errorf("window %d: %d fresh buffers, want %d", window, f, window+1)
+		}
+		if o := offered.Load(); o != int64(len(subs)-window-1) {
+			t.Errorf("window %d: %d recycled buffers, want %d", window, o, len(subs)-window-1)
 		}
 	}
 }

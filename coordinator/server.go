@@ -464,7 +464,8 @@ func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 	if err != nil {
 		return err
 	}
-	pf := prefetch.New(ctx, t.Subs, s.open, prefetch.WindowFor(job.MaxUpdateBytes))
+	// s.open fetches each update for the fold alone: its buffers recycle.
+	pf := prefetch.New(ctx, t.Subs, s.open, prefetch.WindowFor(job.MaxUpdateBytes), prefetch.Recycle())
 	out, err := round.Fold(ctx, round.FoldInput{Job: job, Round: t.Round, Global: global, State: state, NoiseSeed: noise, Subs: t.Subs, SecAgg: t.SecAgg}, pf.Open)
 	pf.Close()
 	if err != nil {
@@ -550,10 +551,20 @@ func (s *Server) storeCommit(ctx context.Context, cm *ledger.Commitment) error {
 // put stores b (kept forever), retrying until it succeeds or ctx ends.
 func (s *Server) put(ctx context.Context, what string, b []byte) (ledger.BlobID, error) {
 	return retry(ctx, s.cfg.Logger, what, func() (ledger.BlobID, error) {
+		if len(b) >= streamPutMin {
+			// A model: streamed from b through the store's small buffers
+			// (where it can) instead of encoded whole beside it.
+			id, _, err := blob.PutParts(ctx, s.cfg.Store, blob.Parts{b}, 0)
+			return id, err
+		}
 		id, _, err := s.cfg.Store.Put(ctx, b, 0)
 		return id, err
 	})
 }
+
+// streamPutMin is the size from which the coordinator streams a blob into
+// the store (blob.PutParts) rather than encoding it in memory.
+const streamPutMin = 1 << 20
 
 // Evaluator evaluates a model: an evaluator program behind the resident
 // trainer protocol (model.ResidentTrainer), the same contract as trainers.

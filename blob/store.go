@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -104,21 +105,38 @@ func MaxLength(ctx context.Context) (uint64, bool) {
 
 type bufferKey struct{}
 
-// WithBuffer returns a context that offers buf to a Store's Get: a Get
-// that reads into a buffer of its own (floe's committee, the in-memory
-// store) reads the blob into buf when buf's capacity suffices, and the
-// blob it returns then shares buf's memory. For readers that read blobs
-// of about one size one after another and are done with each before the
-// next (the coordinator's fold): no fresh memory per blob, which on
-// machines where a new page costs a fault is most of a read's cost.
-func WithBuffer(ctx context.Context, buf []byte) context.Context {
-	return context.WithValue(ctx, bufferKey{}, buf)
+// bufferBox holds an offered buffer until a Get takes it.
+type bufferBox struct {
+	mu  sync.Mutex
+	buf []byte
 }
 
-// Buffer returns the buffer WithBuffer put in ctx, or nil.
-func Buffer(ctx context.Context) []byte {
-	b, _ := ctx.Value(bufferKey{}).([]byte)
-	return b
+// WithBuffer returns a context that offers buf to a Store's Get: a Get
+// that reads into a buffer of its own (floe's committee, the in-memory
+// store) takes it (TakeBuffer) and reads the blob into it when its
+// capacity suffices; the blob it returns then shares buf's memory. For
+// readers that read blobs of about one size one after another and are
+// done with each before the next (the coordinator's fold): no fresh
+// memory per blob, which on machines where a new page costs a fault is
+// most of a read's cost. The context keeps no reference to buf once it is
+// taken, so contexts derived from it that outlive the Get do not keep the
+// buffer alive.
+func WithBuffer(ctx context.Context, buf []byte) context.Context {
+	return context.WithValue(ctx, bufferKey{}, &bufferBox{buf: buf})
+}
+
+// TakeBuffer returns the buffer WithBuffer put in ctx, once: nil when
+// there is none or it was taken.
+func TakeBuffer(ctx context.Context) []byte {
+	b, _ := ctx.Value(bufferKey{}).(*bufferBox)
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	buf := b.buf
+	b.buf = nil
+	return buf
 }
 
 // TooLargeError reports a blob longer than its reader accepts.

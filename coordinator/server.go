@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -464,6 +465,13 @@ func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 	if err != nil {
 		return err
 	}
+	if len(global) >= freeBeforeFold {
+		// The fold needs about four times the model, in buffers of the
+		// model's size that memory freed in small pieces (the last
+		// round's, a model put finishing in the background) cannot hold:
+		// return that memory first rather than hold both.
+		debug.FreeOSMemory()
+	}
 	// s.open fetches each update for the fold alone: its buffers recycle.
 	pf := prefetch.New(ctx, t.Subs, s.open, prefetch.WindowFor(job.MaxUpdateBytes), prefetch.Recycle())
 	out, err := round.Fold(ctx, round.FoldInput{Job: job, Round: t.Round, Global: global, State: state, NoiseSeed: noise, Subs: t.Subs, SecAgg: t.SecAgg}, pf.Open)
@@ -561,6 +569,10 @@ func (s *Server) put(ctx context.Context, what string, b []byte) (ledger.BlobID,
 		return id, err
 	})
 }
+
+// freeBeforeFold is the model size from which the coordinator returns
+// free memory to the system before a fold.
+const freeBeforeFold = 64 << 20
 
 // streamPutMin is the size from which the coordinator streams a blob into
 // the store (blob.PutParts) rather than encoding it in memory.

@@ -172,7 +172,7 @@ func (s *Store) Get(ctx context.Context, id [32]byte) ([]byte, error) {
 	if max, ok := blob.MaxLength(ctx); ok && uint64(len(e.data)) > max {
 		return nil, &blob.TooLargeError{ID: id, Length: uint64(len(e.data)), Max: max}
 	}
-	if buf := blob.Buffer(ctx); cap(buf) >= len(e.data) && len(e.data) > 0 {
+	if buf := blob.TakeBuffer(ctx); cap(buf) >= len(e.data) && len(e.data) > 0 {
 		return buf[:copy(buf[:len(e.data)], e.data)], nil
 	}
 	return append([]byte{}, e.data...), nil

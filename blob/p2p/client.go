@@ -706,7 +706,7 @@ func readBlob(ctx context.Context, c *Client, id blob.ID, skip int) ([]byte, Rea
 		var check *blob.StripeCheck // set when the sliver goes to base
 		dst := func(size uint64) []byte {
 			baseOnce.Do(func() {
-				if b := blob.Buffer(ctx); uint64(cap(b)) >= uint64(k)*size {
+				if b := blob.TakeBuffer(ctx); uint64(cap(b)) >= uint64(k)*size {
 					base = b[:uint64(k)*size] // every byte is written by a fetch or rebuilt
 				} else {
 					base = make([]byte, uint64(k)*size)

@@ -162,7 +162,7 @@ func TestPrefetcherRecycle(t *testing.T) {
 		var mu sync.Mutex
 		held := map[*byte]bool{} // buffers the fold holds
 		open := func(ctx context.Context, s *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
-			buf := blob.Buffer(ctx)
+			buf := blob.TakeBuffer(ctx)
 			if buf == nil {
 				fresh.Add(1)
 				buf = make([]byte, 0, 64)

@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +27,12 @@ type netnsNet struct {
 	hosts  int
 	shaped bool     // the first link tried which qdisc the kernel has
 	shape  []string // the qdisc put on each hub-side veth (nil: none)
+	lossy  *bool    // whether hosts drop packets (nftables), once the first host tried
 }
+
+// lossPercent is the share of packets each host drops on arrival where the
+// kernel has no netem but nft(8) can drop at random (nftables numgen).
+const lossPercent = 1
 
 // netnsRun runs a command (ip, tc) and returns its error with its output.
 func netnsRun(argv ...string) error {
@@ -85,7 +92,50 @@ func (n *netnsNet) host(name string) (ns, ip string) {
 		}
 	}
 	n.shapeLink(veth)
+	n.dropIn(ns)
 	return ns, ip
+}
+
+// dropIn makes host namespace ns drop lossPercent% of the packets it
+// receives, at random (nftables numgen), when the links have no netem
+// (which adds its own loss) and nft(8) is installed; the first host finds
+// out and says so.
+func (n *netnsNet) dropIn(ns string) {
+	n.t.Helper()
+	if (n.shape != nil && n.shape[0] == "netem") || (n.lossy != nil && !*n.lossy) {
+		return
+	}
+	nft := func(args ...string) error {
+		return netnsRun(append([]string{"ip", "netns", "exec", ns, "nft"}, args...)...)
+	}
+	err := nft("add", "table", "inet", "floe")
+	if err == nil {
+		err = nft("add", "chain", "inet", "floe", "in", "{ type filter hook input priority 0; }")
+	}
+	if err == nil {
+		err = nft("add", "rule", "inet", "floe", "in", "numgen", "random", "mod", "100", "<", strconv.Itoa(lossPercent), "counter", "drop")
+	}
+	if err == nil {
+		n.t.Cleanup(func() {
+			out, _ := exec.Command("ip", "netns", "exec", ns, "nft", "list", "chain", "inet", "floe", "in").Output()
+			if m := regexp.MustCompile(`counter packets (\d+)`).FindSubmatch(out); m != nil {
+				n.t.Logf("%s dropped %s packets", ns, m[1])
+			}
+		})
+	}
+	if n.lossy == nil {
+		ok := err == nil
+		n.lossy = &ok
+		if ok {
+			n.t.Logf("links: every host drops %d%% of the packets it receives, at random (nftables)", lossPercent)
+		} else {
+			n.t.Logf("no packet loss added (no netem, and nft cannot drop: %v)", err)
+		}
+		return
+	}
+	if err != nil {
+		n.t.Fatal(err)
+	}
 }
 
 // shapeLink puts latency and loss (netem) on a hub-side veth, the way to
@@ -113,7 +163,7 @@ func (n *netnsNet) shapeLink(veth string) {
 		n.t.Log("links: netem delay 20ms loss 1% on the way to every host")
 	} else if err2 := tc(tbf); err2 == nil {
 		n.shape = tbf
-		n.t.Logf("netem unavailable (%v): running without added latency/loss; links rate-limited to 20 Mbit/s (tbf) instead", err)
+		n.t.Logf("netem unavailable (%v): no added latency; links rate-limited to 20 Mbit/s (tbf) instead", err)
 	} else {
 		n.t.Logf("netem unavailable (%v): running without added latency/loss (no tbf either: %v)", err, err2)
 	}
@@ -169,7 +219,8 @@ func addrOn(t *testing.T, file, ip string, d time.Duration) string {
 // TestCLINetnsMultiHost runs four storage nodes, a coordinator and three
 // participants as floe processes, each in its own network namespace on a
 // bridge (with netem latency and loss where the kernel has it, else a tbf
-// rate limit), cuts one storage node off the network after round 1
+// rate limit and 1% of packets dropped on arrival with nftables where
+// nft(8) is installed, as .ci/run does), cuts one storage node off the network after round 1
 // committed, and requires the job to finish every round with every
 // submission accepted, its chain to pass `floe audit` from another
 // namespace while the node is still cut off, and the node to hold nothing

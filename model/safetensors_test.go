@@ -253,12 +253,26 @@ func FuzzUnmarshalSafetensors(f *testing.F) {
 	f.Add(mixedGolden())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, meta, err := UnmarshalSafetensors(b)
+		// ViewSafetensors: the same verdict, and the same model, viewed
+		// or copied.
+		vp, _, flat, verr := ViewSafetensors(b)
+		if (err == nil) != (verr == nil) {
+			t.Fatalf("UnmarshalSafetensors: %v, ViewSafetensors: %v", err, verr)
+		}
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("error does not wrap ErrMalformed: %v", err)
+			if !errors.Is(err, ErrMalformed) || !errors.Is(verr, ErrMalformed) {
+				t.Fatalf("error does not wrap ErrMalformed: %v / %v", err, verr)
 			}
 			return
 		}
+		if err := p.SameSchema(vp); err != nil {
+			t.Fatalf("the view's schema: %v", err)
+		}
+		pflat := p.Flatten(nil)
+		if flat != nil {
+			sameBits(t, flat, pflat)
+		}
+		sameBits(t, vp.Flatten(nil), pflat)
 		out, err := MarshalSafetensors(p, meta)
 		if err != nil {
 			t.Fatalf("accepted params do not re-encode: %v", err)

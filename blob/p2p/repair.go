@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"sort"
 	"strings"
 
@@ -23,9 +25,11 @@ type RepairReport struct {
 // Repair refills this node's missing slivers of certified blobs. It lists
 // the certificates every other member holds, keeps those that verify against
 // com, and for each blob whose sliver (at this node's index in com) it
-// lacks, reads the blob from the others (k valid slivers, re-encoded and
-// checked against the root), rebuilds its own sliver and proof, and stores
-// them durably with the certificate. It returns an error naming the blobs it
+// lacks, reads the blob from the others into a temporary file (k valid
+// slivers, re-encoded and checked against the root), rebuilds its own sliver
+// and proof from it stripe by stripe, and stores them durably with the
+// certificate: memory O(n x stripe) whatever the blob's size, and the
+// blob's size in temporary disk space. It returns an error naming the blobs it
 // could not repair.
 func (n *Node) Repair(ctx context.Context, com blob.Committee) error {
 	rep, err := n.RepairWithReport(ctx, com)
@@ -106,25 +110,43 @@ func (n *Node) RepairWithReport(ctx context.Context, com blob.Committee) (Repair
 	return rep, ctx.Err()
 }
 
+// repairOne rebuilds this node's sliver (index self) of one certified blob
+// in memory O(n * blob.StreamStripe), whatever the blob's size: the blob is
+// read from the others into a temporary file (GetTo's path: verified as it
+// streams, checked against the root), and the sliver is encoded from that
+// file stripe by stripe into the node's sliver store with its proof.
 func (n *Node) repairOne(ctx context.Context, c *Client, e listEntry, self int) error {
-	data, _, err := readBlob(ctx, c, e.Cert.ID, self)
+	f, err := os.CreateTemp(n.tmpDir(), "repair-*")
+	if err != nil {
+		return fmt.Errorf("blob: repair: temp file: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	se, leaves, err := c.getToRepair(ctx, e.Cert.ID, f, self)
 	if err != nil {
 		return err
 	}
-	x, err := blob.EncodePooled(data, c.com.N())
-	if err != nil {
-		return err
-	}
-	defer x.Release()
-	if x.ID != e.Cert.ID {
+	root, proofs := blob.MerkleProofs(leaves)
+	if blob.IDFor(se.Encoding, se.Length, root) != e.Cert.ID {
 		return errors.New("blob: repair: rebuilt blob has another ID")
 	}
-	meta := sliverMeta{ID: x.ID, Index: uint32(self), Enc: x.Encoding, Length: x.Length, Root: x.Root, Proof: x.Proofs[self], ExpiresAtMs: e.ExpiresAtMs}
-	if err := n.writeSliver(meta, uint64(len(x.Data[self])), bytesReader(x.Data[self])); err != nil {
+	meta := sliverMeta{ID: e.Cert.ID, Index: uint32(self), Enc: se.Encoding, Length: se.Length, Root: root, Proof: proofs[self], ExpiresAtMs: e.ExpiresAtMs}
+	pr, pw := io.Pipe()
+	encoded := make(chan struct{})
+	go func() {
+		defer close(encoded)
+		pw.CloseWithError(writeSliverFrom(pw, se, self, 0))
+	}()
+	err = n.writeSliver(meta, uint64(se.SliverSize), pr)
+	pr.CloseWithError(errRepairDone) // ends the encoder if writeSliver stopped early
+	<-encoded
+	if err != nil {
 		return err
 	}
 	return n.storeCert(&e.Cert, e.ExpiresAtMs)
 }
+
+var errRepairDone = errors.New("blob: repair: sliver written")
 
 // listCerts pages through member j's certificates.
 func (c *Client) listCerts(ctx context.Context, j int, fn func(listEntry)) error {

@@ -36,10 +36,21 @@ type ReadWriterAt interface {
 // the blob's.
 func (c *Client) GetTo(ctx context.Context, id blob.ID, w ReadWriterAt) (int64, error) {
 	start := time.Now()
-	g := &streamGet{c: c, w: w, n: c.com.N(), k: c.com.K()}
+	g := &streamGet{c: c, w: w, n: c.com.N(), k: c.com.K(), skip: -1}
 	length, err := g.run(ctx, id)
 	c.cfg.metrics.get(start, int(length), err)
 	return int64(length), err
+}
+
+// getToRepair is GetTo for member skip's repair: it does not ask skip, and
+// returns the checked blob's stripe encoder (over w) and the leaf hash of
+// every sliver, from which skip's sliver and proof are rebuilt.
+func (c *Client) getToRepair(ctx context.Context, id blob.ID, w ReadWriterAt, skip int) (*blob.StripeEncoder, []blob.Hash, error) {
+	g := &streamGet{c: c, w: w, n: c.com.N(), k: c.com.K(), skip: skip}
+	if _, err := g.run(ctx, id); err != nil {
+		return nil, nil, err
+	}
+	return g.se, g.leaves, nil
 }
 
 // streamGet is one GetTo.
@@ -48,6 +59,9 @@ type streamGet struct {
 	w     ReadWriterAt
 	n, k  int
 	width int // stripe width; 0: blob.StreamStripe
+	skip  int // a member not to ask (a repairing node itself), or -1
+
+	leaves []blob.Hash // every sliver's leaf, once checked against the root
 
 	initOnce sync.Once
 	length   uint64
@@ -88,7 +102,7 @@ func (g *streamGet) run(ctx context.Context, id blob.ID) (uint64, error) {
 			g.dropSpill()
 		}
 	}()
-	gt, err := g.c.gather(ctx, id, -1, g.body)
+	gt, err := g.c.gather(ctx, id, g.skip, g.body)
 	if err != nil {
 		return 0, err
 	}
@@ -124,6 +138,7 @@ func (g *streamGet) finish(gt *gathered) error {
 	if blob.MerkleRoot(leaves) != gt.first.Root {
 		return blob.ErrInconsistentEncoding
 	}
+	g.leaves = leaves
 	return nil
 }
 

@@ -179,10 +179,17 @@ func (f *stripeFeed) send(w io.Writer, i int) error {
 // sendRest writes stripes from j on of member i's sliver to w, reading the
 // data (and for a parity sliver encoding it) here.
 func (f *stripeFeed) sendRest(w io.Writer, i, j int) error {
-	se, k, width := f.se, int(f.se.Encoding.K), f.se.Width
+	return writeSliverFrom(w, f.se, i, j)
+}
+
+// writeSliverFrom writes stripes from j on of sliver i of se's blob to w,
+// reading the data from se's reader (and for a parity sliver encoding it),
+// in O(n * stripe) bytes.
+func writeSliverFrom(w io.Writer, se *blob.StripeEncoder, i, j int) error {
+	k, width, n := int(se.Encoding.K), se.Width, int(se.Encoding.N)
 	count := 1
 	if i >= k {
-		count = f.n
+		count = n
 	}
 	buf := blob.GetStripeBuf(count * width)
 	defer blob.PutStripeBuf(buf)

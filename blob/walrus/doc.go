@@ -80,12 +80,18 @@
 //     `PUT {publisher}/v1/blobs?epochs=N` and reads the answer:
 //     newlyCreated (blobObject.blobId) and alreadyCertified (blobId) give
 //     the ID; markedInvalid is ErrInvalid; an "error" answer or another
-//     status is an *HTTPError.
+//     status is an *HTTPError. PutFrom(ctx, r, size, lifetime) is Put
+//     streamed from an io.ReaderAt (a file): one pass hashes the whole and
+//     each part, then each part is sent straight from r, so memory is O(1)
+//     whatever the size (blob.PutParts uses it: participants seal and send
+//     their update without joining it).
 //  3. Get(ctx, id) reads `GET {aggregator}/v1/blobs/{ID}`. A 404 is
 //     ErrNotFound (which wraps blob.ErrNotEnoughSlivers), except within
 //     WithReadGrace (default 30s) of this Store's own put of the blob,
 //     when it is retried: a read right after certification may miss while
-//     the blob propagates (or a CDN caches the miss).
+//     the blob propagates (or a CDN caches the miss). GetTo(ctx, id, w)
+//     writes the blob into an io.WriterAt a checked part at a time: memory
+//     one part, whatever the size (`floe blob get --store walrus`).
 //  4. Every request is retried on HTTP 429, 5xx, a broken connection and a
 //     try that outlasts WithAttemptTimeout, at most WithRetry's tries,
 //     waiting first, 2*first, ... up to max between them (a Retry-After

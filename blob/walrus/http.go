@@ -1,7 +1,6 @@
 package walrus
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -157,7 +156,9 @@ func errorText(body []byte) string {
 }
 
 // putRaw stores data as one Walrus blob and returns its blob ID.
-func (s *Store) putRaw(ctx context.Context, data []byte, epochs int, permanent bool) ([32]byte, error) {
+// putRaw stores the n bytes of r at off as one Walrus blob, streamed from
+// r (each attempt reads them again).
+func (s *Store) putRaw(ctx context.Context, r io.ReaderAt, off, n int64, epochs int, permanent bool) ([32]byte, error) {
 	u := s.publisher + "/v1/blobs?epochs=" + strconv.Itoa(epochs)
 	if permanent {
 		u += "&permanent=true"
@@ -165,9 +166,13 @@ func (s *Store) putRaw(ctx context.Context, data []byte, epochs int, permanent b
 		u += "&deletable=true"
 	}
 	mk := func(ctx context.Context) (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(data))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, io.NewSectionReader(r, off, n))
 		if err != nil {
 			return nil, err
+		}
+		req.ContentLength = n
+		if n == 0 {
+			req.Body = http.NoBody
 		}
 		req.Header.Set("Content-Type", "application/octet-stream")
 		return req, nil
@@ -191,8 +196,8 @@ func (s *Store) putRaw(ctx context.Context, data []byte, epochs int, permanent b
 		return [32]byte{}, fmt.Errorf("%w: %s", ErrInvalid, a.MarkedInvalid.BlobID)
 	case a.NewlyCreated != nil:
 		text = a.NewlyCreated.BlobObject.BlobID
-		if sz := a.NewlyCreated.BlobObject.Size; sz != 0 && sz != uint64(len(data)) {
-			return [32]byte{}, fmt.Errorf("walrus: put: publisher registered %d bytes, sent %d", sz, len(data))
+		if sz := a.NewlyCreated.BlobObject.Size; sz != 0 && sz != uint64(n) {
+			return [32]byte{}, fmt.Errorf("walrus: put: publisher registered %d bytes, sent %d", sz, n)
 		}
 	case a.AlreadyCertified != nil:
 		text = a.AlreadyCertified.BlobID

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -294,35 +295,61 @@ func (s *Store) epochsFor(lifetime time.Duration) int {
 // and returns its ID (the Walrus blob ID of the bytes, or of their
 // manifest) and its certificate.
 func (s *Store) Put(ctx context.Context, data []byte, lifetime time.Duration) ([32]byte, []byte, error) {
+	return s.PutFrom(ctx, bytes.NewReader(data), int64(len(data)), lifetime)
+}
+
+// PutFrom is Put of the size bytes of r, streamed: it reads r once to hash
+// it, then sends each part straight from r, holding O(1) bytes whatever the
+// size (blob.ReaderAtPutter). The ID and certificate are Put's for the same
+// bytes.
+func (s *Store) PutFrom(ctx context.Context, r io.ReaderAt, size int64, lifetime time.Duration) ([32]byte, []byte, error) {
 	if err := ctx.Err(); err != nil {
 		return [32]byte{}, nil, err
 	}
 	if lifetime < 0 || (lifetime != 0 && lifetime < time.Millisecond) {
 		return [32]byte{}, nil, fmt.Errorf("walrus: lifetime %v, want 0 (forever) or at least 1ms", lifetime)
 	}
-	if int64(len(data)) > s.cfg.maxBlobSize {
-		return [32]byte{}, nil, fmt.Errorf("walrus: blob of %d bytes above the %d-byte limit", len(data), s.cfg.maxBlobSize)
+	if size < 0 {
+		return [32]byte{}, nil, fmt.Errorf("walrus: negative size %d", size)
+	}
+	if size > s.cfg.maxBlobSize {
+		return [32]byte{}, nil, fmt.Errorf("walrus: blob of %d bytes above the %d-byte limit", size, s.cfg.maxBlobSize)
 	}
 	epochs, permanent := s.epochsFor(lifetime), lifetime == 0
-	sum := sha256.Sum256(data)
-	cert := Certificate{Version: CertVersion, SHA256: sum[:], Length: uint64(len(data))}
+	// One pass hashes the whole and each part.
+	partSize := int64(s.cfg.partSize)
+	h := sha256.New()
+	var partSums [][32]byte
+	for off := int64(0); off < size; off += partSize {
+		ph := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(h, ph), io.NewSectionReader(r, off, min(partSize, size-off))); err != nil {
+			return [32]byte{}, nil, fmt.Errorf("walrus: read blob: %w", err)
+		}
+		partSums = append(partSums, [32]byte(ph.Sum(nil)))
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	head := make([]byte, min(size, int64(len(ManifestMagic))))
+	if _, err := r.ReadAt(head, 0); err != nil && !(errors.Is(err, io.EOF) && len(head) == 0) {
+		return [32]byte{}, nil, fmt.Errorf("walrus: read blob: %w", err)
+	}
+	cert := Certificate{Version: CertVersion, SHA256: sum[:], Length: uint64(size)}
 	var (
 		id  [32]byte
 		err error
 	)
-	if len(data) == 0 || len(data) > s.cfg.partSize || bytes.HasPrefix(data, []byte(ManifestMagic)) {
+	if size == 0 || size > partSize || bytes.HasPrefix(head, []byte(ManifestMagic)) {
 		cert.Manifest = true
-		m := Manifest{Version: ManifestVersion, Length: uint64(len(data)), SHA256: sum}
-		if len(data) > 0 {
-			m.PartSize = uint64(min(len(data), s.cfg.partSize))
+		m := Manifest{Version: ManifestVersion, Length: uint64(size), SHA256: sum}
+		if size > 0 {
+			m.PartSize = uint64(min(size, partSize))
 		}
-		for off := 0; off < len(data); off += s.cfg.partSize {
-			part := data[off:min(off+s.cfg.partSize, len(data))]
-			pid, err := s.putRaw(ctx, part, epochs, permanent)
+		for i, off := 0, int64(0); off < size; i, off = i+1, off+partSize {
+			pid, err := s.putRaw(ctx, r, off, min(partSize, size-off), epochs, permanent)
 			if err != nil {
 				return [32]byte{}, nil, err
 			}
-			m.Parts = append(m.Parts, Part{ID: pid, SHA256: sha256.Sum256(part)})
+			m.Parts = append(m.Parts, Part{ID: pid, SHA256: partSums[i]})
 		}
 		mb, err := m.Marshal()
 		if err != nil {
@@ -331,10 +358,10 @@ func (s *Store) Put(ctx context.Context, data []byte, lifetime time.Duration) ([
 		if len(mb) > s.cfg.partSize {
 			return [32]byte{}, nil, fmt.Errorf("walrus: manifest of %d parts is %d bytes, above the %d-byte part size", len(m.Parts), len(mb), s.cfg.partSize)
 		}
-		if id, err = s.putRaw(ctx, mb, epochs, permanent); err != nil {
+		if id, err = s.putRaw(ctx, bytes.NewReader(mb), 0, int64(len(mb)), epochs, permanent); err != nil {
 			return [32]byte{}, nil, err
 		}
-	} else if id, err = s.putRaw(ctx, data, epochs, permanent); err != nil {
+	} else if id, err = s.putRaw(ctx, r, 0, size, epochs, permanent); err != nil {
 		return [32]byte{}, nil, err
 	}
 	cb, err := cert.Marshal()
@@ -372,8 +399,45 @@ func (s *Store) lookup(id [32]byte) (putInfo, bool) {
 // this Store put is checked against the hash it put. Bytes that fail a
 // check are an error wrapping ErrCorrupt, never data.
 func (s *Store) Get(ctx context.Context, id [32]byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
+	var out []byte
+	_, err := s.read(ctx, id, func(m *Manifest) { out = make([]byte, 0, m.Length) }, func(b []byte, _ int64) error {
+		if out == nil {
+			out = b // a blob of one part
+		} else {
+			out = append(out, b...)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
+	}
+	if out == nil {
+		out = []byte{}
+	}
+	return out, nil
+}
+
+// GetTo reads blob id into bytes [0, length) of w and returns the length,
+// holding one part at a time (WithPartSize) whatever the blob's size, with
+// Get's checks: each part is checked before it is written, the whole after.
+// An error leaves arbitrary bytes in w: GetTo never reports success for
+// data that is not the blob's.
+func (s *Store) GetTo(ctx context.Context, id [32]byte, w io.WriterAt) (int64, error) {
+	return s.read(ctx, id, nil, func(b []byte, off int64) error {
+		if _, err := w.WriteAt(b, off); err != nil {
+			return fmt.Errorf("walrus: write blob %s: %w", blob.ID(id), err)
+		}
+		return nil
+	})
+}
+
+// read reads blob id and hands its bytes to put, in order, a checked part
+// at a time with its offset (a blob of one part: once); start, when not
+// nil, first sees the manifest of a blob stored in parts. It returns the
+// length once the whole is checked as Get says.
+func (s *Store) read(ctx context.Context, id [32]byte, start func(*Manifest), put func(b []byte, off int64) error) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
 	}
 	p, known := s.lookup(id)
 	var graceUntil time.Time
@@ -382,45 +446,52 @@ func (s *Store) Get(ctx context.Context, id [32]byte) ([]byte, error) {
 	}
 	b, err := s.getRaw(ctx, id, s.cfg.maxBlobSize, graceUntil)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
+	h := sha256.New()
+	length := int64(len(b))
 	manifest := bytes.HasPrefix(b, []byte(ManifestMagic))
 	if manifest {
-		if b, err = s.assemble(ctx, id, b, graceUntil); err != nil {
-			return nil, err
-		}
-	}
-	if known && (manifest != p.manifest || uint64(len(b)) != p.length || sha256.Sum256(b) != p.sum) {
-		return nil, fmt.Errorf("%w: blob %s is not the %d bytes put", ErrCorrupt, blob.ID(id), p.length)
-	}
-	return b, nil
-}
-
-// assemble reads and checks the parts of the manifest mb (the blob id).
-func (s *Store) assemble(ctx context.Context, id [32]byte, mb []byte, graceUntil time.Time) ([]byte, error) {
-	m, err := ParseManifest(mb)
-	if err != nil {
-		return nil, fmt.Errorf("walrus: blob %s: %w", blob.ID(id), err)
-	}
-	if m.Length > uint64(s.cfg.maxBlobSize) {
-		return nil, fmt.Errorf("walrus: blob %s of %d bytes above the %d-byte limit", blob.ID(id), m.Length, s.cfg.maxBlobSize)
-	}
-	out := make([]byte, 0, m.Length)
-	for i, part := range m.Parts {
-		want := m.partLen(i)
-		b, err := s.getRaw(ctx, part.ID, int64(want), graceUntil)
+		m, err := ParseManifest(b)
 		if err != nil {
-			return nil, fmt.Errorf("walrus: blob %s part %d of %d: %w", blob.ID(id), i, len(m.Parts), err)
+			return 0, fmt.Errorf("walrus: blob %s: %w", blob.ID(id), err)
 		}
-		if uint64(len(b)) != want || sha256.Sum256(b) != part.SHA256 {
-			return nil, fmt.Errorf("%w: blob %s part %d of %d", ErrCorrupt, blob.ID(id), i, len(m.Parts))
+		if m.Length > uint64(s.cfg.maxBlobSize) {
+			return 0, fmt.Errorf("walrus: blob %s of %d bytes above the %d-byte limit", blob.ID(id), m.Length, s.cfg.maxBlobSize)
 		}
-		out = append(out, b...)
+		if start != nil {
+			start(m)
+		}
+		var off int64
+		for i, part := range m.Parts {
+			want := m.partLen(i)
+			b, err := s.getRaw(ctx, part.ID, int64(want), graceUntil)
+			if err != nil {
+				return 0, fmt.Errorf("walrus: blob %s part %d of %d: %w", blob.ID(id), i, len(m.Parts), err)
+			}
+			if uint64(len(b)) != want || sha256.Sum256(b) != part.SHA256 {
+				return 0, fmt.Errorf("%w: blob %s part %d of %d", ErrCorrupt, blob.ID(id), i, len(m.Parts))
+			}
+			h.Write(b)
+			if err := put(b, off); err != nil {
+				return 0, err
+			}
+			off += int64(len(b))
+		}
+		if [32]byte(h.Sum(nil)) != m.SHA256 {
+			return 0, fmt.Errorf("%w: blob %s: its parts do not make the manifest's hash", ErrCorrupt, blob.ID(id))
+		}
+		length = off
+	} else {
+		h.Write(b)
+		if err := put(b, 0); err != nil {
+			return 0, err
+		}
 	}
-	if sha256.Sum256(out) != m.SHA256 {
-		return nil, fmt.Errorf("%w: blob %s: its parts do not make the manifest's hash", ErrCorrupt, blob.ID(id))
+	if known && (manifest != p.manifest || uint64(length) != p.length || [32]byte(h.Sum(nil)) != p.sum) {
+		return 0, fmt.Errorf("%w: blob %s is not the %d bytes put", ErrCorrupt, blob.ID(id), p.length)
 	}
-	return out, nil
+	return length, nil
 }
 
 // VerifyCert checks that cert is a well-formed certificate and, when this

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -392,4 +393,53 @@ func slicesEqual(a, b []time.Duration) bool {
 		}
 	}
 	return true
+}
+
+// TestStreamed: PutFrom gives Put's ID and certificate for the same bytes
+// (one part, several parts, empty, and a blob that starts with the
+// manifest magic), GetTo writes Get's bytes into a file, and a part the
+// aggregator alters fails GetTo with ErrCorrupt.
+func TestStreamed(t *testing.T) {
+	srv := newServer(t)
+	s, _ := newStore(t, srv, walrus.WithPartSize(1024))
+	fake, _ := (&walrus.Manifest{Version: 1}).Marshal()
+	for _, b := range [][]byte{data(5000, 3), data(700, 4), {}, fake} {
+		id, cert, err := s.Put(ctx(t), b, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sid, scert, err := s.PutFrom(ctx(t), bytes.NewReader(b), int64(len(b)), 0)
+		if err != nil || sid != id || !bytes.Equal(scert, cert) {
+			t.Fatalf("%d bytes: PutFrom gives another ID or certificate than Put (%v)", len(b), err)
+		}
+		other, _ := newStore(t, srv)
+		f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := other.GetTo(ctx(t), id, f)
+		f.Close()
+		got, rerr := os.ReadFile(f.Name())
+		if err != nil || rerr != nil || n != int64(len(b)) || !bytes.Equal(got, b) {
+			t.Fatalf("%d bytes: GetTo wrote %d bytes (%v %v)", len(b), n, err, rerr)
+		}
+	}
+	b := data(5000, 5)
+	id, _, err := s.PutFrom(ctx(t), bytes.NewReader(b), int64(len(b)), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Corrupt(walrustest.BlobID(b[2048:3072]))
+	other, _ := newStore(t, srv)
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := other.GetTo(ctx(t), id, f); !errors.Is(err, walrus.ErrCorrupt) {
+		t.Fatalf("corrupted part: GetTo says %v, want ErrCorrupt", err)
+	}
+	if _, _, err := s.PutFrom(ctx(t), bytes.NewReader(b), -1, 0); err == nil {
+		t.Fatal("a negative size is accepted")
+	}
 }

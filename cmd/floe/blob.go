@@ -157,17 +157,23 @@ func runBlobPut(args []string) error {
 	}
 	defer conn.Close()
 	defer cancel()
-	// A regular file is streamed to the committee (read twice, never held
-	// whole); anything else (a pipe, a device), and every Walrus upload, is
-	// read into memory first.
+	// A regular file is streamed to the committee or to Walrus (read twice,
+	// never held whole); anything else (a pipe, a device) is read into
+	// memory first.
 	var data []byte
-	if conn.ws != nil || !st.Mode().IsRegular() {
+	if !st.Mode().IsRegular() {
 		if data, err = io.ReadAll(in); err != nil {
 			return fmt.Errorf("blob put: %w", err)
 		}
 	}
 	if conn.ws != nil {
-		id, cert, err := conn.ws.Put(ctx, data, *lifetime)
+		var id [32]byte
+		var cert []byte
+		if data != nil {
+			id, cert, err = conn.ws.Put(ctx, data, *lifetime)
+		} else {
+			id, cert, err = conn.ws.PutFrom(ctx, in, st.Size(), *lifetime)
+		}
 		if err != nil {
 			return err
 		}
@@ -253,27 +259,20 @@ func runBlobGet(args []string) error {
 	}
 	defer conn.Close()
 	defer cancel()
-	if conn.ws == nil {
-		return getToPath(ctx, conn.client, id, *out)
+	getTo := func(ctx context.Context, w p2p.ReadWriterAt) (int64, error) { return conn.client.GetTo(ctx, id, w) }
+	if conn.ws != nil {
+		getTo = func(ctx context.Context, w p2p.ReadWriterAt) (int64, error) { return conn.ws.GetTo(ctx, id, w) }
 	}
-	data, err := conn.ws.Get(ctx, id)
-	if err != nil {
-		return err
-	}
-	if *out == "-" {
-		_, err = os.Stdout.Write(data)
-		return err
-	}
-	return atomicfile.WriteFile(*out, data, 0o644)
+	return getToPath(ctx, getTo, *out)
 }
 
-// getToPath reads blob id from the committee into out ('-': stdout) with
-// GetTo, never holding the blob in memory. A regular file (or a new path)
+// getToPath reads a blob into out ('-': stdout) with getTo (the committee's
+// or Walrus's GetTo), never holding the blob in memory. A regular file (or a new path)
 // is written as atomicfile writes: into a temporary file beside it, synced
 // and renamed over it, so a failed read leaves the old file; a link to a
 // regular file is followed. A device or FIFO (stdout, /dev/null) gets the
 // blob in place once it is read whole into an unnamed temporary file.
-func getToPath(ctx context.Context, c *p2p.Client, id blob.ID, out string) error {
+func getToPath(ctx context.Context, getTo func(context.Context, p2p.ReadWriterAt) (int64, error), out string) error {
 	var dst *os.File
 	if out == "-" {
 		dst = os.Stdout
@@ -293,7 +292,7 @@ func getToPath(ctx context.Context, c *p2p.Client, id blob.ID, out string) error
 		}
 		os.Remove(tmp.Name())
 		defer tmp.Close()
-		n, err := c.GetTo(ctx, id, tmp)
+		n, err := getTo(ctx, tmp)
 		if err != nil {
 			return err
 		}
@@ -312,7 +311,7 @@ func getToPath(ctx context.Context, c *p2p.Client, id blob.ID, out string) error
 	if err != nil {
 		return fmt.Errorf("blob get: %w", err)
 	}
-	_, err = c.GetTo(ctx, id, f)
+	_, err = getTo(ctx, f)
 	if err == nil {
 		err = f.Sync()
 	}

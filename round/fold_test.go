@@ -7,7 +7,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/floe-fl/floe/aggregate"
@@ -281,4 +285,94 @@ func subsHash(subs []ledger.SignedSubmission, name string) ledger.Hash {
 		}
 	}
 	return ledger.Hash{}
+}
+
+// TestFoldMemory folds six updates of a 32 MiB all-F32 model under
+// FedAvg and requires the heap to grow by at most 4.5 times the model
+// while it runs: the float64 sum (2x), the output (1x) and the update being
+// folded (1x), nothing more. Copies of the input model, of each update's
+// values or of the output's (what Fold made before it read files where
+// they are) would each add a model's size.
+func TestFoldMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("32 MiB fold skipped in -short mode")
+	}
+	const n = 8 << 20 // float32 parameters: 32 MiB
+	g := &model.Params{Tensors: []model.Tensor{
+		{Name: "w", Shape: []int{n - 1000}, Data: make([]float32, n-1000)},
+		{Name: "b", Shape: []int{1000}, Data: make([]float32, 1000)},
+	}}
+	global, err := model.MarshalSafetensors(g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subs []ledger.SignedSubmission
+	for k := range 6 {
+		subs = append(subs, ledger.SignedSubmission{Sub: ledger.Submission{Participant: fmt.Sprintf("p%d", k), NumExamples: 10}})
+	}
+	// Two update files; the opener hands the fold a copy of one in a buffer
+	// it reuses once the fold asks for the next (round.Opener's contract;
+	// the coordinator's fetches do likewise), so no update is garbage.
+	var files [2][]byte
+	for k := range files {
+		u := g.Clone()
+		for i := range u.Tensors[0].Data {
+			u.Tensors[0].Data[i] = float32(k+1) / 64
+		}
+		if files[k], err = model.MarshalSafetensors(u, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k := range subs {
+		subs[k].Sub.UpdateHash = ledger.Sum(files[k%2])
+	}
+	var buf []byte
+	open := func(_ context.Context, s *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+		var k int
+		fmt.Sscanf(s.Sub.Participant, "p%d", &k)
+		buf = append(buf[:0], files[k%2]...)
+		return buf, "", nil
+	}
+	job := &ledger.JobSpec{Arch: model.ArchFile, Aggregation: aggregate.Spec{Rule: "fedavg"}.Canonical(), Quorum: 6}
+	var out *FoldOutput
+	grew := heapGrowth(t, func() {
+		out, err = Fold(context.Background(), FoldInput{Job: job, Round: 1, Global: global, Subs: subs}, open)
+	})
+	if err != nil || out.Status != ledger.StatusOK || out.Valid != 6 {
+		t.Fatalf("fold: %v %+v", err, out)
+	}
+	ratio := float64(grew) / float64(len(global))
+	t.Logf("the fold grew the heap by %.1f MiB, %.2f times the model", float64(grew)/(1<<20), ratio)
+	if ratio > 4.5 {
+		t.Fatalf("the fold grew the heap by %.2f times the model, want at most 4.5", ratio)
+	}
+}
+
+// heapGrowth runs f with garbage collected often (GOGC 10) and returns how
+// far the live heap rose above where it started, sampled every millisecond.
+func heapGrowth(t *testing.T, f func()) uint64 {
+	t.Helper()
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
+	base, peak := read(), uint64(0)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			peak = max(peak, read())
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	f()
+	close(stop)
+	<-done
+	return max(peak, base) - base
 }

@@ -7,14 +7,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"runtime"
-	"runtime/debug"
-	"runtime/metrics"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/floe-fl/floe/aggregate"
+	"github.com/floe-fl/floe/internal/memtest"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
 )
@@ -335,7 +332,7 @@ func TestFoldMemory(t *testing.T) {
 	}
 	job := &ledger.JobSpec{Arch: model.ArchFile, Aggregation: aggregate.Spec{Rule: "fedavg"}.Canonical(), Quorum: 6}
 	var out *FoldOutput
-	grew := heapGrowth(t, func() {
+	grew := memtest.HeapGrowth(func() {
 		out, err = Fold(context.Background(), FoldInput{Job: job, Round: 1, Global: global, Subs: subs}, open)
 	})
 	if err != nil || out.Status != ledger.StatusOK || out.Valid != 6 {
@@ -346,33 +343,4 @@ func TestFoldMemory(t *testing.T) {
 	if ratio > 4.5 {
 		t.Fatalf("the fold grew the heap by %.2f times the model, want at most 4.5", ratio)
 	}
-}
-
-// heapGrowth runs f with garbage collected often (GOGC 10) and returns how
-// far the live heap rose above where it started, sampled every millisecond.
-func heapGrowth(t *testing.T, f func()) uint64 {
-	t.Helper()
-	defer debug.SetGCPercent(debug.SetGCPercent(10))
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
-	base, peak := read(), uint64(0)
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			peak = max(peak, read())
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	f()
-	close(stop)
-	<-done
-	return max(peak, base) - base
 }

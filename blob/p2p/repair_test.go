@@ -3,12 +3,9 @@ package p2p
 import (
 	"bytes"
 	"os"
-	"runtime"
-	"runtime/debug"
-	"runtime/metrics"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/floe-fl/floe/internal/memtest"
 )
 
 // TestRepairStreamsBigBlob wipes a data member (1) and a parity member (5)
@@ -39,7 +36,7 @@ func TestRepairStreamsBigBlob(t *testing.T) {
 		}
 		c.start(i)
 		var rep RepairReport
-		grew := heapGrowth(t, func() { rep, err = c.nodes[i].RepairWithReport(ctx, c.com) })
+		grew := memtest.HeapGrowth(func() { rep, err = c.nodes[i].RepairWithReport(ctx, c.com) })
 		if err != nil || len(rep.Repaired) != 1 || len(rep.Failed) != 0 {
 			t.Fatalf("repair of node %d: %+v %v", i, rep, err)
 		}
@@ -55,38 +52,4 @@ func TestRepairStreamsBigBlob(t *testing.T) {
 	if st, err := c.client.Stat(ctx, id); err != nil || st[1].State != SliverValid || st[5].State != SliverValid {
 		t.Fatalf("stat after repair: %+v %v", st, err)
 	}
-}
-
-// heapGrowth runs f with garbage collected often (GOGC 10) and returns how
-// far the live heap rose above where it started, sampled every millisecond.
-func heapGrowth(t *testing.T, f func()) uint64 {
-	t.Helper()
-	defer debug.SetGCPercent(debug.SetGCPercent(10))
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
-	base, peak := read(), uint64(0)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			peak = max(peak, read())
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	f()
-	close(stop)
-	wg.Wait()
-	if peak < base {
-		return 0
-	}
-	return peak - base
 }

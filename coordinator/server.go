@@ -57,6 +57,10 @@ type Config struct {
 	// Metrics, if set, receives the coordinator's metrics (README: Metrics);
 	// nil: none.
 	Metrics prometheus.Registerer
+	// PrefetchBytes bounds the update bytes a fold fetches and opens ahead
+	// of the update it folds (0: prefetch.Budget, 64 MiB): memory for
+	// overlap. Updates larger than it are fetched one at a time.
+	PrefetchBytes uint64
 }
 
 // Server drives a round.Machine: it serves the round protocol, journals
@@ -473,7 +477,7 @@ func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 		debug.FreeOSMemory()
 	}
 	// s.open fetches each update for the fold alone: its buffers recycle.
-	pf := prefetch.New(ctx, t.Subs, s.open, prefetch.WindowFor(job.MaxUpdateBytes), prefetch.Recycle())
+	pf := prefetch.New(ctx, t.Subs, s.open, prefetch.WindowWithin(job.MaxUpdateBytes, s.cfg.PrefetchBytes), prefetch.Recycle())
 	out, err := round.Fold(ctx, round.FoldInput{Job: job, Round: t.Round, Global: global, State: state, NoiseSeed: noise, Subs: t.Subs, SecAgg: t.SecAgg}, pf.Open)
 	pf.Close()
 	if err != nil {

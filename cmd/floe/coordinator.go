@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/floe-fl/floe/coordinator"
+	"github.com/floe-fl/floe/internal/prefetch"
 	"github.com/floe-fl/floe/job"
 	"github.com/floe-fl/floe/ledger"
 	"github.com/floe-fl/floe/model"
@@ -49,6 +50,7 @@ func runCoordinator(args []string) error {
 	var eval dataFlags
 	eval.register(fs, "eval-")
 	metricsAddr := metricsFlag(fs)
+	prefetchMiB := fs.Uint64("prefetch-mib", prefetch.Budget>>20, "MiB of updates a fold may fetch and open ahead of the one it folds (overlap for memory: updates larger than this are fetched one at a time)")
 	evalCmd := fs.String("eval", "", "evaluator program (a command line, quoted as in a shell) that evaluates each new model over the resident-trainer protocol, for any model; on the --eval-dataset set when given")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := parseFlags(fs, args); err != nil {
@@ -110,7 +112,7 @@ func runCoordinator(args []string) error {
 	created := false // a new job was made from the job file (not resumed from --data)
 	srv, err := coordinator.Open(ctx, coordinator.Config{
 		Host: h, Key: key, HPKE: hkey, Store: storeOn(ep, ws), DataDir: *dataDir, HeadFile: *headFile, Eval: heldOut, Logger: log,
-		Metrics: reg, Evaluator: evaluator,
+		Metrics: reg, Evaluator: evaluator, PrefetchBytes: max(*prefetchMiB, 1) << 20,
 		OnCommit: func(c *ledger.SignedCommitment, head ledger.BlobID) {
 			fmt.Println(commitLine(&c.C, head))
 		},

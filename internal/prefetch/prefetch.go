@@ -25,11 +25,18 @@ const Budget = 64 << 20
 // is the model's plus a constant, whatever the model's size. What a window
 // overlaps is the fold of the update before (a fetch is itself parallel
 // across storage nodes), a small part of a big update's cost.
-func WindowFor(maxUpdate uint64) int {
+func WindowFor(maxUpdate uint64) int { return WindowWithin(maxUpdate, Budget) }
+
+// WindowWithin is WindowFor with budget bytes instead of Budget (0:
+// Budget).
+func WindowWithin(maxUpdate, budget uint64) int {
+	if budget == 0 {
+		budget = Budget
+	}
 	if maxUpdate == 0 {
 		return Window
 	}
-	return int(min(Window, Budget/maxUpdate))
+	return int(min(Window, budget/maxUpdate))
 }
 
 // opened is one prefetched opening.

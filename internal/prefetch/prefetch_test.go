@@ -125,6 +125,14 @@ func TestWindowFor(t *testing.T) {
 			t.Errorf("WindowFor(%d) = %d, want %d", tc.max, got, tc.want)
 		}
 	}
+	for _, tc := range []struct {
+		max, budget uint64
+		want        int
+	}{{100 << 20, 0, 0}, {100 << 20, 256 << 20, 2}, {100 << 20, 10 << 30, Window}, {0, 1, Window}, {2 << 20, 1 << 20, 0}} {
+		if got := WindowWithin(tc.max, tc.budget); got != tc.want {
+			t.Errorf("WindowWithin(%d, %d) = %d, want %d", tc.max, tc.budget, got, tc.want)
+		}
+	}
 }
 
 // TestPrefetcherWindowZero: with window 0 nothing is fetched ahead: each

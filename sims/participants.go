@@ -61,7 +61,7 @@ func (s *sim) startParticipants() error {
 		if d := s.plan.linkLatency(self); d > 0 {
 			s.setLatency(h.ID(), d)
 		}
-		m := &member{s: s, i: i, self: self, left: map[uint64]bool{}, tries: map[string]int{}}
+		m := &member{s: s, i: i, self: self, left: map[uint64]bool{}, tries: map[string]int{}, answered: map[uint64]bool{}}
 		cfg := participant.Config{
 			Host: &roundHost{Host: h, m: m, coord: ch.ID()}, Key: key, Coordinator: coord, Store: st, Data: s.data[i], Logger: s.o.Logger,
 			Skip: func(round uint64) bool {
@@ -220,9 +220,10 @@ type member struct {
 	i    int
 	self string
 
-	mu    sync.Mutex      // guards the following
-	left  map[uint64]bool // rounds this member left after a step
-	tries map[string]int  // messages sent, by op and round: the draws of loss faults
+	mu       sync.Mutex      // guards the following
+	left     map[uint64]bool // rounds this member left after a step
+	tries    map[string]int  // messages sent, by op and round: the draws of loss faults
+	answered map[uint64]bool // rounds whose submission reached the coordinator, its answer lost
 }
 
 // errLost is what a participant reads from a stream whose message or
@@ -298,7 +299,11 @@ func (m *member) duplicated(op string, r uint64) bool {
 //     replay;
 //   - a dropout after_submit (sealed, plain) hands the update in and loses
 //     the answer, as does a lost answer; a lost request never leaves;
-//   - a duplicate is sent again after the answer, its own answer dropped.
+//   - the participant's resubmission after a lost answer, and the second
+//     copy of a duplicated submission (its answer dropped), are held like a
+//     late straggler's submission until the round's commitment is stored:
+//     sent at once, they would land before or after the round closes as
+//     the other members' timing has it, and the record with them.
 //
 // Every submission the coordinator answers ok is recorded (ack) for the
 // acknowledged-submissions checker.
@@ -349,18 +354,11 @@ func (m *member) exchange(st *roundStream) error {
 		return st.answer(round.Response{Status: round.RespRejected, Reason: "left the round (simulated dropout)"})
 	}
 	if d := s.plan.straggle(m.self, r); d > 0 && d >= s.o.Deadline {
-		release, done := s.holdLate(r)
-		defer close(done)
 		m.leave(r)
-		select {
-		case <-release:
-		case <-st.ctx.Done():
-			return st.ctx.Err()
-		}
-		if err := m.submit(st, &req); err != nil {
-			return err
-		}
-		return nil
+		return m.submitLate(st, &req, r)
+	}
+	if !secagg && m.wasAnswered(r) {
+		return m.submitLate(st, &req, r)
 	}
 	if !secagg && m.lost(req.Op, r, "request") {
 		return errLost
@@ -374,17 +372,62 @@ func (m *member) exchange(st *roundStream) error {
 	case !secagg && phase == PhaseAfterSubmit:
 		m.mu.Lock()
 		m.left[r] = true
+		m.answered[r] = true
 		m.mu.Unlock()
 		s.finished(r, m.self, accepted)
 		st.lose()
 	case !secagg && m.lost(req.Op, r, "answer"):
+		m.mu.Lock()
+		m.answered[r] = true
+		m.mu.Unlock()
 		s.finished(r, m.self, accepted)
 		st.lose()
 	}
 	if !secagg && m.duplicated(req.Op, r) {
-		return st.again()
+		m.againLate(st, r)
 	}
 	return nil
+}
+
+// wasAnswered reports whether this member's submission of round r reached
+// the coordinator and its answer was lost.
+func (m *member) wasAnswered(r uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.answered[r]
+}
+
+// submitLate holds a submission of round r until the round's commitment is
+// stored (holdLate), then sends it and reads its answer.
+func (m *member) submitLate(st *roundStream, req *round.Request, r uint64) error {
+	release, done := m.s.holdLate(r)
+	defer close(done)
+	select {
+	case <-release:
+	case <-st.ctx.Done():
+		return st.ctx.Err()
+	}
+	return m.submit(st, req)
+}
+
+// againLate sends st's request a second time once round r's commitment is
+// stored (holdLate), on a stream of its own and on the participants' group,
+// dropping the answer: a duplicate that arrives at one point of every
+// replay. The participant reads the first answer at once.
+func (m *member) againLate(st *roundStream, r uint64) {
+	release, done := m.s.holdLate(r)
+	dup := &roundStream{h: st.h, peer: st.peer}
+	dup.req.Write(st.req.Bytes())
+	m.s.parts.Go(func(ctx context.Context) {
+		defer close(done)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return
+		}
+		dup.ctx = ctx
+		dup.sendDropped()
+	})
 }
 
 // plain sends a registration or task poll, losing it or its answer, or
@@ -547,6 +590,13 @@ func (st *roundStream) lose() { st.lost = true }
 func (st *roundStream) again() error {
 	dup := &roundStream{h: st.h, ctx: st.ctx, peer: st.peer, deadline: st.deadline}
 	dup.req.Write(st.req.Bytes())
+	return dup.sendDropped()
+}
+
+// sendDropped sends st's request and reads its answer, which it drops (an
+// ok answer to a submission is acknowledged all the same).
+func (st *roundStream) sendDropped() error {
+	dup := st
 	if err := dup.send(); err != nil {
 		return nil // the copy is lost: nothing to do
 	}

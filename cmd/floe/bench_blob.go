@@ -44,6 +44,10 @@ type blobBench struct {
 	PutMBps    float64 `json:"put_mbps"`
 	PutAllMBps float64 `json:"put_wait_all_mbps"`
 	GetMBps    float64 `json:"get_mbps"`
+	// Get into a buffer the caller reuses (blob.WithBuffer), as the
+	// coordinator's fold reads updates: no fresh memory per blob.
+	GetBufMBps  float64 `json:"get_into_buffer_mbps"`
+	GetBufCPUMs float64 `json:"get_into_buffer_cpu_ms,omitempty"`
 	// BLAKE3-256 (the sliver hash) on one core, and the goodput that
 	// hashing alone allows with every core hashing: a put hashes 2n/k bytes per blob byte (the
 	// client commits to n slivers, each node verifies its own), a get n/k
@@ -223,6 +227,19 @@ func benchBlob(args []string) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bench blob: get: %w", err)
 		}
+		buf := make([]byte, size+(1<<20)) // room for the sliver padding
+		out.GetBufMBps, out.GetBufCPUMs, _, err = blobFigure(*runs, size, func() error {
+			b, err := cl.Get(blob.WithBuffer(ctx, buf), id)
+			got = b
+			return err
+		})
+		if err == nil && (!bytes.Equal(got, data) || &got[0] != &buf[0]) {
+			err = errors.New("get into a buffer returned other bytes, or not in the buffer")
+		}
+		got = nil
+		if err != nil {
+			return nil, fmt.Errorf("bench blob: get into a buffer: %w", err)
+		}
 		out.GetToMBps, out.GetToCPUMs, out.GetToHeapMiB, err = blobFigure(*runs, size, func() error {
 			_, err := cl.GetTo(ctx, id, file)
 			return err
@@ -253,6 +270,12 @@ func benchBlob(args []string) (any, error) {
 	out.Ratios["stream_vs_tcp"] = round3(out.StreamMBps / out.TCPMBps)
 	out.Ratios["quic_stream_vs_tcp"] = round3(out.QUICMBps / out.TCPMBps)
 	out.Ratios["get_vs_stream"] = round3(out.GetMBps / out.StreamMBps)
+	if out.GetBufMBps > 0 {
+		out.Ratios["get_into_buffer_vs_stream"] = round3(out.GetBufMBps / out.StreamMBps)
+		if out.GetBufCPUMs > 0 && out.StreamCPUMs > 0 {
+			out.Ratios["stream_cpu_over_get_into_buffer_cpu"] = round3(out.StreamCPUMs / out.GetBufCPUMs)
+		}
+	}
 	out.Ratios["get_vs_tcp"] = round3(out.GetMBps / out.TCPMBps)
 	out.Ratios["put_vs_stream_over_expansion"] = round3(out.PutMBps / (out.StreamMBps / out.Expansion))
 	out.Ratios["put_wait_all_vs_stream_over_expansion"] = round3(out.PutAllMBps / (out.StreamMBps / out.Expansion))
@@ -277,7 +300,7 @@ func benchBlob(args []string) (any, error) {
 	if out.GetToCPUMs > 0 && out.GetCPUMs > 0 {
 		out.Ratios["get_to_file_cpu_over_get_cpu"] = round3(out.GetToCPUMs / out.GetCPUMs)
 	}
-	for _, p := range []*float64{&out.PutFromMBps, &out.PutFromCPUMs, &out.GetToMBps, &out.GetToCPUMs, &out.PutAllHeapMiB, &out.PutFromHeapMiB, &out.GetHeapMiB, &out.GetToHeapMiB, &out.TCPMBps, &out.StreamMBps, &out.QUICMBps, &out.PutMBps, &out.PutAllMBps, &out.GetMBps, &out.NodePeakRSSMiB, &out.NodeIdleRSSMiB, &out.Blake3MBps, &out.PutHashBoundMBp, &out.GetHashBoundMBp, &out.Expansion, &out.StreamCPUMs, &out.PutAllCPUMs, &out.GetCPUMs} {
+	for _, p := range []*float64{&out.PutFromMBps, &out.PutFromCPUMs, &out.GetToMBps, &out.GetToCPUMs, &out.PutAllHeapMiB, &out.PutFromHeapMiB, &out.GetHeapMiB, &out.GetToHeapMiB, &out.TCPMBps, &out.StreamMBps, &out.QUICMBps, &out.PutMBps, &out.PutAllMBps, &out.GetMBps, &out.GetBufMBps, &out.GetBufCPUMs, &out.NodePeakRSSMiB, &out.NodeIdleRSSMiB, &out.Blake3MBps, &out.PutHashBoundMBp, &out.GetHashBoundMBp, &out.Expansion, &out.StreamCPUMs, &out.PutAllCPUMs, &out.GetCPUMs} {
 		*p = round3(*p)
 	}
 	return out, nil

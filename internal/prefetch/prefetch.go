@@ -22,9 +22,10 @@ const Budget = 64 << 20
 // unknown): Window, or fewer so that the updates held ahead stay within
 // Budget. Updates larger than Budget get none: each is fetched when the
 // fold asks for it, so the fold holds one update at a time and its memory
-// is the model's plus a constant, whatever the model's size. What a window
-// overlaps is the fold of the update before (a fetch is itself parallel
-// across storage nodes), a small part of a big update's cost.
+// is the model's plus a constant, whatever the model's size. A window buys
+// overlap, the next updates fetched and opened while this one is: at 25M
+// parameters one update ahead folded a cohort of 20 in 7.7 s instead of
+// 8.5 s (README), for one more update in memory.
 func WindowFor(maxUpdate uint64) int { return WindowWithin(maxUpdate, Budget) }
 
 // WindowWithin is WindowFor with budget bytes instead of Budget (0:

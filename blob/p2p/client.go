@@ -664,7 +664,7 @@ func (c *Client) Get(ctx context.Context, id blob.ID) ([]byte, error) {
 // SliverSkipped.
 func (c *Client) GetWithReport(ctx context.Context, id blob.ID) ([]byte, ReadReport, error) {
 	start := time.Now()
-	data, rep, err := readBlob(ctx, c, id, -1)
+	data, rep, err := readBlob(ctx, c, id)
 	c.cfg.metrics.get(start, len(data), err)
 	return data, rep, err
 }
@@ -676,7 +676,7 @@ type fetchResult struct {
 	err   error
 }
 
-// readBlob is Get; skip names a member not to ask (a repairing node itself).
+// readBlob is GetWithReport's read.
 //
 // Data slivers are read straight into one buffer (the caller's, offered
 // with blob.WithBuffer, when it is large enough), which becomes the
@@ -687,7 +687,7 @@ type fetchResult struct {
 // prefix stripe by stripe and hashes the parity, so that the consistency
 // check mostly overlaps the transfer; it is used only when the k valid
 // slivers are the data slivers (else decode does it all).
-func readBlob(ctx context.Context, c *Client, id blob.ID, skip int) ([]byte, ReadReport, error) {
+func readBlob(ctx context.Context, c *Client, id blob.ID) ([]byte, ReadReport, error) {
 	n, k := c.com.N(), c.com.K()
 	var base []byte
 	var baseOnce sync.Once
@@ -725,7 +725,7 @@ func readBlob(ctx context.Context, c *Client, id blob.ID, skip int) ([]byte, Rea
 			}
 		})
 	}
-	g, err := c.gather(ctx, id, skip, body)
+	g, err := c.gather(ctx, id, -1, body)
 	if err != nil {
 		return nil, g.rep, err
 	}

@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"sync"
@@ -199,5 +198,3 @@ func readHashed(dst []byte, r io.Reader, onData func(int)) (blob.Hash, error) {
 }
 
 func writeMsg(w io.Writer, v any) error { return codec.WriteMsg(w, v) }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

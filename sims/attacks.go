@@ -320,7 +320,8 @@ func fangKrumM(honest [][]float32, c, f, m int, eps float64, rng *rand.Rand) ([]
 	selectsCrafted := func(lambda float64) bool {
 		all := append(slices.Clone(honest), craft(lambda)...)
 		if h+c == m {
-			return aggregate.KrumSelect(all, f, 1)[0] >= h
+			fs := min(f, (m-3)/2) // Krum over m updates needs m >= 2f+3
+			return aggregate.KrumSelect(all, fs, 1)[0] >= h
 		}
 		return krumEstimateSelect(all, h, m, f) >= h
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -106,6 +107,16 @@ func Limits(memory int64, fds int) rcmgr.ConcreteLimitConfig {
 		cfg.AddProtocolPeerLimit(p,
 			rcmgr.BaseLimit{StreamsInbound: 64, StreamsOutbound: 64, Streams: 128, Memory: 64 << 20},
 			rcmgr.BaseLimitIncrease{})
+	}
+	// Every new connection runs identify both ways, so a coordinator or a
+	// storage node that a thousand participants reach at once needs as
+	// many identify streams at once: go-libp2p's default (64, plus 64 per
+	// GiB of budget) refused 512 and more, logged, when 1,000 simulated
+	// participants joined over TCP.
+	identifyLimit := rcmgr.BaseLimit{StreamsInbound: 2048, StreamsOutbound: 2048, Streams: 4096, Memory: 64 << 20}
+	cfg.AddServiceLimit(identify.ServiceName, identifyLimit, rcmgr.BaseLimitIncrease{})
+	for _, p := range []protocol.ID{identify.ID, identify.IDPush} {
+		cfg.AddProtocolLimit(p, identifyLimit, rcmgr.BaseLimitIncrease{})
 	}
 	// A coordinator serves thousands of participants, a connection each,
 	// and a storage node as many clients: go-libp2p's defaults admit about

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 )
 
 // TestLimitLog: refusals for a resource limit are logged at the 1st, 2nd,
@@ -30,5 +32,14 @@ func TestLimitsServeThousands(t *testing.T) {
 	l := Limits(1<<30, 4096).ToPartialLimitConfig()
 	if in := l.System.ConnsInbound; in != 8192 {
 		t.Fatalf("system inbound connections %v, want 8192", in)
+	}
+	// Every connection runs identify: as many identify streams at once.
+	if in := l.Service[identify.ServiceName].StreamsInbound; in != 2048 {
+		t.Fatalf("identify service inbound streams %v, want 2048", in)
+	}
+	for _, p := range []protocol.ID{identify.ID, identify.IDPush} {
+		if in := l.Protocol[p].StreamsInbound; in != 2048 {
+			t.Fatalf("%s inbound streams %v, want 2048", p, in)
+		}
 	}
 }

@@ -194,15 +194,19 @@ func UnmarshalSafetensors(b []byte) (*Params, map[string]string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := paramsOf(infos, data, func(in tensorInfo, raw []byte) []float32 {
-		d := make([]float32, in.numElements)
-		decodeFloats(DType(in.dtype), raw, d)
-		return d
-	})
+	p, err := paramsOf(infos, data, copyFloats)
 	if err != nil {
 		return nil, nil, err
 	}
 	return p, meta, nil
+}
+
+// copyFloats is paramsOf's floats for a Params of its own: the tensor's
+// values decoded into a new slice.
+func copyFloats(in tensorInfo, raw []byte) []float32 {
+	d := make([]float32, in.numElements)
+	decodeFloats(DType(in.dtype), raw, d)
+	return d
 }
 
 // paramsOf builds the Params of a decoded file (infos sorted by offset,
@@ -573,6 +577,12 @@ func DecodeDelta(b []byte, global *Params, dst []float32) ([]float32, error) {
 	if err != nil {
 		return dst, err
 	}
+	return decodeDelta(infos, data, global, dst)
+}
+
+// decodeDelta is DecodeDelta of a decoded file (infos sorted by offset,
+// data its data buffer).
+func decodeDelta(infos []tensorInfo, data []byte, global *Params, dst []float32) ([]float32, error) {
 	if err := checkDelta(infos, data, global); err != nil {
 		return dst, err
 	}

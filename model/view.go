@@ -74,14 +74,14 @@ func ViewSafetensors(b []byte) (*Params, map[string]string, []float32, error) {
 	if ok {
 		flat, ok = f32View(data[begin:end])
 	}
-	if !ok {
-		p, meta, err := UnmarshalSafetensors(b)
-		return p, meta, nil, err
+	floats := copyFloats
+	if ok {
+		floats = func(in tensorInfo, _ []byte) []float32 {
+			lo := (in.begin - begin) / 4
+			return flat[lo : lo+in.numElements : lo+in.numElements]
+		}
 	}
-	p, err := paramsOf(infos, data, func(in tensorInfo, _ []byte) []float32 {
-		lo := (in.begin - begin) / 4
-		return flat[lo : lo+in.numElements : lo+in.numElements]
-	})
+	p, err := paramsOf(infos, data, floats)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -98,13 +98,12 @@ func DecodeDeltaView(b []byte, global *Params, dst []float32) ([]float32, bool, 
 		return dst, false, err
 	}
 	begin, end, ok := floatRun(infos)
-	if !ok {
-		d, err := DecodeDelta(b, global, dst)
-		return d, false, err
+	var view []float32
+	if ok {
+		view, ok = f32View(data[begin:end])
 	}
-	view, ok := f32View(data[begin:end])
 	if !ok {
-		d, err := DecodeDelta(b, global, dst)
+		d, err := decodeDelta(infos, data, global, dst)
 		return d, false, err
 	}
 	if err := checkDelta(infos, data, global); err != nil {

@@ -330,7 +330,7 @@ func (s *Store) PutFrom(ctx context.Context, r io.ReaderAt, size int64, lifetime
 	var sum [32]byte
 	h.Sum(sum[:0])
 	head := make([]byte, min(size, int64(len(ManifestMagic))))
-	if _, err := r.ReadAt(head, 0); err != nil && !(errors.Is(err, io.EOF) && len(head) == 0) {
+	if n, err := r.ReadAt(head, 0); n < len(head) { // a whole read may come with io.EOF
 		return [32]byte{}, nil, fmt.Errorf("walrus: read blob: %w", err)
 	}
 	cert := Certificate{Version: CertVersion, SHA256: sum[:], Length: uint64(size)}

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -170,17 +169,11 @@ func benchBlob(args []string) (any, error) {
 	}
 	defer cleanup()
 	ctx := context.Background()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return nil, err
 	}
+	defer stopProfile()
 	id, _, err := cl.Put(ctx, data, p2p.WithWaitAll()) // the blob Get reads
 	if err != nil {
 		return nil, fmt.Errorf("bench blob: put: %w", err)

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -104,6 +103,7 @@ func benchRound(args []string) (any, error) {
 	deadline := fs.Duration("deadline", 0, "the job's round deadline (default 30m; 2m with --quick)")
 	quick := fs.Bool("quick", false, "a small round: 1M parameters and a cohort of 4, unless given")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (participants and storage nodes) over the round here")
+	coordProfile := fs.String("coordinator-cpuprofile", "", "write a CPU profile of the coordinator process's whole run here")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func benchRound(args []string) (any, error) {
 	delta := make([]float32, *params)
 	gen.fill(delta)
 
-	if err := runBenchRound(out, dir, delta, *deadline, *cpuProfile); err != nil {
+	if err := runBenchRound(out, dir, delta, *deadline, *cpuProfile, *coordProfile); err != nil {
 		return nil, err
 	}
 	runtime.GC()
@@ -236,7 +236,7 @@ func writeBenchModel(path string, n, k int, gen *updateGen) (int, error) {
 // runBenchRound starts the storage nodes, the coordinator process and the
 // participants, waits for round 1's commitment and fills out's round
 // figures.
-func runBenchRound(out *roundBench, dir string, delta []float32, deadline time.Duration, cpuProfile string) error {
+func runBenchRound(out *roundBench, dir string, delta []float32, deadline time.Duration, cpuProfile, coordProfile string) error {
 	cfg := &out.Config
 	cl, stopNodes, err := benchCommittee(cfg.Nodes)
 	if err != nil {
@@ -253,7 +253,7 @@ func runBenchRound(out *roundBench, dir string, delta []float32, deadline time.D
 	if err := os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(jobFile), 0o644); err != nil {
 		return err
 	}
-	co, err := startBenchCoordinator(dir, deadline+10*time.Minute)
+	co, err := startBenchCoordinator(dir, deadline+10*time.Minute, coordProfile)
 	if err != nil {
 		return err
 	}
@@ -268,17 +268,11 @@ func runBenchRound(out *roundBench, dir string, delta []float32, deadline time.D
 	if err != nil {
 		return err
 	}
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	cpu0, wall0 := processCPU(), time.Now()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -360,7 +354,7 @@ func runBenchRound(out *roundBench, dir string, delta []float32, deadline time.D
 		}
 	}
 	out.RoundWallSeconds = time.Since(wall0).Seconds()
-	pprof.StopCPUProfile() // no-op without --cpuprofile
+	stopProfile()
 	out.PeersCPUSeconds = cpuMsPerRun(cpu0, 1) / 1000
 	m1, err := scrapeMetrics(co.metricsURL)
 	if err != nil {
@@ -520,7 +514,7 @@ type benchCoordinator struct {
 // job and committee, listening on loopback TCP with its metrics served on
 // a loopback port, and waits up to startTimeout for it to listen (it first
 // stores the job's initial model).
-func startBenchCoordinator(dir string, startTimeout time.Duration) (*benchCoordinator, error) {
+func startBenchCoordinator(dir string, startTimeout time.Duration, cpuProfile string) (*benchCoordinator, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -535,6 +529,9 @@ func startBenchCoordinator(dir string, startTimeout time.Duration) (*benchCoordi
 	co.cmd = exec.Command(self, "coordinator", "--key", filepath.Join(dir, "coordinator.key"), "--data", filepath.Join(dir, "coordinator"),
 		"--committee", filepath.Join(dir, "committee"), "--job", filepath.Join(dir, "job.yaml"),
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--addr-file", addrFile, "--metrics-addr", "127.0.0.1:0")
+	if cpuProfile != "" {
+		co.cmd.Args = append(co.cmd.Args, "--cpuprofile", cpuProfile)
+	}
 	co.cmd.Stderr = logf
 	stdout, err := co.cmd.StdoutPipe()
 	if err != nil {

@@ -53,6 +53,7 @@ func runCoordinator(args []string) error {
 	prefetchMiB := fs.Uint64("prefetch-mib", prefetch.Budget>>20, "MiB of updates a fold may fetch and open ahead of the one it folds (overlap for memory: updates larger than this are fetched one at a time)")
 	evalCmd := fs.String("eval", "", "evaluator program (a command line, quoted as in a shell) that evaluates each new model over the resident-trainer protocol, for any model; on the --eval-dataset set when given")
 	verbose := fs.Bool("v", false, "debug logging")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the coordinator's whole run to this file (written when it exits)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -76,6 +77,11 @@ func runCoordinator(args []string) error {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
 	log := newLogger(*verbose)
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	com, ws, err := sf.open()
 	if err != nil {
 		return err

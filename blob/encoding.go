@@ -588,7 +588,8 @@ func (c *StripeCheck) run(rs reedsolomon.Encoder) {
 		idx = append(idx, i)
 	}
 	stripe := min(c.ss, DecodeStripe)
-	pbuf := make([]byte, (n-k)*stripe)
+	pbuf := GetStripeBuf((n - k) * stripe) // fresh pages are costly: reuse
+	defer PutStripeBuf(pbuf)
 	shards := make([][]byte, n)
 	for off := 0; off < c.ss; {
 		end := min(off+stripe, c.ss)

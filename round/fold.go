@@ -199,50 +199,17 @@ func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val a
 	if err != nil || reason != "" {
 		return reason, err
 	}
-	if ledger.Sum(pt) != s.Sub.UpdateHash {
+	// The plaintext's hash is checked first, but a large update's is
+	// computed on another core while its values are decoded and checked:
+	// neither writes pt, and the verdict is the one of doing them in turn
+	// (a wrong hash rejects the update whatever the values are).
+	hashed := hashPlaintext(pt)
+	delta, reason := checkOne(pt, val, global, buf)
+	if <-hashed != s.Sub.UpdateHash {
 		return ledger.ReasonHash, nil
 	}
-	// Names, order, shapes and dtypes must be the global model's. The
-	// update's integer and BOOL tensors pass this check but their values
-	// are never read: the output keeps the global model's. The values are
-	// decoded straight into the fold's one buffer (model.DecodeDelta: the
-	// verdicts of UnmarshalSafetensors and SameSchema, without a copy).
-	//
-	// When the validator may clip (it scales the values in place), or the
-	// values are not one aligned F32 run, they are copied into buf; else
-	// the fold reads them where they are, in pt, which the opener handed
-	// over (model.DecodeDeltaView): the fold then holds one copy of the
-	// update, not two.
-	var delta []float32
-	if val.Clip && val.NormBound > 0 {
-		delta, err = model.DecodeDelta(pt, global, *buf)
-		*buf = delta
-	} else {
-		var aliased bool
-		delta, aliased, err = model.DecodeDeltaView(pt, global, *buf)
-		if !aliased {
-			*buf = delta
-		}
-	}
-	switch {
-	case errors.Is(err, model.ErrSchema):
-		return ledger.ReasonShape, nil
-	case err != nil:
-		return ledger.ReasonBadUpdate, nil
-	}
-	if _, err := val.Check(delta); err != nil {
-		var re *aggregate.RejectError
-		if errors.As(err, &re) {
-			switch re.Reason {
-			case aggregate.ReasonShape:
-				return ledger.ReasonShape, nil
-			case aggregate.ReasonNonFinite:
-				return ledger.ReasonNonFinite, nil
-			case aggregate.ReasonNorm:
-				return ledger.ReasonNorm, nil
-			}
-		}
-		return ledger.ReasonBadUpdate, nil
+	if reason != "" {
+		return reason, nil
 	}
 	if err := agg.Add(aggregate.Update{Participant: s.Sub.Participant, NumExamples: s.Sub.NumExamples, Delta: delta}); err != nil {
 		// The rule itself may refuse an update (e.g. zero examples, or
@@ -257,4 +224,70 @@ func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val a
 		return "", fmt.Errorf("%w: %v", ErrFold, err)
 	}
 	return "", nil
+}
+
+// parallelHashMin is the plaintext size from which foldOne hashes an
+// update on its own goroutine, beside the decoding and checks.
+const parallelHashMin = 1 << 20
+
+// hashPlaintext returns a channel that delivers ledger.Sum(pt): computed
+// on a goroutine of its own when pt is large and there is more than one
+// core to run it, else right away.
+func hashPlaintext(pt []byte) <-chan ledger.Hash {
+	c := make(chan ledger.Hash, 1)
+	if len(pt) < parallelHashMin || runtime.GOMAXPROCS(0) < 2 {
+		c <- ledger.Sum(pt)
+		return c
+	}
+	go func() { c <- ledger.Sum(pt) }()
+	return c
+}
+
+// checkOne decodes and checks an opened update against the global model
+// and the validator, and returns its values; a non-empty reason rejects
+// it. It never writes pt.
+func checkOne(pt []byte, val aggregate.Validator, global *model.Params, buf *[]float32) (delta []float32, _ ledger.Reason) {
+	// Names, order, shapes and dtypes must be the global model's. The
+	// update's integer and BOOL tensors pass this check but their values
+	// are never read: the output keeps the global model's. The values are
+	// decoded straight into the fold's one buffer (model.DecodeDelta: the
+	// verdicts of UnmarshalSafetensors and SameSchema, without a copy).
+	//
+	// When the validator may clip (it scales the values in place), or the
+	// values are not one aligned F32 run, they are copied into buf; else
+	// the fold reads them where they are, in pt, which the opener handed
+	// over (model.DecodeDeltaView): the fold then holds one copy of the
+	// update, not two.
+	var err error
+	if val.Clip && val.NormBound > 0 {
+		delta, err = model.DecodeDelta(pt, global, *buf)
+		*buf = delta
+	} else {
+		var aliased bool
+		delta, aliased, err = model.DecodeDeltaView(pt, global, *buf)
+		if !aliased {
+			*buf = delta
+		}
+	}
+	switch {
+	case errors.Is(err, model.ErrSchema):
+		return nil, ledger.ReasonShape
+	case err != nil:
+		return nil, ledger.ReasonBadUpdate
+	}
+	if _, err := val.Check(delta); err != nil {
+		var re *aggregate.RejectError
+		if errors.As(err, &re) {
+			switch re.Reason {
+			case aggregate.ReasonShape:
+				return nil, ledger.ReasonShape
+			case aggregate.ReasonNonFinite:
+				return nil, ledger.ReasonNonFinite
+			case aggregate.ReasonNorm:
+				return nil, ledger.ReasonNorm
+			}
+		}
+		return nil, ledger.ReasonBadUpdate
+	}
+	return delta, ""
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"testing"
 	"unsafe"
 
@@ -342,5 +343,69 @@ func TestFoldMemory(t *testing.T) {
 	t.Logf("the fold grew the heap by %.1f MiB, %.2f times the model", float64(grew)/(1<<20), ratio)
 	if ratio > 4.5 {
 		t.Fatalf("the fold grew the heap by %.2f times the model, want at most 4.5", ratio)
+	}
+}
+
+// TestFoldHashVerdictFirst folds updates of more than parallelHashMin
+// bytes, whose plaintext hash foldOne computes beside the decoding and
+// checks: a wrong hash rejects an update as ReasonHash whatever its values
+// (even non-finite, or of another shape), as when the hash was checked
+// first; with the right hash the values' own verdicts stand.
+func TestFoldHashVerdictFirst(t *testing.T) {
+	const n = parallelHashMin/4 + 1000
+	g := &model.Params{Tensors: []model.Tensor{{Name: "w", Shape: []int{n}, Data: make([]float32, n)}}}
+	global, err := model.MarshalSafetensors(g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	var subs []ledger.SignedSubmission
+	add := func(name string, mutate func(u *model.Params), wrongHash bool) {
+		u := g.Clone()
+		for i := range u.Tensors[0].Data {
+			u.Tensors[0].Data[i] = float32(i%9) / 8
+		}
+		if mutate != nil {
+			mutate(u)
+		}
+		b, err := model.MarshalSafetensors(u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < parallelHashMin {
+			t.Fatalf("update of %d bytes: below parallelHashMin", len(b))
+		}
+		h := ledger.Sum(b)
+		if wrongHash {
+			h[0] ^= 1
+		}
+		files[name] = b
+		subs = append(subs, ledger.SignedSubmission{Sub: ledger.Submission{Participant: name, NumExamples: 5, UpdateHash: h}})
+	}
+	nan := func(u *model.Params) { u.Tensors[0].Data[n-1] = float32(math.NaN()) }
+	short := func(u *model.Params) { u.Tensors[0].Shape, u.Tensors[0].Data = []int{n - 1}, u.Tensors[0].Data[:n-1] }
+	add("a-ok", nil, false)
+	add("b-hash", nil, true)
+	add("c-nan-hash", nan, true)
+	add("d-shape-hash", short, true)
+	add("e-nan", nan, false)
+	add("f-shape", short, false)
+	add("g-ok", nil, false)
+	open := func(_ context.Context, s *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+		return files[s.Sub.Participant], "", nil
+	}
+	job := &ledger.JobSpec{Arch: model.ArchFile, Aggregation: aggregate.Spec{Rule: "fedavg"}.Canonical(), Quorum: 2}
+	out, err := Fold(context.Background(), FoldInput{Job: job, Round: 1, Global: global, Subs: subs}, open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ledger.Reason{"", ledger.ReasonHash, ledger.ReasonHash, ledger.ReasonHash, ledger.ReasonNonFinite, ledger.ReasonShape, ""}
+	for i, r := range out.Records {
+		if r.Reason != want[i] {
+			t.Errorf("%s: reason %q, want %q", r.Signed.Sub.Participant, r.Reason, want[i])
+		}
+	}
+	if out.Status != ledger.StatusOK || out.Valid != 2 {
+		t.Fatalf("status %s, %d valid, want ok and 2", out.Status, out.Valid)
 	}
 }

@@ -24,6 +24,7 @@ type serverMetrics struct {
 	phase       *prometheus.HistogramVec // phase
 	submissions *prometheus.CounterVec   // status, reason
 	updateBytes prometheus.Counter
+	early       *prometheus.CounterVec // result
 	journalSync prometheus.Histogram
 	roundMetric *prometheus.GaugeVec // name
 	round       prometheus.Gauge
@@ -42,6 +43,8 @@ func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
 			Help: "Submissions and stream-level rejections recorded in commitments, by status and reason."}, []string{"status", "reason"}),
 		updateBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "floe_update_bytes_total",
 			Help: "Bytes of update blobs the coordinator fetched to fold (sealed size)."}),
+		early: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "floe_early_fetch_total",
+			Help: "Updates the coordinator fetched as they arrived (--early-fetch-mib), by result: spilled, used, failed, skipped, corrupt."}, []string{"result"}),
 		journalSync: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "floe_journal_sync_seconds",
 			Help: "Latency of the journal's fsyncs.", Buckets: metrics.LatencyBuckets}),
 		roundMetric: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "floe_round_metric",
@@ -49,7 +52,7 @@ func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
 		round: prometheus.NewGauge(prometheus.GaugeOpts{Name: "floe_round",
 			Help: "The last committed round (0 before the first)."}),
 	}
-	if err := metrics.Register(reg, m.rounds, m.phase, m.submissions, m.updateBytes, m.journalSync, m.roundMetric, m.round); err != nil {
+	if err := metrics.Register(reg, m.rounds, m.phase, m.submissions, m.updateBytes, m.early, m.journalSync, m.roundMetric, m.round); err != nil {
 		return nil, err
 	}
 	// Series that exist before the first round, so dashboards and alerts
@@ -74,6 +77,13 @@ func (m *serverMetrics) phaseDone(phase string, d time.Duration) {
 func (m *serverMetrics) updateFetched(n int) {
 	if m != nil {
 		m.updateBytes.Add(float64(n))
+	}
+}
+
+// earlyFetch counts an early fetch's result (earlySpilled and the others).
+func (m *serverMetrics) earlyFetch(result string) {
+	if m != nil {
+		m.early.WithLabelValues(result).Inc()
 	}
 }
 

@@ -61,6 +61,13 @@ type Config struct {
 	// of the update it folds (0: prefetch.Budget, 64 MiB): memory for
 	// overlap. Updates larger than it are fetched one at a time.
 	PrefetchBytes uint64
+	// EarlyFetchBytes, when not 0, has the coordinator fetch, open and
+	// check each accepted update of a sealed or plain round as it arrives,
+	// into files of DataDir/early (0600, removed once the round is folded),
+	// up to this many bytes a round; the fold reads them from there. The
+	// round then ends sooner after its last submission; disk use is at most
+	// this much. 0: updates are fetched by the fold.
+	EarlyFetchBytes uint64
 }
 
 // Server drives a round.Machine: it serves the round protocol, journals
@@ -92,6 +99,8 @@ type Server struct {
 	commit  *ledger.Commitment
 	model   []byte // bytes of the current input model, when known
 	pending []byte // bytes of the folded round's output model
+
+	early *earlyFetch // nil: no early fetch
 
 	recent     []RoundSummary // the last MaxRecentRounds commits, oldest first
 	lastPhase  round.Phase    // the phase Run saw last, since phaseSince
@@ -235,6 +244,12 @@ func Open(ctx context.Context, cfg Config, newJob func() (ledger.JobSpec, []byte
 	}
 	s.journal = j
 	sm.timeSyncs(j)
+	if cfg.EarlyFetchBytes > 0 && sj.Job.Privacy != ledger.PrivacySecAgg {
+		if s.early, err = newEarlyFetch(cfg.DataDir, cfg.EarlyFetchBytes, s.openChecked, cfg.Logger, sm.earlyFetch); err != nil {
+			j.Close()
+			return nil, err
+		}
+	}
 	if err := s.writeHead(); err != nil {
 		j.Close()
 		return nil, err
@@ -347,6 +362,12 @@ func (s *Server) nowMillis() uint64 { return uint64(s.cfg.Clock.Now().UnixMilli(
 // Run drives rounds until the job is done or ctx ends. It returns the
 // journal's error if persisting an event failed.
 func (s *Server) Run(ctx context.Context) error {
+	if s.early != nil {
+		ectx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { s.early.run(ectx); close(done) }()
+		defer func() { cancel(); <-done }()
+	}
 	for {
 		s.mu.Lock()
 		if s.m.Phase() == round.PhaseDone && s.commit == nil {
@@ -476,9 +497,58 @@ func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 		// return that memory first rather than hold both.
 		debug.FreeOSMemory()
 	}
-	// s.open fetches each update for the fold alone: its buffers recycle.
-	pf := prefetch.New(ctx, t.Subs, s.open, prefetch.WindowWithin(job.MaxUpdateBytes, s.cfg.PrefetchBytes), prefetch.Recycle())
-	out, err := round.Fold(ctx, round.FoldInput{Job: job, Round: t.Round, Global: global, State: state, NoiseSeed: noise, Subs: t.Subs, SecAgg: t.SecAgg}, pf.Open)
+	// The fold reads early-fetched updates from their files, already
+	// opened and checked, and fetches the others; the early fetcher's
+	// buffer is the fold's first (each update is fetched for the fold
+	// alone: its buffers recycle).
+	spare := s.early.close(t.Round)
+	defer s.early.finish(t.Round)
+	var (
+		mu      sync.Mutex // guards spare, checked and last
+		checked = map[*ledger.SignedSubmission]bool{}
+		last    []byte // the buffer of the latest opening (all start at their buffer's start)
+	)
+	open := func(ctx context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+		buf := blob.TakeBuffer(ctx)
+		mu.Lock()
+		if buf == nil {
+			buf, spare = spare, nil
+		}
+		mu.Unlock()
+		pt, ok := s.early.take(sub, buf)
+		var reason ledger.Reason
+		var err error
+		if !ok {
+			if buf != nil {
+				ctx = blob.WithBuffer(ctx, buf)
+			}
+			pt, reason, err = s.open(ctx, sub)
+		}
+		mu.Lock()
+		checked[sub] = ok
+		if pt != nil {
+			last = pt[:0]
+		}
+		mu.Unlock()
+		return pt, reason, err
+	}
+	isChecked := func(sub *ledger.SignedSubmission) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return checked[sub]
+	}
+	// The output model goes into the last update's buffer: every opening
+	// is folded by then, and the buffers are the fold's alone.
+	outputBuffer := func() []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		b := last
+		last = nil
+		return b
+	}
+	pf := prefetch.New(ctx, t.Subs, open, prefetch.WindowWithin(job.MaxUpdateBytes, s.cfg.PrefetchBytes), prefetch.Recycle())
+	out, err := round.Fold(ctx, round.FoldInput{Job: job, Round: t.Round, Global: global, State: state, NoiseSeed: noise, Subs: t.Subs, SecAgg: t.SecAgg,
+		Checked: isChecked, OutputBuffer: outputBuffer}, pf.Open)
 	pf.Close()
 	if err != nil {
 		return err
@@ -639,6 +709,29 @@ func evaluate(arch string, file []byte, d *model.Dataset) ([]ledger.Metric, erro
 // mode, decrypt it as a recipient. A blob the store cannot serve is missing,
 // unless the store stopped (blob.ErrStopped): that aborts the fold.
 func (s *Server) open(ctx context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+	b, reason, err := s.fetch(ctx, sub)
+	if err != nil || reason != "" {
+		return nil, reason, err
+	}
+	return s.openFetched(sub, b)
+}
+
+// openChecked is open for the early fetch: it also checks the plaintext
+// against the submission's update hash (the fold then need not), and
+// returns ReasonHash when it differs.
+func (s *Server) openChecked(ctx context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+	pt, reason, err := s.open(ctx, sub)
+	if err != nil || reason != "" {
+		return nil, reason, err
+	}
+	if ledger.Sum(pt) != sub.Sub.UpdateHash {
+		return nil, ledger.ReasonHash, nil
+	}
+	return pt, "", nil
+}
+
+// fetch fetches a submission's update blob, within the job's size bounds.
+func (s *Server) fetch(ctx context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
 	get := func(ctx context.Context, id ledger.BlobID) ([]byte, error) {
 		var b []byte
 		var err error
@@ -655,13 +748,18 @@ func (s *Server) open(ctx context.Context, sub *ledger.SignedSubmission) ([]byte
 		return nil, reason, err
 	}
 	s.metrics.updateFetched(len(b))
+	return b, "", nil
+}
+
+// openFetched opens a fetched update blob b (sealed updates in place: b
+// was fetched for this alone).
+func (s *Server) openFetched(sub *ledger.SignedSubmission, b []byte) ([]byte, ledger.Reason, error) {
 	if s.signed.Job.Privacy != "sealed" {
 		return b, "", nil // plain, or a secagg masked input
 	}
 	if s.cfg.HPKE == nil {
 		return nil, "", fmt.Errorf("coordinator: no HPKE key to open sealed updates")
 	}
-	// b was fetched for this fold alone: open it in its own buffer.
 	return round.OpenSealedInPlace(&s.signed.Job, sub, b, RecipientName, s.cfg.HPKE)
 }
 
@@ -807,6 +905,10 @@ func (s *Server) serve(st network.Stream, sender string, req *round.Request) rou
 		}
 		if reply.Reason != "" {
 			return round.Response{Status: round.RespRejected, Reason: reply.Reason}
+		}
+		if s.early != nil && s.m.Phase() == round.PhaseCollecting {
+			limit, _ := round.UpdateLimit(&s.signed.Job, &req.Sub.Sub)
+			s.early.add(s.m.Round(), req.Sub, limit)
 		}
 		return round.Response{Status: round.RespOK, Round: req.Sub.Sub.Round}
 	case round.OpSecAgg:

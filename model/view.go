@@ -119,6 +119,14 @@ func DecodeDeltaView(b []byte, global *Params, dst []float32) ([]float32, bool, 
 // ok is false, and nothing is allocated, when p's float tensors are not
 // all F32 and consecutive, or the machine cannot alias them.
 func NewSafetensorsF32(p *Params, meta map[string]string) (file []byte, flat []float32, ok bool, err error) {
+	return NewSafetensorsF32Into(nil, p, meta)
+}
+
+// NewSafetensorsF32Into is NewSafetensorsF32 writing the file into buf's
+// memory when its capacity suffices (else into new memory): every byte but
+// the float values is written, and those are left as buf held them, so the
+// caller must set every one.
+func NewSafetensorsF32Into(buf []byte, p *Params, meta map[string]string) (file []byte, flat []float32, ok bool, err error) {
 	if err := p.Validate(); err != nil {
 		return nil, nil, false, err
 	}
@@ -147,7 +155,11 @@ func NewSafetensorsF32(p *Params, meta map[string]string) (file []byte, flat []f
 	if !ok || !littleEndian {
 		return nil, nil, false, nil
 	}
-	file = make([]byte, 8+len(header)+size)
+	if n := 8 + len(header) + size; cap(buf) >= n {
+		file = buf[:n]
+	} else {
+		file = make([]byte, n)
+	}
 	binary.LittleEndian.PutUint64(file, uint64(len(header)))
 	data := file[8+copy(file[8:], header):]
 	if flat, ok = f32View(data[begin:end]); !ok {

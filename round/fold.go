@@ -30,6 +30,16 @@ type FoldInput struct {
 	NoiseSeed ledger.Hash
 	Subs      []ledger.SignedSubmission // accepted at receipt, ascending by participant
 	SecAgg    *SecAggTask               // secagg rounds (FoldTask.SecAgg)
+	// Checked, when set, reports whether the opener has already checked
+	// the plaintext it returned for s against s.Sub.UpdateHash (the
+	// coordinator checks the updates it fetches as they arrive); the fold
+	// then does not hash it again. Auditors leave it nil.
+	Checked func(s *ledger.SignedSubmission) bool
+	// OutputBuffer, when set, returns memory the fold may write the output
+	// model into once it has folded every update (the coordinator's last
+	// update buffer, its own to give then): the output then takes no new
+	// memory. nil, or too small: the fold allocates.
+	OutputBuffer func() []byte
 }
 
 // FoldOutput is a round's result.
@@ -115,7 +125,7 @@ func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
 		s := &in.Subs[i]
 		rec := &out.Records[i]
 		rec.Signed = *s
-		reason, err := foldOne(ctx, s, open, val, global, agg, &delta)
+		reason, err := foldOne(ctx, s, open, in.Checked, val, global, agg, &delta)
 		if err != nil {
 			return nil, err
 		}
@@ -137,7 +147,11 @@ func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
 	// values are one F32 run (model.NewSafetensorsF32), else into a flat
 	// copy that sets a private copy of the global model.
 	meta := ModelMeta(job, in.Round)
-	if len(in.Global) >= collectBeforeOutput {
+	var outBuf []byte
+	if in.OutputBuffer != nil {
+		outBuf = in.OutputBuffer()
+	}
+	if len(in.Global) >= collectBeforeOutput && outBuf == nil {
 		// The updates are folded and the buffers that held them are
 		// garbage: collect them now, so that the output reuses their
 		// pages instead of new ones (memory: the accumulator, the input
@@ -149,7 +163,7 @@ func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
 	var flat []float32
 	direct := false
 	if gflat != nil {
-		if file, flat, direct, err = model.NewSafetensorsF32(global, meta); err != nil {
+		if file, flat, direct, err = model.NewSafetensorsF32Into(outBuf, global, meta); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrFold, err)
 		}
 	}
@@ -194,7 +208,7 @@ func Fold(ctx context.Context, in FoldInput, open Opener) (*FoldOutput, error) {
 // before it allocates the output model.
 const collectBeforeOutput = 64 << 20
 
-func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val aggregate.Validator, global *model.Params, agg aggregate.Aggregator, buf *[]float32) (ledger.Reason, error) {
+func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, checked func(*ledger.SignedSubmission) bool, val aggregate.Validator, global *model.Params, agg aggregate.Aggregator, buf *[]float32) (ledger.Reason, error) {
 	pt, reason, err := open(ctx, s)
 	if err != nil || reason != "" {
 		return reason, err
@@ -203,9 +217,12 @@ func foldOne(ctx context.Context, s *ledger.SignedSubmission, open Opener, val a
 	// computed on another core while its values are decoded and checked:
 	// neither writes pt, and the verdict is the one of doing them in turn
 	// (a wrong hash rejects the update whatever the values are).
-	hashed := hashPlaintext(pt)
+	var hashed <-chan ledger.Hash
+	if checked == nil || !checked(s) {
+		hashed = hashPlaintext(pt)
+	}
 	delta, reason := checkOne(pt, val, global, buf)
-	if <-hashed != s.Sub.UpdateHash {
+	if hashed != nil && <-hashed != s.Sub.UpdateHash {
 		return ledger.ReasonHash, nil
 	}
 	if reason != "" {

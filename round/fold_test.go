@@ -237,12 +237,24 @@ func TestFoldViewsMatchCopies(t *testing.T) {
 			}
 			return b, "", nil // the files themselves: the fold must not write them
 		}
-		out, err := Fold(context.Background(), FoldInput{Job: job, Round: 1, Global: in, Subs: subs, NoiseSeed: ledger.Hash{7}}, open)
+		fin := FoldInput{Job: job, Round: 1, Global: in, Subs: subs, NoiseSeed: ledger.Hash{7}}
+		var dirty []byte
+		if !misaligned {
+			// An output buffer full of garbage: the fold must write over
+			// every byte of the output it puts there (the copies' fold
+			// below writes a new file, and the two must be equal).
+			dirty = bytes.Repeat([]byte{0xff}, 4096)
+			fin.OutputBuffer = func() []byte { return dirty[:0] }
+		}
+		out, err := Fold(context.Background(), fin, open)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(in, before) {
 			t.Fatal("the fold changed its input model")
+		}
+		if dirty != nil && out.Status == ledger.StatusOK && &out.Model[0] != &dirty[0] {
+			t.Fatal("the fold did not write its output into the buffer it was given")
 		}
 		return out
 	}
@@ -407,5 +419,44 @@ func TestFoldHashVerdictFirst(t *testing.T) {
 	}
 	if out.Status != ledger.StatusOK || out.Valid != 2 {
 		t.Fatalf("status %s, %d valid, want ok and 2", out.Status, out.Valid)
+	}
+}
+
+// TestFoldChecked: the fold does not hash a plaintext the opener vouches
+// for (FoldInput.Checked), so an opener must vouch only for what it
+// checked: here it vouches for an update with a wrong hash, which is then
+// accepted, and the same update is rejected when it does not.
+func TestFoldChecked(t *testing.T) {
+	g := &model.Params{Tensors: []model.Tensor{{Name: "w", Shape: []int{300000}, Data: make([]float32, 300000)}}}
+	global, err := model.MarshalSafetensors(g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := g.Clone()
+	u.Tensors[0].Data[7] = 1
+	file, err := model.MarshalSafetensors(u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := ledger.Sum(file)
+	bad[3] ^= 1
+	subs := []ledger.SignedSubmission{{Sub: ledger.Submission{Participant: "a", NumExamples: 1, UpdateHash: bad}}}
+	open := func(context.Context, *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+		return bytes.Clone(file), "", nil
+	}
+	job := &ledger.JobSpec{Arch: model.ArchFile, Aggregation: aggregate.Spec{Rule: "fedavg"}.Canonical(), Quorum: 1}
+	for _, vouch := range []bool{false, true} {
+		out, err := Fold(context.Background(), FoldInput{Job: job, Round: 1, Global: global, Subs: subs,
+			Checked: func(*ledger.SignedSubmission) bool { return vouch }}, open)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ledger.ReasonHash
+		if vouch {
+			want = ""
+		}
+		if got := out.Records[0].Reason; got != want {
+			t.Fatalf("opener vouches %v: reason %q, want %q", vouch, got, want)
+		}
 	}
 }

@@ -35,15 +35,16 @@ import (
 // one libp2p stream in the same run.
 type roundBench struct {
 	Config struct {
-		Params      int    `json:"params"`
-		Tensors     int    `json:"tensors"`
-		Cohort      int    `json:"cohort"`
-		Nodes       int    `json:"nodes"`
-		Privacy     string `json:"privacy"`
-		Concurrency int    `json:"participant_concurrency"`
-		Quick       bool   `json:"quick"`
-		GOMAXPROCS  int    `json:"gomaxprocs"`
-		Go          string `json:"go"`
+		Params        int    `json:"params"`
+		Tensors       int    `json:"tensors"`
+		Cohort        int    `json:"cohort"`
+		Nodes         int    `json:"nodes"`
+		Privacy       string `json:"privacy"`
+		Concurrency   int    `json:"participant_concurrency"`
+		EarlyFetchMiB uint64 `json:"coordinator_early_fetch_mib"`
+		Quick         bool   `json:"quick"`
+		GOMAXPROCS    int    `json:"gomaxprocs"`
+		Go            string `json:"go"`
 	} `json:"config"`
 	// The commitment of round 1 as the coordinator printed it.
 	Status   string `json:"status"`
@@ -59,6 +60,9 @@ type roundBench struct {
 	CollectingSeconds float64 `json:"collecting_seconds"`
 	FoldingSeconds    float64 `json:"folding_seconds"`
 	CommittingSeconds float64 `json:"committing_seconds"`
+	// Updates the coordinator fetched as they arrived (floe coordinator
+	// --early-fetch-mib), by result (floe_early_fetch_total).
+	EarlyFetch map[string]float64 `json:"coordinator_early_fetch"`
 	// CPU (user + system) over the round, from the participants' first
 	// registration to the commit line: the coordinator process's
 	// (process_cpu_seconds_total), and this process's (participants and
@@ -104,6 +108,7 @@ func benchRound(args []string) (any, error) {
 	quick := fs.Bool("quick", false, "a small round: 1M parameters and a cohort of 4, unless given")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (participants and storage nodes) over the round here")
 	coordProfile := fs.String("coordinator-cpuprofile", "", "write a CPU profile of the coordinator process's whole run here")
+	earlyMiB := fs.Uint64("early-fetch-mib", defaultEarlyFetchMiB, "the coordinator's --early-fetch-mib (0: its fold fetches every update)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -153,7 +158,12 @@ func benchRound(args []string) (any, error) {
 	delta := make([]float32, *params)
 	gen.fill(delta)
 
-	if err := runBenchRound(out, dir, delta, *deadline, *cpuProfile, *coordProfile); err != nil {
+	coordArgs := []string{"--early-fetch-mib", strconv.FormatUint(*earlyMiB, 10)}
+	if *coordProfile != "" {
+		coordArgs = append(coordArgs, "--cpuprofile", *coordProfile)
+	}
+	c.EarlyFetchMiB = *earlyMiB
+	if err := runBenchRound(out, dir, delta, *deadline, *cpuProfile, coordArgs); err != nil {
 		return nil, err
 	}
 	runtime.GC()
@@ -183,6 +193,7 @@ func benchRound(args []string) (any, error) {
 
 	r := out.Ratios
 	r["round_seconds_over_stream_seconds"] = out.RoundSeconds / out.StreamSeconds
+	r["close_to_commit_seconds_over_stream_seconds"] = (out.FoldingSeconds + out.CommittingSeconds) / out.StreamSeconds
 	r["folding_seconds_over_stream_seconds"] = out.FoldingSeconds / out.StreamSeconds
 	r["coordinator_peak_rss_over_model_bytes"] = out.CoordinatorPeakRSSMiB * (1 << 20) / float64(out.ModelBytes)
 	r["coordinator_peak_rss_above_idle_over_model_bytes"] = (out.CoordinatorPeakRSSMiB - out.CoordinatorRSSIdleMiB) * (1 << 20) / float64(out.ModelBytes)
@@ -206,7 +217,8 @@ func benchRound(args []string) (any, error) {
 		"participants run in this process on their own libp2p hosts. Participants do not train: their trainer returns the global " +
 		"model plus one fixed pseudo-random delta; at most participant_concurrency of them hold a model or an update at once (from " +
 		"fetching the model until their put returns). round_seconds: round open to commit (the coordinator's collecting + folding + " +
-		"committing phases); coordinator_round_peak_rss_mib: its VmHWM over the round (reset at round start through " +
+		"committing phases), of which close to commit (folding + committing) is the coordinator's own part: the round closes on the last submission, " +
+		"and with participants on machines of their own the rest is their training and upload; coordinator_round_peak_rss_mib: its VmHWM over the round (reset at round start through " +
 		"/proc/PID/clear_refs when coordinator_peak_reset_at_round_start, else its whole life); stream_seconds: the cohort's " +
 		"update bytes sent one update at a time over a libp2p stream (TCP, TLS 1.3 as floe's hosts prefer it, yamux) between two new hosts of this process, " +
 		"summed; CPU is user + system time, the coordinator's over the round from its process_cpu_seconds_total"
@@ -236,7 +248,7 @@ func writeBenchModel(path string, n, k int, gen *updateGen) (int, error) {
 // runBenchRound starts the storage nodes, the coordinator process and the
 // participants, waits for round 1's commitment and fills out's round
 // figures.
-func runBenchRound(out *roundBench, dir string, delta []float32, deadline time.Duration, cpuProfile, coordProfile string) error {
+func runBenchRound(out *roundBench, dir string, delta []float32, deadline time.Duration, cpuProfile string, coordArgs []string) error {
 	cfg := &out.Config
 	cl, stopNodes, err := benchCommittee(cfg.Nodes)
 	if err != nil {
@@ -253,7 +265,7 @@ func runBenchRound(out *roundBench, dir string, delta []float32, deadline time.D
 	if err := os.WriteFile(filepath.Join(dir, "job.yaml"), []byte(jobFile), 0o644); err != nil {
 		return err
 	}
-	co, err := startBenchCoordinator(dir, deadline+10*time.Minute, coordProfile)
+	co, err := startBenchCoordinator(dir, deadline+10*time.Minute, coordArgs)
 	if err != nil {
 		return err
 	}
@@ -372,6 +384,11 @@ func runBenchRound(out *roundBench, dir string, delta []float32, deadline time.D
 		return m1[k] - m0[k]
 	}
 	out.CollectingSeconds, out.FoldingSeconds, out.CommittingSeconds = phase("collecting"), phase("folding"), phase("committing")
+	out.EarlyFetch = map[string]float64{}
+	for _, r := range []string{"spilled", "used", "failed", "skipped", "corrupt"} {
+		k := `floe_early_fetch_total{result="` + r + `"}`
+		out.EarlyFetch[r] = m1[k] - m0[k]
+	}
 	out.RoundSeconds = out.CollectingSeconds + out.FoldingSeconds + out.CommittingSeconds
 
 	// "round 1 ok head ID accepted A/C ..."
@@ -514,7 +531,7 @@ type benchCoordinator struct {
 // job and committee, listening on loopback TCP with its metrics served on
 // a loopback port, and waits up to startTimeout for it to listen (it first
 // stores the job's initial model).
-func startBenchCoordinator(dir string, startTimeout time.Duration, cpuProfile string) (*benchCoordinator, error) {
+func startBenchCoordinator(dir string, startTimeout time.Duration, extraArgs []string) (*benchCoordinator, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -529,9 +546,7 @@ func startBenchCoordinator(dir string, startTimeout time.Duration, cpuProfile st
 	co.cmd = exec.Command(self, "coordinator", "--key", filepath.Join(dir, "coordinator.key"), "--data", filepath.Join(dir, "coordinator"),
 		"--committee", filepath.Join(dir, "committee"), "--job", filepath.Join(dir, "job.yaml"),
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--addr-file", addrFile, "--metrics-addr", "127.0.0.1:0")
-	if cpuProfile != "" {
-		co.cmd.Args = append(co.cmd.Args, "--cpuprofile", cpuProfile)
-	}
+	co.cmd.Args = append(co.cmd.Args, extraArgs...)
 	co.cmd.Stderr = logf
 	stdout, err := co.cmd.StdoutPipe()
 	if err != nil {

@@ -28,6 +28,10 @@ import (
 // quarter above what it holds (floe bench round, README).
 const coordinatorGCPercent = 25
 
+// defaultEarlyFetchMiB is floe coordinator's --early-fetch-mib: a cohort of
+// 20 updates of 100M float32 parameters.
+const defaultEarlyFetchMiB = 8 << 10
+
 func runCoordinator(args []string) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(coordinatorGCPercent)
@@ -51,6 +55,7 @@ func runCoordinator(args []string) error {
 	eval.register(fs, "eval-")
 	metricsAddr := metricsFlag(fs)
 	prefetchMiB := fs.Uint64("prefetch-mib", prefetch.Budget>>20, "MiB of updates a fold may fetch and open ahead of the one it folds (overlap for memory: updates larger than this are fetched one at a time)")
+	earlyMiB := fs.Uint64("early-fetch-mib", defaultEarlyFetchMiB, "MiB of a round's updates (as stored: sealed stays sealed) the coordinator fetches as they arrive into --data/early, for the fold to read from disk; 0: the fold fetches them all")
 	evalCmd := fs.String("eval", "", "evaluator program (a command line, quoted as in a shell) that evaluates each new model over the resident-trainer protocol, for any model; on the --eval-dataset set when given")
 	verbose := fs.Bool("v", false, "debug logging")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the coordinator's whole run to this file (written when it exits)")
@@ -118,7 +123,7 @@ func runCoordinator(args []string) error {
 	created := false // a new job was made from the job file (not resumed from --data)
 	srv, err := coordinator.Open(ctx, coordinator.Config{
 		Host: h, Key: key, HPKE: hkey, Store: storeOn(ep, ws), DataDir: *dataDir, HeadFile: *headFile, Eval: heldOut, Logger: log,
-		Metrics: reg, Evaluator: evaluator, PrefetchBytes: max(*prefetchMiB, 1) << 20,
+		Metrics: reg, Evaluator: evaluator, PrefetchBytes: max(*prefetchMiB, 1) << 20, EarlyFetchBytes: *earlyMiB << 20,
 		OnCommit: func(c *ledger.SignedCommitment, head ledger.BlobID) {
 			fmt.Println(commitLine(&c.C, head))
 		},

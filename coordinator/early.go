@@ -30,16 +30,16 @@ const (
 )
 
 // earlyFetch fetches, opens and checks (against its update hash) the update
-// of every submission the collecting round accepts, as it arrives, one at a
-// time, and keeps the plaintext in a file of the data directory. The fold
+// of every submission the collecting round accepts, as it arrives
+// (earlyWorkers at a time), and keeps the plaintext in a file of the data directory. The fold
 // then reads each from local disk instead of fetching, verifying, opening
 // and hashing it on the round's critical path: the round's close-to-commit
 // time is then the fold's own arithmetic. It is a cache and nothing more:
 // an update it does not hold (fetch or check failed, over the budget, the
 // round closed first, its file damaged) is fetched by the fold as before,
 // every verdict is the fold's, and the files are removed once the round is
-// folded (and at startup). Memory: one update buffer, handed to the fold
-// when the round closes.
+// folded (and at startup). Memory: an update buffer per worker while the
+// round collects; one is handed to the fold when the round closes.
 //
 // The files hold what the coordinator alone may read (sealed updates
 // opened with its key, which lives in the same directory), 0600, for the
@@ -57,11 +57,15 @@ type earlyFetch struct {
 	entries map[string]*earlyEntry
 	queue   []*earlyEntry
 	used    uint64
-	busy    bool // the worker is fetching
-	idle    *sync.Cond
-	spare   []byte // the worker's buffer between fetches
-	wake    chan struct{}
+	busy    int        // workers fetching
+	cv      *sync.Cond // signalled on every change of the above
+	spares  [][]byte   // the workers' buffers between fetches
 }
+
+// earlyWorkers is how many updates are fetched at once: two, so that one
+// update's disk write or wait for a slow node does not hold up the next,
+// and a coordinator that shares its cores keeps up with arrivals.
+const earlyWorkers = 2
 
 // earlyEntry is one submission's early fetch.
 type earlyEntry struct {
@@ -83,8 +87,8 @@ func newEarlyFetch(dataDir string, budget uint64, prepare func(context.Context, 
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	e := &earlyFetch{dir: dir, budget: budget, prepare: prepare, log: log, count: count,
-		entries: map[string]*earlyEntry{}, wake: make(chan struct{}, 1)}
-	e.idle = sync.NewCond(&e.mu)
+		entries: map[string]*earlyEntry{}}
+	e.cv = sync.NewCond(&e.mu)
 	return e, nil
 }
 
@@ -120,10 +124,7 @@ func (e *earlyFetch) add(r uint64, s *ledger.SignedSubmission, limit uint64) {
 	en := &earlyEntry{sub: *s}
 	e.entries[key] = en
 	e.queue = append(e.queue, en)
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
+	e.cv.Broadcast()
 }
 
 // resetLocked forgets every entry and file and opens round r.
@@ -136,39 +137,57 @@ func (e *earlyFetch) resetLocked(r uint64) {
 	e.round, e.open, e.entries, e.queue, e.used = r, true, map[string]*earlyEntry{}, nil, 0
 }
 
-// run fetches queued submissions until ctx ends.
+// run fetches queued submissions on earlyWorkers goroutines until ctx
+// ends, and returns when they have.
 func (e *earlyFetch) run(ctx context.Context) {
 	if e == nil {
 		return
 	}
-	for {
+	stop := context.AfterFunc(ctx, func() {
 		e.mu.Lock()
-		var en *earlyEntry
-		if e.open && len(e.queue) > 0 {
-			en, e.queue = e.queue[0], e.queue[1:]
-			e.busy = true
-		}
-		buf := e.spare
-		e.spare = nil
+		e.cv.Broadcast()
 		e.mu.Unlock()
-		if en == nil {
-			e.mu.Lock()
-			e.spare = buf
-			e.mu.Unlock()
-			select {
-			case <-ctx.Done():
-				return
-			case <-e.wake:
-			}
-			continue
+	})
+	defer stop()
+	var wg sync.WaitGroup
+	for range earlyWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.work(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+// work is one worker: it takes the next queued submission of the open
+// round, fetches it and records the result, until ctx ends.
+func (e *earlyFetch) work(ctx context.Context) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for {
+		for ctx.Err() == nil && (!e.open || len(e.queue) == 0) {
+			e.cv.Wait()
 		}
+		if ctx.Err() != nil {
+			return
+		}
+		en := e.queue[0]
+		e.queue = e.queue[1:]
+		e.busy++
+		var buf []byte
+		if n := len(e.spares); n > 0 {
+			buf, e.spares = e.spares[n-1], e.spares[:n-1]
+		}
+		e.mu.Unlock()
 		path, size, crc, b, err := e.fetchOne(ctx, en, buf)
 		e.mu.Lock()
-		e.busy = false
+		e.busy--
 		if b != nil {
-			e.spare = b[:0]
-		} else {
-			e.spare = buf
+			buf = b[:0]
+		}
+		if buf != nil {
+			e.spares = append(e.spares, buf)
 		}
 		if err != nil {
 			e.count(earlyFailed)
@@ -179,8 +198,7 @@ func (e *earlyFetch) run(ctx context.Context) {
 			en.path, en.size, en.crc = path, size, crc
 			e.count(earlySpilled)
 		}
-		e.idle.Broadcast()
-		e.mu.Unlock()
+		e.cv.Broadcast()
 	}
 }
 
@@ -215,8 +233,9 @@ func (e *earlyFetch) fetchOne(ctx context.Context, en *earlyEntry, buf []byte) (
 }
 
 // close closes round r to new early fetches (the fold starts): queued ones
-// are dropped, and close waits for the one being fetched. It returns the
-// worker's buffer, which is the caller's from then on.
+// are dropped, and close waits for those being fetched. It returns one of
+// the workers' buffers, which is the caller's from then on; it drops the
+// others, so that the memory of all but one is free for the fold.
 func (e *earlyFetch) close(r uint64) []byte {
 	if e == nil {
 		return nil
@@ -232,11 +251,14 @@ func (e *earlyFetch) close(r uint64) []byte {
 		e.count(earlySkipped)
 	}
 	e.queue = nil
-	for e.busy {
-		e.idle.Wait()
+	for e.busy > 0 {
+		e.cv.Wait()
 	}
-	spare := e.spare
-	e.spare = nil
+	var spare []byte
+	if len(e.spares) > 0 {
+		spare = e.spares[0]
+	}
+	e.spares = nil
 	return spare
 }
 

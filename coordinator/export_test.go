@@ -11,17 +11,17 @@ func WaitEarlyDone(ctx context.Context, s *Server) error {
 	e := s.early
 	stop := context.AfterFunc(ctx, func() {
 		e.mu.Lock()
-		e.idle.Broadcast()
+		e.cv.Broadcast()
 		e.mu.Unlock()
 	})
 	defer stop()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for len(e.queue) > 0 || e.busy {
+	for len(e.queue) > 0 || e.busy > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		e.idle.Wait()
+		e.cv.Wait()
 	}
 	return nil
 }

@@ -490,6 +490,10 @@ func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 	if err != nil {
 		return err
 	}
+	// The early fetch stops; its buffer is the fold's first, and the
+	// memory of its other buffers is returned below.
+	spare := s.early.close(t.Round)
+	defer s.early.finish(t.Round)
 	if len(global) >= freeBeforeFold {
 		// The fold needs about four times the model, in buffers of the
 		// model's size that memory freed in small pieces (the last
@@ -501,8 +505,6 @@ func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 	// opened and checked, and fetches the others; the early fetcher's
 	// buffer is the fold's first (each update is fetched for the fold
 	// alone: its buffers recycle).
-	spare := s.early.close(t.Round)
-	defer s.early.finish(t.Round)
 	var (
 		mu      sync.Mutex // guards spare, checked and last
 		checked = map[*ledger.SignedSubmission]bool{}

@@ -44,12 +44,13 @@ func (c *Client) PutFrom(ctx context.Context, r io.ReaderAt, size int64, opts ..
 	if err != nil {
 		return blob.ID{}, nil, err
 	}
-	f := newStripeFeed(se, c.cfg.hedgeDelay)
+	later := c.quorumFirst(pc, se.SliverSize)
+	f := newStripeFeed(se, c.cfg.hedgeDelay, later)
 	send := func(ctx context.Context, i int) (blob.Ack, error) {
 		defer f.leave(i)
 		return c.storeSliverFrom(ctx, x, i, pc.lifetimeMs, func(w io.Writer) error { return f.send(w, i) })
 	}
-	return c.put(ctx, pc, x, start, int(size), send, f.close)
+	return c.put(ctx, pc, x, start, int(size), later, send, f.close)
 }
 
 // stripeFeed is PutFrom's second pass: one goroutine encodes stripe after
@@ -74,7 +75,9 @@ type stripeFeed struct {
 	done    chan struct{} // closed when the encoder returned
 }
 
-func newStripeFeed(se *blob.StripeEncoder, lag time.Duration) *stripeFeed {
+// Members marked in later are detached from the start: their writers,
+// started after the others (quorumFirst), encode their own stripes.
+func newStripeFeed(se *blob.StripeEncoder, lag time.Duration, later []bool) *stripeFeed {
 	n, w := int(se.Encoding.N), se.Width
 	f := &stripeFeed{se: se, n: n, lag: lag, bufs: blob.GetStripeBuf((feedDepth + 1) * n * w),
 		free: make([]chan []byte, n), queue: make([]chan []byte, n), gone: make([]chan struct{}, n),
@@ -89,18 +92,23 @@ func newStripeFeed(se *blob.StripeEncoder, lag time.Duration) *stripeFeed {
 			f.free[i] <- pieces[i*feedDepth+d]
 		}
 	}
-	go f.run(pieces[n*feedDepth:])
+	attached := make([]bool, n)
+	for i := range n {
+		attached[i] = later == nil || !later[i]
+		if !attached[i] {
+			f.from[i] = 0
+			close(f.queue[i])
+		}
+	}
+	go f.run(pieces[n*feedDepth:], attached)
 	return f
 }
 
 // run encodes every stripe and queues member i's piece to its writer while
-// it is attached. scratch holds the pieces of detached members.
-func (f *stripeFeed) run(scratch [][]byte) {
+// it is attached (attached: at the start). scratch holds the pieces of
+// detached members.
+func (f *stripeFeed) run(scratch [][]byte, attached []bool) {
 	defer close(f.done)
-	attached := make([]bool, f.n)
-	for i := range attached {
-		attached[i] = true
-	}
 	defer func() {
 		for i, a := range attached {
 			if a {

@@ -20,7 +20,10 @@
 //  2. Writers: NewClient(h, committee).Put(ctx, data) sends sliver i to
 //     member i in parallel with per-node deadlines and returns the ID and a
 //     Certificate once n - f distinct members acked (WithWaitAll: once all
-//     answered). Acks are sorted by index. The certificate is then pushed to
+//     answered). For slivers of QuorumFirstMin bytes or more (without
+//     WithWaitAll) the last f members' writes start only as others return,
+//     so the n - f the put returns on do not share the client's bandwidth
+//     with them; they finish in the background. Acks are sorted by index. The certificate is then pushed to
 //     every member, so that nodes can list it for repair. PutFrom(ctx, r,
 //     size) does the same for bytes read from an io.ReaderAt (a file)
 //     without holding them, and gives the same ID.

@@ -62,10 +62,14 @@ type earlyFetch struct {
 	spares  [][]byte   // the workers' buffers between fetches
 }
 
-// earlyWorkers is how many updates are fetched at once: two, so that one
-// update's disk write or wait for a slow node does not hold up the next,
-// and a coordinator that shares its cores keeps up with arrivals.
-const earlyWorkers = 2
+// earlyWorkers is how many updates are fetched at once: one update's disk
+// write or wait for a slow node does not hold up the next, and a
+// coordinator that shares its cores keeps up with arrivals. Three keep the
+// memory of a collecting round (the model and three update buffers) within
+// the fold's four models: on floe bench round (25M parameters, 20
+// participants sharing the coordinator's 2 cores) two left up to 5 of the
+// 20 updates queued when the round closed, three none in three runs.
+const earlyWorkers = 3
 
 // earlyEntry is one submission's early fetch.
 type earlyEntry struct {

@@ -311,6 +311,18 @@ func newCoder(e Encoding) (reedsolomon.Encoder, error) {
 // encode splits data into k zero-padded data shards, computes n-k parity
 // shards and commits to all n.
 func encode(data []byte, n int) (*encoded, error) {
+	x, err := encodeData(data, n)
+	if err != nil {
+		return nil, err
+	}
+	c := commit(x.enc, x.length, x.slivers)
+	c.buf = x.buf
+	return c, nil
+}
+
+// encodeData is encode without the commitment: x's slivers (in a recycled
+// buffer), encoding and length are set.
+func encodeData(data []byte, n int) (*encoded, error) {
 	e, err := EncodingFor(n)
 	if err != nil {
 		return nil, err
@@ -330,9 +342,7 @@ func encode(data []byte, n int) (*encoded, error) {
 	if err := rs.Encode(slivers); err != nil {
 		return nil, fmt.Errorf("blob: encode: %w", err)
 	}
-	x := commit(e, uint64(len(data)), slivers)
-	x.buf = buf
-	return x, nil
+	return &encoded{enc: e, length: uint64(len(data)), slivers: slivers, buf: buf}, nil
 }
 
 // release hands x's sliver buffer back for reuse by a later encode. The
@@ -634,6 +644,17 @@ func (c *StripeCheck) Finish(complete bool) []Hash {
 	return c.leaves
 }
 
+// WriteParallel writes pieces[i] to hs[i] for every i, on up to
+// GOMAXPROCS goroutines (each hasher gets one writer): a stripe of every
+// sliver, hashed as it is encoded.
+func WriteParallel(hs []LeafHasher, pieces [][]byte) {
+	idx := make([]int, len(hs))
+	for i := range idx {
+		idx[i] = i
+	}
+	writeParallel(hs, pieces, idx)
+}
+
 // writeParallel writes pieces[i] to hs[i] for each i in idx, using up to
 // GOMAXPROCS goroutines (each hasher gets one writer).
 func writeParallel(hs []LeafHasher, pieces [][]byte, idx []int) {
@@ -711,6 +732,26 @@ func EncodePooled(data []byte, n int) (*Slivers, error) {
 		return nil, err
 	}
 	return x.export(), nil
+}
+
+// EncodeUncommitted is EncodePooled without the commitment: Data holds the
+// n slivers (Release recycles them), and Leaves, Root, Proofs and ID are
+// unset until SetLeaves, for a writer that hashes the slivers while it
+// sends them.
+func EncodeUncommitted(data []byte, n int) (*Slivers, error) {
+	x, err := encodeData(data, n)
+	if err != nil {
+		return nil, err
+	}
+	return x.export(), nil
+}
+
+// SetLeaves sets the commitment of slivers whose leaf hashes are leaves, in
+// sliver order: Leaves, Root, Proofs and ID, as Encode computes them.
+func (s *Slivers) SetLeaves(leaves []Hash) {
+	s.Leaves = leaves
+	s.Root, s.Proofs = MerkleProofs(leaves)
+	s.ID = IDFor(s.Encoding, s.Length, s.Root)
 }
 
 // Release hands the slivers of an EncodePooled result back for reuse by a

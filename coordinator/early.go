@@ -237,10 +237,9 @@ func (e *earlyFetch) fetchOne(ctx context.Context, en *earlyEntry, buf []byte) (
 }
 
 // close closes round r to new early fetches (the fold starts): queued ones
-// are dropped, and close waits for those being fetched. It returns one of
-// the workers' buffers, which is the caller's from then on; it drops the
-// others, so that the memory of all but one is free for the fold.
-func (e *earlyFetch) close(r uint64) []byte {
+// are dropped, and close waits for those being fetched. It returns the
+// workers' buffers, which are the caller's from then on.
+func (e *earlyFetch) close(r uint64) [][]byte {
 	if e == nil {
 		return nil
 	}
@@ -258,12 +257,9 @@ func (e *earlyFetch) close(r uint64) []byte {
 	for e.busy > 0 {
 		e.cv.Wait()
 	}
-	var spare []byte
-	if len(e.spares) > 0 {
-		spare = e.spares[0]
-	}
+	spares := e.spares
 	e.spares = nil
-	return spare
+	return spares
 }
 
 // take returns submission s's plaintext, checked against its update hash

@@ -464,12 +464,32 @@ func NoiseSeed(key crypto.PrivKey, job ledger.Hash, round uint64) (ledger.Hash, 
 // every input is in the journal.
 func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 	log := s.cfg.Logger
+	// The early fetch stops first: its buffers hold the input model when
+	// it must be fetched, and the fold's first update; the memory of any
+	// others is returned below.
+	spares := s.early.close(t.Round)
+	defer s.early.finish(t.Round)
+	take := func() []byte {
+		if len(spares) == 0 {
+			return nil
+		}
+		b := spares[0]
+		spares = spares[1:]
+		return b
+	}
 	s.mu.Lock()
 	global := s.model
 	s.mu.Unlock()
 	if global == nil || ledger.Sum(global) != t.ModelHash {
 		var err error
-		global, err = retry(ctx, log, "fetch model", func() ([]byte, error) { return s.cfg.Store.Get(ctx, t.Model) })
+		buf := take()
+		global, err = retry(ctx, log, "fetch model", func() ([]byte, error) {
+			gctx := ctx
+			if buf != nil {
+				gctx = blob.WithBuffer(ctx, buf) // each attempt reads into it
+			}
+			return s.cfg.Store.Get(gctx, t.Model)
+		})
 		if err != nil {
 			return err
 		}
@@ -490,10 +510,8 @@ func (s *Server) runFold(ctx context.Context, t *round.FoldTask) error {
 	if err != nil {
 		return err
 	}
-	// The early fetch stops; its buffer is the fold's first, and the
-	// memory of its other buffers is returned below.
-	spare := s.early.close(t.Round)
-	defer s.early.finish(t.Round)
+	spare := take()
+	spares = nil
 	if len(global) >= freeBeforeFold {
 		// The fold needs about four times the model, in buffers of the
 		// model's size that memory freed in small pieces (the last

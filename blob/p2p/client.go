@@ -232,12 +232,44 @@ func (c *Client) Put(ctx context.Context, data []byte, opts ...PutOption) (blob.
 		return blob.ID{}, nil, err
 	}
 	start := time.Now()
-	x, err := blob.EncodePooled(data, c.com.N())
+	// The slivers are hashed while they are sent (opStoreTrailed): each
+	// writer hashes its own, those held back by quorumFirst are hashed at
+	// once beside the first writes, and the commitment follows the bytes.
+	x, err := blob.EncodeUncommitted(data, c.com.N())
 	if err != nil {
 		return blob.ID{}, nil, err
 	}
-	send := func(ctx context.Context, i int) (blob.Ack, error) { return c.storeSliver(ctx, x, i, pc.lifetimeMs) }
-	return c.put(ctx, pc, x, start, len(data), c.quorumFirst(pc, len(x.Data[0])), send, x.Release)
+	b := newLeafBarrier(x)
+	later := c.quorumFirst(pc, len(x.Data[0]))
+	for i, l := range later {
+		if l {
+			b.hashLater(i, x.Data[i])
+		}
+	}
+	send := func(ctx context.Context, i int) (blob.Ack, error) {
+		hash := later == nil || !later[i]
+		ack, err := c.storeSliverTrailed(ctx, b, i, pc.lifetimeMs, hash, func(w io.Writer) error { return writeChunked(w, x.Data[i]) })
+		if err != nil && hash && !b.has(i) {
+			b.set(i, leafOf(x.Data[i])) // the other writers need every leaf
+		}
+		return ack, err
+	}
+	release := func() {
+		b.hashers.Wait()
+		x.Release()
+	}
+	return c.put(ctx, pc, x, start, len(data), later, send, release)
+}
+
+// writeChunked writes p to w in pieces of copyBuf bytes, so that a writer
+// that hashes what it writes does so while the piece is in cache.
+func writeChunked(w io.Writer, p []byte) error {
+	for off := 0; off < len(p); off += copyBuf {
+		if _, err := w.Write(p[off:min(off+copyBuf, len(p))]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // QuorumFirstMin is the sliver size from which a put (without WithWaitAll)
@@ -373,62 +405,6 @@ func (c *Client) openStream(ctx context.Context, i int) (network.Stream, func() 
 		_ = s.SetDeadline(dl)
 	}
 	return s, transport.ResetOnDone(ctx, s), nil
-}
-
-func (c *Client) storeSliver(ctx context.Context, x *blob.Slivers, i int, lifetimeMs uint64) (blob.Ack, error) {
-	return c.storeSliverFrom(ctx, x, i, lifetimeMs, func(w io.Writer) error {
-		_, err := w.Write(x.Data[i])
-		return err
-	})
-}
-
-// storeSliverFrom stores sliver i of x (whose Data may be nil) on member i,
-// its bytes written to the stream by body after the request header.
-func (c *Client) storeSliverFrom(ctx context.Context, x *blob.Slivers, i int, lifetimeMs uint64, body func(io.Writer) error) (blob.Ack, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.nodeTimeout(x.Encoding.SliverSize(x.Length)))
-	defer cancel()
-	s, stop, err := c.openStream(ctx, i)
-	if err != nil {
-		return blob.Ack{}, err
-	}
-	defer stop()
-	req := request{Op: opStore, ID: x.ID, Index: uint32(i), Store: &storeHeader{
-		Enc: x.Encoding, Length: x.Length, Root: x.Root, Proof: x.Proofs[i], LifetimeMs: lifetimeMs,
-	}}
-	var rep storeReply
-	err = func() error {
-		if err := writeMsg(s, req); err != nil {
-			return err
-		}
-		if err := body(s); err != nil {
-			return fmt.Errorf("send sliver: %w", err)
-		}
-		if err := s.CloseWrite(); err != nil {
-			return fmt.Errorf("close write: %w", err)
-		}
-		return codec.ReadMsg(s, replyLimit, &rep)
-	}()
-	if err != nil {
-		_ = s.Reset()
-		if ctx.Err() != nil {
-			return blob.Ack{}, fmt.Errorf("%w (%v)", ctx.Err(), err)
-		}
-		return blob.Ack{}, err
-	}
-	_ = s.Close()
-	if rep.Err != "" {
-		return blob.Ack{}, fmt.Errorf("refused: %s", rep.Err)
-	}
-	if rep.Ack == nil {
-		return blob.Ack{}, errors.New("reply without ack")
-	}
-	if rep.Ack.Index != uint32(i) {
-		return blob.Ack{}, fmt.Errorf("ack for index %d, want %d", rep.Ack.Index, i)
-	}
-	if err := blob.VerifyAck(*rep.Ack, x.ID, lifetimeMs, c.com.Members[i].ID); err != nil {
-		return blob.Ack{}, err
-	}
-	return *rep.Ack, nil
 }
 
 // pushCert sends cert to every member in parallel (best effort, bounded by

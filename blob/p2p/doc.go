@@ -18,15 +18,20 @@
 //     the deterministic CBOR of (ID, index, node peer ID, lifetime ms).
 //     Memory per transfer is one 1 MiB buffer plus the transport's window.
 //  2. Writers: NewClient(h, committee).Put(ctx, data) sends sliver i to
-//     member i in parallel with per-node deadlines and returns the ID and a
+//     member i in parallel with per-node deadlines, hashing each sliver
+//     while it sends it and sending the blob's root and the sliver's proof
+//     after its bytes (opStoreTrailed) once every leaf is known, and
+//     returns the ID and a
 //     Certificate once n - f distinct members acked (WithWaitAll: once all
 //     answered). For slivers of QuorumFirstMin bytes or more (without
 //     WithWaitAll) the last f members' writes start only as others return,
 //     so the n - f the put returns on do not share the client's bandwidth
 //     with them; they finish in the background. Acks are sorted by index. The certificate is then pushed to
 //     every member, so that nodes can list it for repair. PutFrom(ctx, r,
-//     size) does the same for bytes read from an io.ReaderAt (a file)
-//     without holding them, and gives the same ID.
+//     size) does the same for bytes read once from an io.ReaderAt (a file)
+//     without holding them, and gives the same ID. Nodes accept both store
+//     forms (opStore, with the commitment first, from older clients);
+//     clients of this version need nodes that know opStoreTrailed.
 //  3. Anyone holding a certificate checks it with blob.Certificate.Verify
 //     or blob.VerifyCert; neither needs this package.
 //  4. Readers: Get asks k members (data slivers first), and one more for
@@ -61,7 +66,10 @@
 //	                      {1: ID, 2: index, 3: encoding {1: version, 2: matrix,
 //	                      3: n, 4: k, 5: hash}, 4: length, 5: root, 6: proof (sibling
 //	                      hashes, leaf level first), 7: expiry in Unix ms or 0},
-//	                      then the s sliver bytes.
+//	                      then the s sliver bytes. A sliver stored with
+//	                      opStoreTrailed starts "FLOESLV2" with the same
+//	                      header, zero-padded to 4096 bytes, then the s
+//	                      sliver bytes (the header is written last).
 //	certs/<ID>.cert       CBOR {1: certificate {1: ID, 2: lifetime ms,
 //	                      3: acks [{1: index, 2: signature}]}, 2: expiry ms}.
 //	tmp/                  partial writes; emptied when the node starts.
@@ -74,10 +82,9 @@
 // stripe); so does Repair, for one blob. PutFrom and GetTo (floe blob put
 // and get) hold O(n) stripes of blob.StreamStripe (256 KiB) bytes, plus
 // the transport's stream windows, whatever the blob's size: PutFrom reads
-// its io.ReaderAt twice, encoding stripe by stripe (once to hash the
-// slivers, since every store request's proof needs the root of all n
-// leaves before the sliver's bytes, then again to send stripe j of every
-// sliver as it is produced, feedDepth stripes queued per member), and
+// its io.ReaderAt once, encoding stripe by stripe, hashing every stripe as
+// it is produced and sending stripe j of every sliver (feedDepth stripes
+// queued per member), the commitment after the bytes; and
 // GetTo writes verified sliver bytes at their offsets in its
 // ReadWriterAt and re-encodes the parity stripe by stripe from what it
 // wrote; parity slivers it needs instead of data slivers go to a temporary
@@ -95,5 +102,8 @@
 // request {1: op, 2: ID, 3: index, 4: store header, 5: certificate, 6: has
 // cursor}; a store is followed by the raw sliver bytes, a fetch reply by the
 // raw sliver bytes. Ops: 1 store, 2 fetch, 3 push certificate, 4 list
-// certificates (pages of 128 after a cursor ID).
+// certificates (pages of 128 after a cursor ID), 5 trailed store: a
+// request with no blob ID and a header with no root or proof, the raw
+// sliver bytes, then a trailer {1: root, 2: proof}; the node derives the
+// ID, checks the proof against the bytes it hashed, and answers as for 1.
 package p2p

@@ -18,6 +18,13 @@ func FuzzSliverFile(f *testing.F) {
 	buf.Write(x.Data[1])
 	f.Add(buf.Bytes())
 	f.Add([]byte(sliverMagic + "\x01\xa0"))
+	// A trailed store's file: the header, padding, then the sliver bytes.
+	var v2 bytes.Buffer
+	v2.WriteString(sliverMagic2)
+	codec.WriteMsg(&v2, sliverMeta{ID: x.ID, Index: 2, Enc: x.Encoding, Length: x.Length, Root: x.Root, Proof: x.Proofs[2]})
+	v2.Write(make([]byte, trailedBodyOffset-v2.Len()))
+	v2.Write(x.Data[2])
+	f.Add(v2.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := bytes.NewReader(b)
 		meta, err := readSliverHeader(r)
@@ -51,6 +58,8 @@ func FuzzWireMessages(f *testing.F) {
 	for _, v := range []any{
 		request{Op: opStore, ID: x.ID, Index: 2, Store: &storeHeader{Enc: x.Encoding, Length: x.Length, Root: x.Root, Proof: x.Proofs[2], LifetimeMs: 10}},
 		request{Op: opFetch, ID: x.ID, Index: 1},
+		request{Op: opStoreTrailed, Index: 3, Store: &storeHeader{Enc: x.Encoding, Length: x.Length, LifetimeMs: 10}},
+		storeTrailer{Root: x.Root, Proof: x.Proofs[3]},
 		request{Op: opList, ID: x.ID, HasAfter: true},
 		fetchHeader{Found: true, Enc: x.Encoding, Length: x.Length, Root: x.Root, Proof: x.Proofs[0]},
 		storeReply{Ack: &blob.Ack{Index: 1, Sig: []byte{1}}},
@@ -73,6 +82,13 @@ func FuzzWireMessages(f *testing.F) {
 		}
 		var sr storeReply
 		_ = codec.ReadMsg(bytes.NewReader(b), replyLimit, &sr)
+		var tr storeTrailer
+		if codec.ReadMsg(bytes.NewReader(b), requestLimit, &tr) == nil {
+			// What a trailed store checks: the blob ID follows from the root.
+			if _, err := checkHeader(blob.IDFor(x.Encoding, x.Length, tr.Root), 3, x.Encoding, x.Length, tr.Root, tr.Proof); err == nil && len(tr.Proof) != len(x.Proofs[3]) {
+				t.Fatal("trailer with a proof of the wrong depth accepted")
+			}
+		}
 		var lr listReply
 		if codec.ReadMsg(bytes.NewReader(b), listLimit, &lr) == nil {
 			_ = slices.Clone(lr.Entries)

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,8 +27,19 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
-// sliverMagic starts every sliver file.
+// sliverMagic starts every sliver file written from an opStore request;
+// its header is followed by the sliver bytes.
 const sliverMagic = "FLOESLV1"
+
+// sliverMagic2 starts a sliver file written from an opStoreTrailed request,
+// whose header is only known after the sliver bytes: the header is written
+// at the start and the sliver bytes at trailedBodyOffset.
+const sliverMagic2 = "FLOESLV2"
+
+// trailedBodyOffset is where the sliver bytes of a sliverMagic2 file start:
+// the magic and header (at most about 1 KiB for a committee of 256) fit
+// before it, zero-padded.
+const trailedBodyOffset = 4096
 
 // sliverMeta is the CBOR header of a sliver file.
 type sliverMeta struct {
@@ -242,6 +254,8 @@ func (n *Node) handle(s network.Stream) {
 	switch req.Op {
 	case opStore:
 		err = n.handleStore(s, &req)
+	case opStoreTrailed:
+		err = n.handleStoreTrailed(s, &req)
 	case opFetch:
 		err = n.handleFetch(s, &req)
 	case opCert:
@@ -287,25 +301,132 @@ func (n *Node) handleStore(s network.Stream, req *request) error {
 	meta := sliverMeta{ID: req.ID, Index: req.Index, Enc: h.Enc, Length: h.Length, Root: h.Root, Proof: h.Proof, ExpiresAtMs: exp}
 	body := &countingReader{r: idleReader{s, idleTimeout}}
 	err = n.writeSliver(meta, size, body)
+	return n.answerStore(s, req, req.ID, h.LifetimeMs, size, body.n, err)
+}
+
+// answerStore answers a store request once the sliver was written (err
+// nil: acknowledge it) or not: a sliver that does not match its
+// commitment is refused with the reason; one the node could not keep (a
+// full disk, an I/O error) is refused with the node's error, logged, after
+// reading the unread rest of the body so that the client reads the answer
+// instead of "stream reset"; a body that could not be read ends the stream.
+func (n *Node) answerStore(s network.Stream, req *request, id blob.ID, lifetimeMs, size, read uint64, err error) error {
 	if err != nil {
-		if errors.Is(err, errSliverInvalid) {
+		if errors.Is(err, errSliverInvalid) || errors.Is(err, errBadTrailer) {
 			n.cfg.metrics.sliverInvalid()
 			return n.reply(s, storeReply{Err: err.Error()})
 		}
 		if !errors.Is(err, errBodyRead) {
-			// The node could not keep the sliver (a full disk, an I/O
-			// error): say so in the log and to the client, which then
-			// reports this node's error instead of "stream reset".
-			return n.refuseStore(s, req, size-body.n, err)
+			return n.refuseStore(s, req, size-min(size, read), err)
 		}
 		return err
 	}
-	ack, err := blob.SignAck(n.key, req.ID, req.Index, n.h.ID(), h.LifetimeMs)
+	ack, err := blob.SignAck(n.key, id, req.Index, n.h.ID(), lifetimeMs)
 	if err != nil {
 		return n.refuseStore(s, req, 0, err)
 	}
 	n.cfg.metrics.sliverStored()
 	return n.reply(s, storeReply{Ack: &ack})
+}
+
+// handleStoreTrailed is handleStore for a sliver whose root and proof
+// follow its bytes (opStoreTrailed): the node writes the bytes while it
+// hashes them, then reads the trailer, derives the blob ID and checks the
+// proof before it makes the sliver durable and acknowledges it.
+func (n *Node) handleStoreTrailed(s network.Stream, req *request) error {
+	h := req.Store
+	var size uint64
+	var err error
+	switch {
+	case h == nil:
+		err = errors.New("blob: store request without header")
+	case req.ID != (blob.ID{}) || h.Root != (blob.Hash{}) || len(h.Proof) != 0:
+		err = errors.New("blob: trailed store request with a blob ID, root or proof before the sliver")
+	default:
+		if err = h.Enc.Validate(); err == nil && req.Index >= uint32(h.Enc.N) {
+			err = fmt.Errorf("blob: sliver index %d outside n=%d", req.Index, h.Enc.N)
+		}
+		if err == nil {
+			if size = h.Enc.SliverSize(h.Length); size > n.cfg.maxSliver {
+				err = fmt.Errorf("blob: sliver of %d bytes above this node's limit %d", size, n.cfg.maxSliver)
+			}
+		}
+	}
+	if err != nil {
+		return n.reply(s, storeReply{Err: err.Error()})
+	}
+	body := &countingReader{r: idleReader{s, idleTimeout}}
+	meta, err := n.writeSliverTrailed(s, req.Index, h, size, body)
+	return n.answerStore(s, req, meta.ID, h.LifetimeMs, size, body.n, err)
+}
+
+// errBadTrailer marks a trailer that cannot be read or does not fit its
+// header.
+var errBadTrailer = errors.New("blob: bad store trailer")
+
+// writeSliverTrailed writes a trailed sliver's bytes from r to a temporary
+// file at trailedBodyOffset while it hashes them, reads the trailer from s,
+// checks the proof, writes the header at the file's start and moves the
+// file into place, durably. It returns the sliver's header.
+func (n *Node) writeSliverTrailed(s network.Stream, index uint32, h *storeHeader, size uint64, r io.Reader) (sliverMeta, error) {
+	f, err := os.CreateTemp(n.tmpDir(), "sliver-*")
+	if err != nil {
+		return sliverMeta{}, fmt.Errorf("blob: temp file: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	defer f.Close()
+	if _, err := f.Seek(trailedBodyOffset, io.SeekStart); err != nil {
+		return sliverMeta{}, fmt.Errorf("blob: write sliver: %w", err)
+	}
+	buf, release := getCopyBuf(size)
+	defer release()
+	leaf, err := copyHashed(&writebackWriter{f: f, off: trailedBodyOffset}, r, size, buf)
+	if err != nil {
+		return sliverMeta{}, err
+	}
+	_ = s.SetReadDeadline(time.Now().Add(headerTimeout))
+	var tr storeTrailer
+	if err := codec.ReadMsg(s, requestLimit, &tr); err != nil {
+		return sliverMeta{}, fmt.Errorf("%w: %v", errBadTrailer, err)
+	}
+	meta := sliverMeta{ID: blob.IDFor(h.Enc, h.Length, tr.Root), Index: index, Enc: h.Enc, Length: h.Length, Root: tr.Root, Proof: tr.Proof}
+	if _, err := checkHeader(meta.ID, index, h.Enc, h.Length, tr.Root, tr.Proof); err != nil {
+		return sliverMeta{}, fmt.Errorf("%w: %v", errBadTrailer, err)
+	}
+	if !blob.VerifyProof(leaf, int(index), int(h.Enc.N), tr.Proof, tr.Root) {
+		return sliverMeta{}, errSliverInvalid
+	}
+	if h.LifetimeMs > 0 {
+		meta.ExpiresAtMs = n.nowMs() + int64(h.LifetimeMs)
+	}
+	// A second store of a sliver never shortens its retention: otherwise
+	// anyone could expire a certified blob by storing it again briefly.
+	if old, om, err := n.openSliver(meta.ID, index); err == nil {
+		old.Close()
+		meta.ExpiresAtMs = longerExpiry(meta.ExpiresAtMs, om.ExpiresAtMs)
+	}
+	var head bytes.Buffer
+	head.WriteString(sliverMagic2)
+	if err := writeMsg(&head, meta); err != nil {
+		return sliverMeta{}, err
+	}
+	if head.Len() > trailedBodyOffset {
+		return sliverMeta{}, fmt.Errorf("%w: header of %d bytes", errBadTrailer, head.Len())
+	}
+	if _, err := f.WriteAt(head.Bytes(), 0); err != nil {
+		return sliverMeta{}, fmt.Errorf("blob: write sliver: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return sliverMeta{}, fmt.Errorf("blob: sync sliver: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return sliverMeta{}, fmt.Errorf("blob: close sliver: %w", err)
+	}
+	if err := os.Rename(tmp, n.sliverPath(meta.ID, index)); err != nil {
+		return sliverMeta{}, fmt.Errorf("blob: rename sliver: %w", err)
+	}
+	return meta, atomicfile.SyncDir(n.sliverDir())
 }
 
 var errSliverInvalid = errors.New("blob: sliver does not match its proof")
@@ -442,15 +563,26 @@ func (n *Node) openSliver(id blob.ID, index uint32) (*os.File, sliverMeta, error
 }
 
 // readSliverHeader reads the magic and CBOR header of a sliver file and
-// leaves r at the sliver bytes. It reads no further than the header.
+// leaves r at the sliver bytes. It reads no further than the header (and,
+// in a sliverMagic2 file, its padding).
 func readSliverHeader(r io.Reader) (sliverMeta, error) {
 	var magic [len(sliverMagic)]byte
-	if _, err := io.ReadFull(r, magic[:]); err != nil || string(magic[:]) != sliverMagic {
+	if _, err := io.ReadFull(r, magic[:]); err != nil || (string(magic[:]) != sliverMagic && string(magic[:]) != sliverMagic2) {
 		return sliverMeta{}, errors.New("blob: sliver file: bad magic")
 	}
+	cr := &byteCounter{r: r, n: len(magic)}
 	var meta sliverMeta
-	if err := codec.ReadMsg(r, requestLimit, &meta); err != nil {
+	if err := codec.ReadMsg(cr, requestLimit, &meta); err != nil {
 		return sliverMeta{}, fmt.Errorf("blob: sliver file header: %w", err)
+	}
+	if string(magic[:]) == sliverMagic2 {
+		// The sliver bytes start at trailedBodyOffset, after padding.
+		if cr.n > trailedBodyOffset {
+			return sliverMeta{}, errors.New("blob: sliver file header: longer than its space")
+		}
+		if _, err := io.CopyN(io.Discard, r, int64(trailedBodyOffset-cr.n)); err != nil {
+			return sliverMeta{}, fmt.Errorf("blob: sliver file header: %w", err)
+		}
 	}
 	if _, err := checkHeader(meta.ID, meta.Index, meta.Enc, meta.Length, meta.Root, meta.Proof); err != nil {
 		return sliverMeta{}, fmt.Errorf("blob: sliver file header: %w", err)
@@ -655,4 +787,16 @@ func (n *Node) CollectGarbage() (int, error) {
 		}
 	}
 	return removed, nil
+}
+
+// byteCounter counts the bytes read through it.
+type byteCounter struct {
+	r io.Reader
+	n int
+}
+
+func (c *byteCounter) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n += k
+	return k, err
 }

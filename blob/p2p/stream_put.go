@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -14,18 +15,19 @@ import (
 // queued before the encoder stops waiting for it.
 const feedDepth = 4
 
-// PutFrom is Put for the size bytes of r, read twice and never held whole:
-// a first pass encodes r stripe by stripe to hash the slivers (the blob ID
-// and every store request's proof need the root of all n leaves before any
-// sliver byte is sent), a second encodes it again and streams stripe j of
-// sliver i to member i as it is produced. The ID is Put's for the same
-// bytes. Memory is O(n * blob.StreamStripe) whatever the size: each member
-// has feedDepth stripes in flight; a member that falls that far behind for
-// the hedge delay (WithHedgeDelay) is cut loose and reads and encodes its
-// own stripes from r (one more encoding pass for a parity sliver), so that
-// the others go on at their pace. r must not change until PutFrom returned
-// and, without WithWaitAll, Wait: nodes refuse slivers that do not match
-// the first pass.
+// PutFrom is Put for the size bytes of r, read once and never held whole:
+// one goroutine encodes r stripe by stripe, hashes every stripe of every
+// sliver as it is produced, and queues stripe j of sliver i to member i's
+// writer; once every stripe is hashed the blob's commitment is known and
+// each writer sends its trailer (opStoreTrailed). The ID is Put's for the
+// same bytes. Memory is O(n * blob.StreamStripe) whatever the size: each
+// member has feedDepth stripes in flight; a member that falls that far
+// behind for the hedge delay (WithHedgeDelay) is cut loose and reads and
+// encodes its own stripes from r (one more encoding pass for a parity
+// sliver), so that the others go on at their pace; so do the members
+// quorumFirst holds back. r must not change until PutFrom returned and,
+// without WithWaitAll, Wait: nodes refuse slivers that do not match the
+// commitment.
 func (c *Client) PutFrom(ctx context.Context, r io.ReaderAt, size int64, opts ...PutOption) (blob.ID, *blob.Certificate, error) {
 	pc, err := putOptions(opts)
 	if err != nil {
@@ -36,21 +38,27 @@ func (c *Client) PutFrom(ctx context.Context, r io.ReaderAt, size int64, opts ..
 	}
 	start := time.Now()
 	n := c.com.N()
-	x, err := blob.CommitFrom(r, uint64(size), n)
-	if err != nil {
-		return blob.ID{}, nil, err
-	}
 	se, err := blob.NewStripeEncoder(r, uint64(size), n, blob.StreamStripe)
 	if err != nil {
 		return blob.ID{}, nil, err
 	}
+	// One pass: the encoder hashes every stripe it produces, and the
+	// commitment follows each sliver's bytes (opStoreTrailed).
+	x := &blob.Slivers{Encoding: se.Encoding, Length: uint64(size)}
+	b := newLeafBarrier(x)
 	later := c.quorumFirst(pc, se.SliverSize)
-	f := newStripeFeed(se, c.cfg.hedgeDelay, later)
+	f := newStripeFeed(se, c.cfg.hedgeDelay, later, b)
 	send := func(ctx context.Context, i int) (blob.Ack, error) {
 		defer f.leave(i)
-		return c.storeSliverFrom(ctx, x, i, pc.lifetimeMs, func(w io.Writer) error { return f.send(w, i) })
+		return c.storeSliverTrailed(ctx, b, i, pc.lifetimeMs, false, func(w io.Writer) error { return f.send(w, i) })
 	}
-	return c.put(ctx, pc, x, start, int(size), later, send, f.close)
+	id, cert, err := c.put(ctx, pc, x, start, int(size), later, send, f.close)
+	if err != nil && f.err != nil {
+		// The source failed (f.close waited for the encoder): that, not
+		// the writes it starved, is the put's error.
+		return blob.ID{}, nil, fmt.Errorf("blob: put: %w", f.err)
+	}
+	return id, cert, err
 }
 
 // stripeFeed is PutFrom's second pass: one goroutine encodes stripe after
@@ -60,6 +68,9 @@ func (c *Client) PutFrom(ctx context.Context, r io.ReaderAt, size int64, opts ..
 // detached: its queue is closed and its writer encodes the rest itself.
 type stripeFeed struct {
 	se    *blob.StripeEncoder
+	b     *leafBarrier      // gets every sliver's leaf once all stripes are hashed
+	hs    []blob.LeafHasher // one a sliver, fed by the encoder
+	stop  chan struct{}     // closed by close: nobody needs the commitment any more
 	n     int
 	lag   time.Duration
 	bufs  []byte        // n * feedDepth stripe buffers, then n of scratch
@@ -77,9 +88,9 @@ type stripeFeed struct {
 
 // Members marked in later are detached from the start: their writers,
 // started after the others (quorumFirst), encode their own stripes.
-func newStripeFeed(se *blob.StripeEncoder, lag time.Duration, later []bool) *stripeFeed {
+func newStripeFeed(se *blob.StripeEncoder, lag time.Duration, later []bool, b *leafBarrier) *stripeFeed {
 	n, w := int(se.Encoding.N), se.Width
-	f := &stripeFeed{se: se, n: n, lag: lag, bufs: blob.GetStripeBuf((feedDepth + 1) * n * w),
+	f := &stripeFeed{se: se, b: b, hs: make([]blob.LeafHasher, n), stop: make(chan struct{}), n: n, lag: lag, bufs: blob.GetStripeBuf((feedDepth + 1) * n * w),
 		free: make([]chan []byte, n), queue: make([]chan []byte, n), gone: make([]chan struct{}, n),
 		from: make([]int, n), left: make([]bool, n), done: make(chan struct{})}
 	pieces := blob.SplitBuf(f.bufs, (feedDepth+1)*n, w)
@@ -94,6 +105,7 @@ func newStripeFeed(se *blob.StripeEncoder, lag time.Duration, later []bool) *str
 	}
 	attached := make([]bool, n)
 	for i := range n {
+		f.hs[i] = blob.NewLeafHasher()
 		attached[i] = later == nil || !later[i]
 		if !attached[i] {
 			f.from[i] = 0
@@ -120,7 +132,6 @@ func (f *stripeFeed) run(scratch [][]byte, attached []bool) {
 	defer timer.Stop()
 	shards := make([][]byte, f.n)
 	for j := range f.se.Stripes() {
-		live := false
 		for i := range f.n {
 			shards[i] = scratch[i]
 			if !attached[i] {
@@ -129,7 +140,6 @@ func (f *stripeFeed) run(scratch [][]byte, attached []bool) {
 			select {
 			case b := <-f.free[i]:
 				shards[i] = b
-				live = true
 				continue
 			case <-f.gone[i]:
 				attached[i] = false
@@ -141,7 +151,6 @@ func (f *stripeFeed) run(scratch [][]byte, attached []bool) {
 			select {
 			case b := <-f.free[i]:
 				shards[i] = b
-				live = true
 			case <-f.gone[i]:
 				attached[i] = false
 				close(f.queue[i])
@@ -151,20 +160,35 @@ func (f *stripeFeed) run(scratch [][]byte, attached []bool) {
 				close(f.queue[i])
 			}
 		}
-		if !live {
-			return // every writer left or was detached
+		// With every writer gone or detached the stripes are still
+		// encoded and hashed: detached writers need the commitment.
+		select {
+		case <-f.stop:
+			f.b.fail(errPutStopped)
+			return
+		default:
 		}
 		if err := f.se.EncodeStripe(j, shards); err != nil {
 			f.err = err
+			f.b.fail(err)
 			return
 		}
+		blob.WriteParallel(f.hs, shards)
 		for i := range f.n {
 			if attached[i] {
 				f.queue[i] <- shards[i]
 			}
 		}
 	}
+	for i, h := range f.hs {
+		var leaf blob.Hash
+		h.Sum(leaf[:0])
+		f.b.set(i, leaf)
+	}
 }
+
+// errPutStopped ends the encoder of a put whose writers all returned.
+var errPutStopped = errors.New("blob: put stopped")
 
 // send writes member i's sliver to w: the queued stripes, then, when
 // detached, the rest encoded here.
@@ -239,6 +263,7 @@ func (f *stripeFeed) close() {
 	for i := range f.n {
 		f.leave(i)
 	}
+	close(f.stop)
 	<-f.done
 	blob.PutStripeBuf(f.bufs)
 }

@@ -21,6 +21,11 @@ const (
 	opFetch uint8 = 2 // fetch one sliver; reply fetchHeader + bytes
 	opCert  uint8 = 3 // push a certificate; reply errReply
 	opList  uint8 = 4 // list stored certificates after a cursor; reply listReply
+	// opStoreTrailed stores one sliver whose commitment follows its
+	// bytes: the request names no blob ID and its header no root or
+	// proof; a storeTrailer message after the sliver bytes gives them. The
+	// writer can then hash slivers while it sends them. Reply storeReply.
+	opStoreTrailed uint8 = 5
 )
 
 // Message size limits.
@@ -55,6 +60,14 @@ type storeHeader struct {
 	Root       blob.Hash     `cbor:"3,keyasint"`
 	Proof      []blob.Hash   `cbor:"4,keyasint"`
 	LifetimeMs uint64        `cbor:"5,keyasint"`
+}
+
+// storeTrailer follows the sliver bytes of an opStoreTrailed request: the
+// blob's Merkle root and the sliver's proof (the blob ID follows from the
+// header's encoding and length and the root).
+type storeTrailer struct {
+	Root  blob.Hash   `cbor:"1,keyasint"`
+	Proof []blob.Hash `cbor:"2,keyasint"`
 }
 
 type storeReply struct {

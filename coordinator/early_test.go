@@ -9,7 +9,6 @@ import (
 
 	"github.com/floe-fl/floe/coordinator"
 	"github.com/floe-fl/floe/ledger"
-	"github.com/floe-fl/floe/model"
 	"github.com/floe-fl/floe/seal"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -19,33 +18,13 @@ import (
 // submission.
 func (f *fixture) sealedUpdate(p *peerT, r uint64, delta []float32, mutate func(*ledger.Submission)) *ledger.SignedSubmission {
 	f.t.Helper()
-	u := f.global.Clone()
-	if err := u.SetFlat(delta); err != nil {
-		f.t.Fatal(err)
-	}
-	file, err := model.MarshalSafetensors(u, nil)
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	file := f.updateFile(delta)
 	job := &f.srv.Job().Job
 	sealed, err := seal.Seal(file, job.Recipients, seal.AAD(job.ID(), r, p.id()), nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	id, cert, err := p.st.Put(f.ctx, sealed, 0)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	sub := ledger.Submission{Job: job.ID(), Round: r, Participant: p.id(), Blob: id, UpdateHash: ledger.Sum(file),
-		NumExamples: 10, UpdateSize: uint64(len(sealed))}
-	if mutate != nil {
-		mutate(&sub)
-	}
-	sig, err := ledger.SignSubmission(p.key, sub)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return &ledger.SignedSubmission{Sub: sub, Sig: sig, Cert: cert}
+	return f.store(p, r, sealed, file, mutate)
 }
 
 // TestEarlyFetch runs a sealed round in which five of the cohort submit,

@@ -187,6 +187,14 @@ func (f *fixture) call(p *peerT, req round.Request) *round.Response {
 // update stores an update file built from delta and returns a signed submission.
 func (f *fixture) update(p *peerT, round uint64, delta []float32, mutate func(*ledger.Submission)) *ledger.SignedSubmission {
 	f.t.Helper()
+	file := f.updateFile(delta)
+	return f.store(p, round, file, file, mutate)
+}
+
+// updateFile returns the update file of delta: the global model's tensors
+// holding it, or, when delta has another length, one tensor of it.
+func (f *fixture) updateFile(delta []float32) []byte {
+	f.t.Helper()
 	u := f.global.Clone()
 	if delta != nil && len(delta) == u.Len() {
 		if err := u.SetFlat(delta); err != nil {
@@ -201,12 +209,19 @@ func (f *fixture) update(p *peerT, round uint64, delta []float32, mutate func(*l
 		wrong := &model.Params{Tensors: []model.Tensor{{Name: "w", Shape: []int{len(delta)}, Data: delta}}}
 		file, _ = model.MarshalSafetensors(wrong, nil)
 	}
-	id, cert, err := p.st.Put(f.ctx, file, 0)
+	return file
+}
+
+// store stores the update blob stored (plaintext itself, or sealed) and
+// returns p's signed submission of it, changed by mutate before signing.
+func (f *fixture) store(p *peerT, round uint64, stored, plaintext []byte, mutate func(*ledger.Submission)) *ledger.SignedSubmission {
+	f.t.Helper()
+	id, cert, err := p.st.Put(f.ctx, stored, 0)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	sub := ledger.Submission{Job: f.srv.Job().Job.ID(), Round: round, Participant: p.id(), Blob: id, UpdateHash: ledger.Sum(file),
-		NumExamples: 10, UpdateSize: uint64(len(file))}
+	sub := ledger.Submission{Job: f.srv.Job().Job.ID(), Round: round, Participant: p.id(), Blob: id, UpdateHash: ledger.Sum(plaintext),
+		NumExamples: 10, UpdateSize: uint64(len(stored))}
 	if mutate != nil {
 		mutate(&sub)
 	}

@@ -187,7 +187,7 @@ func IDFor(e Encoding, length uint64, root Hash) ID {
 // (BLAKE3(0x00 || sliver)) from the sliver bytes written to it, for
 // slivers hashed while they stream.
 func NewLeafHasher() LeafHasher {
-	h := blake3.New()
+	h := newHasher() // 16 chunks at a time (hasher.go)
 	h.Write([]byte{0x00})
 	return h
 }

@@ -709,7 +709,7 @@ type Slivers struct {
 	Leaves   []Hash   // leaf hash of each sliver
 	Proofs   [][]Hash // Merkle proof of each sliver, leaf level first
 
-	buf []byte // Data's recycled backing array (EncodePooled), or nil
+	buf []byte // Data's recycled backing array (EncodeUncommitted), or nil
 }
 
 // Encode splits and codes data for a committee of n members and commits to
@@ -723,21 +723,11 @@ func Encode(data []byte, n int) (*Slivers, error) {
 	return x.export(), nil
 }
 
-// EncodePooled is Encode with the slivers in a buffer recycled across calls
-// (see sliverBufs): the caller calls Release once nothing reads Data any
-// more. Puts and repairs use it.
-func EncodePooled(data []byte, n int) (*Slivers, error) {
-	x, err := encode(data, n)
-	if err != nil {
-		return nil, err
-	}
-	return x.export(), nil
-}
-
-// EncodeUncommitted is EncodePooled without the commitment: Data holds the
-// n slivers (Release recycles them), and Leaves, Root, Proofs and ID are
-// unset until SetLeaves, for a writer that hashes the slivers while it
-// sends them.
+// EncodeUncommitted is Encode without the commitment, with the slivers in
+// a buffer recycled across calls (see sliverBufs; the caller calls Release
+// once nothing reads Data any more): Leaves, Root, Proofs and ID are unset
+// until SetLeaves, for a writer that hashes the slivers while it sends
+// them, as Put does.
 func EncodeUncommitted(data []byte, n int) (*Slivers, error) {
 	x, err := encodeData(data, n)
 	if err != nil {
@@ -754,7 +744,7 @@ func (s *Slivers) SetLeaves(leaves []Hash) {
 	s.ID = IDFor(s.Encoding, s.Length, s.Root)
 }
 
-// Release hands the slivers of an EncodePooled result back for reuse by a
+// Release hands the slivers of an EncodeUncommitted result back for reuse by a
 // later call and clears Data. It does nothing for Encode's results. The
 // caller must not use the old Data afterwards (nor let anything else).
 func (s *Slivers) Release() {

@@ -729,29 +729,6 @@ func evaluate(arch string, file []byte, d *model.Dataset) ([]ledger.Metric, erro
 // mode, decrypt it as a recipient. A blob the store cannot serve is missing,
 // unless the store stopped (blob.ErrStopped): that aborts the fold.
 func (s *Server) open(ctx context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
-	b, reason, err := s.fetch(ctx, sub)
-	if err != nil || reason != "" {
-		return nil, reason, err
-	}
-	return s.openFetched(sub, b)
-}
-
-// openChecked is open for the early fetch: it also checks the plaintext
-// against the submission's update hash (the fold then need not), and
-// returns ReasonHash when it differs.
-func (s *Server) openChecked(ctx context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
-	pt, reason, err := s.open(ctx, sub)
-	if err != nil || reason != "" {
-		return nil, reason, err
-	}
-	if ledger.Sum(pt) != sub.Sub.UpdateHash {
-		return nil, ledger.ReasonHash, nil
-	}
-	return pt, "", nil
-}
-
-// fetch fetches a submission's update blob, within the job's size bounds.
-func (s *Server) fetch(ctx context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
 	get := func(ctx context.Context, id ledger.BlobID) ([]byte, error) {
 		var b []byte
 		var err error
@@ -768,19 +745,28 @@ func (s *Server) fetch(ctx context.Context, sub *ledger.SignedSubmission) ([]byt
 		return nil, reason, err
 	}
 	s.metrics.updateFetched(len(b))
-	return b, "", nil
-}
-
-// openFetched opens a fetched update blob b (sealed updates in place: b
-// was fetched for this alone).
-func (s *Server) openFetched(sub *ledger.SignedSubmission, b []byte) ([]byte, ledger.Reason, error) {
 	if s.signed.Job.Privacy != "sealed" {
 		return b, "", nil // plain, or a secagg masked input
 	}
 	if s.cfg.HPKE == nil {
 		return nil, "", fmt.Errorf("coordinator: no HPKE key to open sealed updates")
 	}
+	// b was fetched for this fold alone: open it in its own buffer.
 	return round.OpenSealedInPlace(&s.signed.Job, sub, b, RecipientName, s.cfg.HPKE)
+}
+
+// openChecked is open for the early fetch: it also checks the plaintext
+// against the submission's update hash (the fold then need not), and
+// returns ReasonHash when it differs.
+func (s *Server) openChecked(ctx context.Context, sub *ledger.SignedSubmission) ([]byte, ledger.Reason, error) {
+	pt, reason, err := s.open(ctx, sub)
+	if err != nil || reason != "" {
+		return nil, reason, err
+	}
+	if ledger.Sum(pt) != sub.Sub.UpdateHash {
+		return nil, ledger.ReasonHash, nil
+	}
+	return pt, "", nil
 }
 
 // Stream limits of the round protocol, beyond libp2p's resource manager
